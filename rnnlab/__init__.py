@@ -1,0 +1,13 @@
+"""rnnlab: recurrent neural networks in NumPy, exact and fast, with PyTorch's names."""
+
+from .cell_modules import GRUCell, LSTMCell, RNNCell
+from .errors import ConfigError, DTypeError, RnnlabError, ShapeError, ValueRangeError
+from .networks import GRU, LSTM, RNN
+from .params import CellParams
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "RNN", "LSTM", "GRU", "RNNCell", "LSTMCell", "GRUCell", "CellParams",
+    "RnnlabError", "ShapeError", "DTypeError", "ValueRangeError", "ConfigError",
+]

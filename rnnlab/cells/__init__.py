@@ -1,0 +1,8 @@
+"""Recurrent cells: one file per family, each a frozen config with pure step functions."""
+
+from .base import Cell
+from .gru import GRUCellConfig
+from .lstm import LSTMCellConfig
+from .rnn import RNNCellConfig
+
+__all__ = ["Cell", "GRUCellConfig", "LSTMCellConfig", "RNNCellConfig"]

@@ -1,0 +1,106 @@
+"""GRU cell (Cho et al. 2014) in both forms; gate order r, z, n as `torch.nn.GRU` (G = 3).
+
+    r = s(x W_ir^T + b_ir + h W_hr^T + b_hr)
+    z = s(x W_iz^T + b_iz + h W_hz^T + b_hz)
+    reset after  (PyTorch/cuDNN, ONNX linear_before_reset=1): n = tanh(x W_in^T + b_in + r * (h W_hn^T + b_hn))
+    reset before (Cho et al. 2014, ONNX linear_before_reset=0): n = tanh(x W_in^T + b_in + (r * h) W_hn^T + b_hn)
+    h' = (1 - z) * n + z * h
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..params import CellParams
+from ._math import sigmoid
+from .base import Cache, Carry, flat
+
+
+@dataclass(frozen=True)
+class GRUCellConfig:
+    hidden_size: int
+    reset_after: bool = True
+
+    gates = 3
+
+    @property
+    def output_size(self) -> int:
+        return self.hidden_size
+
+    def carry_sizes(self) -> tuple[int, ...]:
+        return (self.hidden_size,)
+
+    def param_shapes(self, input_size: int) -> dict[str, tuple[int, ...]]:
+        H = self.hidden_size
+        return {"w_ih": (3 * H, input_size), "w_hh": (3 * H, H), "b_ih": (3 * H,), "b_hh": (3 * H,)}
+
+    def input_bias(self, p: CellParams) -> np.ndarray | None:
+        if p.b_hh is None:
+            return None
+        if not self.reset_after:
+            return p.b_hh                              # every b_h* adds outside the reset
+        H = self.hidden_size
+        folded = p.b_hh.copy()
+        folded[2 * H:] = 0                             # b_hn sits inside r * (...): kept per step
+        return folded
+
+    def step_forward(self, p: CellParams, xp: np.ndarray, carry: Carry) -> tuple[Carry, Cache]:
+        (h,) = carry                                   # (B, H)
+        H = self.hidden_size
+        if self.reset_after:
+            hp = h @ p.w_hh.T                          # (B, 3H) recurrent part of all gates
+            rz = sigmoid(xp[:, :2 * H] + hp[:, :2 * H])  # (B, 2H)
+            hn = hp[:, 2 * H:].copy()                  # (B, H) h W_hn^T (+ b_hn), own memory
+            if p.b_hh is not None:
+                hn += p.b_hh[2 * H:]
+            r, z = rz[:, :H], rz[:, H:]
+            n = np.tanh(xp[:, 2 * H:] + r * hn)
+            rec = hn                                   # saved: dr = dn_pre * hn
+        else:
+            rz = sigmoid(xp[:, :2 * H] + h @ p.w_hh[:2 * H].T)
+            r, z = rz[:, :H], rz[:, H:]
+            rh = r * h                                 # (B, H) reset applied before the matmul
+            n = np.tanh(xp[:, 2 * H:] + rh @ p.w_hh[2 * H:].T)
+            rec = rh                                   # saved: the operand of W_hn
+        h_new = n + z * (h - n)                        # (1 - z) n + z h
+        return (h_new,), (h, rz, n, rec)
+
+    def step_backward(self, p: CellParams, dcarry: Carry, cache: Cache):
+        (dh,) = dcarry                                 # (B, H)
+        h, rz, n, rec = cache
+        H = self.hidden_size
+        r, z = rz[:, :H], rz[:, H:]
+        da = np.empty((h.shape[0], 3 * H), dtype=h.dtype)  # input-side pre-activation grads
+        dhp = np.empty_like(da)                        # recurrent-side pre-activation grads
+        dan = dh * (1 - z) * (1 - n * n)               # through (1-z) n and tanh
+        da[:, 2 * H:] = dan
+        da[:, H:2 * H] = dh * (h - n) * z * (1 - z)    # h' = n + z (h - n)
+        dh_prev = dh * z                               # the direct path z * h
+        if self.reset_after:
+            da[:, :H] = dan * rec * r * (1 - r)        # n_pre = xn + r * hn
+            dhp[:, :2 * H] = da[:, :2 * H]
+            dhp[:, 2 * H:] = dan * r                   # d(hn) = dan * r
+            dh_prev += dhp @ p.w_hh                    # (B, H) all three gates at once
+        else:
+            drh = dan @ p.w_hh[2 * H:]                 # (B, H) back through W_hn
+            da[:, :H] = drh * h * r * (1 - r)          # rh = r * h
+            dh_prev += drh * r
+            dhp[:] = da
+            dh_prev += da[:, :2 * H] @ p.w_hh[:2 * H]  # r, z read h directly
+        return da, (dh_prev,), (dhp,)
+
+    def recurrent_grads(self, p, caches, drecs, grads: CellParams) -> None:
+        h, rz, n, rec = caches                         # each (T, B, .)
+        (dhp,) = drecs                                 # (T, B, 3H)
+        H = self.hidden_size
+        if self.reset_after:
+            grads.w_hh = flat(dhp).T @ flat(h)         # (3H, H): one GEMM over all steps
+        else:
+            gw = np.empty_like(p.w_hh)
+            gw[:2 * H] = flat(dhp[..., :2 * H]).T @ flat(h)
+            gw[2 * H:] = flat(dhp[..., 2 * H:]).T @ flat(rec)  # W_hn multiplies r * h
+            grads.w_hh = gw
+        if p.b_hh is not None:
+            grads.b_hh = flat(dhp).sum(0)

@@ -1,0 +1,86 @@
+"""What every rnnlab module shares: PyTorch-keyed state dicts over typed parameters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+import numpy as np
+
+from .errors import DTypeError, ShapeError
+from .params import CellParams, torch_key
+
+
+class ParamModule:
+    """A module whose parameters are `CellParams` with a PyTorch key suffix each."""
+
+    dtype: np.dtype
+    training: bool = True
+
+    def _param_sets(self) -> list[tuple[str, CellParams]]:
+        """(key suffix, params) for every layer and direction; suffix as "_l0_reverse"."""
+        raise NotImplementedError
+
+    def _grad_sets(self) -> list[CellParams] | None:
+        raise NotImplementedError
+
+    def named_parameters(self) -> Iterator[tuple[str, np.ndarray]]:
+        """(PyTorch key, live array) pairs; optimizers update the arrays in place."""
+        for suffix, p in self._param_sets():
+            for field, a in p.items():
+                yield torch_key(field, suffix), a
+
+    def parameters(self) -> list[np.ndarray]:
+        return [a for _, a in self.named_parameters()]
+
+    def named_grads(self) -> Iterator[tuple[str, np.ndarray]]:
+        """(PyTorch key, gradient) of the last backward call, same keys as the parameters."""
+        grads = self._grad_sets()
+        if grads is None:
+            raise RuntimeError("no gradients yet: call backward() after a forward call")
+        for (suffix, _), g in zip(self._param_sets(), grads):
+            for field, a in g.items():
+                yield torch_key(field, suffix), a
+
+    @property
+    def grads(self) -> dict[str, np.ndarray]:
+        return dict(self.named_grads())
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """PyTorch's keys and shapes, copies of the arrays."""
+        return {k: a.copy() for k, a in self.named_parameters()}
+
+    def load_state_dict(self, state: Mapping[str, object], strict: bool = True) -> None:
+        """Copy arrays (NumPy, or anything `np.asarray` takes, e.g. CPU torch tensors) in.
+
+        Keys, shapes and finiteness are checked before anything is written; values are cast to
+        this module's dtype. With `strict`, missing and unexpected keys are both errors.
+        """
+        own = dict(self.named_parameters())
+        missing = [k for k in own if k not in state]
+        unexpected = [k for k in state if k not in own]
+        if strict and (missing or unexpected):
+            raise KeyError(f"state_dict: missing keys {missing}, unexpected keys {unexpected}")
+        staged = {}
+        for k, target in own.items():
+            if k not in state:
+                continue
+            src = state[k]
+            if hasattr(src, "detach"):                             # a torch tensor
+                src = src.detach().cpu().numpy()
+            a = np.asarray(src)
+            if a.dtype.kind not in "fiu":
+                raise DTypeError(f"state_dict[{k!r}]: expected a numeric array, got dtype {a.dtype}")
+            if a.shape != target.shape:
+                raise ShapeError(f"state_dict[{k!r}]: expected shape {target.shape}, got {a.shape}")
+            if not np.isfinite(a).all():
+                raise ValueError(f"state_dict[{k!r}]: contains NaN or inf")
+            staged[k] = a
+        for k, a in staged.items():
+            own[k][...] = a
+
+    def train(self, mode: bool = True) -> "ParamModule":
+        self.training = mode
+        return self
+
+    def eval(self) -> "ParamModule":
+        return self.train(False)

@@ -1,0 +1,251 @@
+"""`rnnlab.RNN`, `rnnlab.LSTM`, `rnnlab.GRU`: stacked, bidirectional networks as torch.nn has them.
+
+Constructor arguments, parameter keys and shapes, call signature and return values follow
+`torch.nn.RNN/LSTM/GRU`; arrays are NumPy. The math lives in `rnnlab.cells` and the time loop in
+`rnnlab.recurrent`; this file only stacks layers and directions, applies inter-layer dropout,
+and keeps the last forward call's cache for `backward`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _checks as check
+from .cells.base import Carry, Cell
+from .cells.gru import GRUCellConfig
+from .cells.lstm import LSTMCellConfig
+from .cells.rnn import NONLINEARITIES, RNNCellConfig
+from .errors import ConfigError, ShapeError
+from .init import INIT_SCHEMES, init_cell, make_rng
+from .module import ParamModule
+from .params import CellParams
+from .recurrent import ScanCache, scan_backward, scan_forward
+
+State = np.ndarray | tuple[np.ndarray, np.ndarray]
+
+
+@dataclass
+class _ForwardCache:
+    scans: list[list[ScanCache]]        # [layer][direction]
+    drop_masks: list[np.ndarray | None]  # [layer] the scaled dropout mask on its output
+    unbatched: bool
+    x_shape: tuple[int, ...]
+
+
+class _RecurrentNetwork(ParamModule):
+    def __init__(self, cell: Cell, input_size: int, num_layers: int, bias: bool,
+                 batch_first: bool, dropout: float, bidirectional: bool, dtype: object,
+                 init: str, rng: np.random.Generator | int | None,
+                 forget_bias: float | None = None) -> None:
+        self.input_size = check.positive_int(input_size, "input_size")
+        self.hidden_size = cell.hidden_size
+        self.num_layers = check.positive_int(num_layers, "num_layers")
+        self.bias = bool(bias)
+        self.batch_first = bool(batch_first)
+        self.dropout = check.probability(dropout, "dropout")
+        self.bidirectional = bool(bidirectional)
+        self.dtype = check.as_dtype(dtype)
+        check.choice(init, "init", INIT_SCHEMES)
+        if forget_bias is not None and not self.bias:
+            raise ConfigError("forget_bias: needs bias=True")
+        self.cell = cell
+        self.rng = make_rng(rng)
+        self.num_directions = 2 if self.bidirectional else 1
+        self.layers: list[list[CellParams]] = []
+        for layer in range(self.num_layers):
+            d_in = self.input_size if layer == 0 else cell.output_size * self.num_directions
+            self.layers.append([init_cell(cell, d_in, bias=self.bias, dtype=self.dtype,
+                                          rng=self.rng, scheme=init, forget_bias=forget_bias)
+                                for _ in range(self.num_directions)])
+        self.training = True
+        self._cache: _ForwardCache | None = None
+        self._grads: list[list[CellParams]] | None = None
+
+    # -- naming ------------------------------------------------------------------------------
+    def _param_sets(self) -> list[tuple[str, CellParams]]:
+        return [(f"_l{layer}" + ("_reverse" if d else ""), p)
+                for layer, ps in enumerate(self.layers) for d, p in enumerate(ps)]
+
+    def _grad_sets(self) -> list[CellParams] | None:
+        return None if self._grads is None else [g for gs in self._grads for g in gs]
+
+    # -- state in and out ----------------------------------------------------------------------
+    def _split_state(self, hx: State | None, B: int, unbatched: bool) -> list[list[Carry]]:
+        """PyTorch's (L*Dn, B, size) initial state(s) -> a carry per layer and direction."""
+        LD = self.num_layers * self.num_directions
+        sizes = self.cell.carry_sizes()
+        if hx is None:
+            states = [np.zeros((LD, B, s), dtype=self.dtype) for s in sizes]
+        else:
+            parts = hx if len(sizes) == 2 else (hx,)
+            if len(sizes) == 2 and not (isinstance(hx, tuple) and len(hx) == 2):
+                raise ShapeError("hx: expected a tuple (h_0, c_0) for LSTM, got "
+                                 f"{type(hx).__name__}")
+            states = []
+            for name, a, size in zip(("h_0", "c_0"), parts, sizes):
+                check.array(a, name, self.dtype, 2 if unbatched else 3)
+                if unbatched:
+                    check.shape(a, name, (LD, size), "num_layers * num_directions, size")
+                    a = a[:, None]
+                else:
+                    check.shape(a, name, (LD, B, size), "num_layers * num_directions, batch, size")
+                states.append(a)
+        return [[tuple(st[layer * self.num_directions + d] for st in states)
+                 for d in range(self.num_directions)] for layer in range(self.num_layers)]
+
+    def _join_state(self, carries: list[list[Carry]], unbatched: bool) -> State:
+        n = len(self.cell.carry_sizes())
+        out = [np.stack([c[k] for cs in carries for c in cs]) for k in range(n)]  # (L*Dn, B, .)
+        if unbatched:
+            out = [a[:, 0] for a in out]
+        return out[0] if n == 1 else (out[0], out[1])
+
+    # -- forward and backward ------------------------------------------------------------------
+    def __call__(self, x: np.ndarray, hx: State | None = None,
+                 lengths: np.ndarray | list[int] | None = None) -> tuple[np.ndarray, State]:
+        """Outputs (T, B, Dn*R) (or batch-first) and final state(s), as torch.nn does.
+
+        `lengths` (B,) gives each row's valid steps, as `pack_padded_sequence` would: outputs
+        past a row's length are zeros and its final state is the state at its last valid step.
+        """
+        return self.forward(x, hx, lengths)
+
+    def forward(self, x: np.ndarray, hx: State | None = None,
+                lengths: np.ndarray | list[int] | None = None,
+                keep_cache: bool = True) -> tuple[np.ndarray, State]:
+        check.array(x, "x", self.dtype, (2, 3))
+        unbatched = x.ndim == 2
+        if unbatched:
+            x = x[:, None]                                          # (T, 1, D)
+        elif self.batch_first:
+            x = x.transpose(1, 0, 2)                                # (T, B, D)
+        T, B, D = x.shape
+        if T == 0:
+            raise ShapeError(f"x: expected at least one time step, got shape {x.shape}")
+        if D != self.input_size:
+            raise ShapeError(f"x: expected input size {self.input_size} in the last axis, got {D}")
+        lens = check.lengths(lengths, "lengths", B, T)
+        carries0 = self._split_state(hx, B, unbatched)
+        inputs = x
+        scans, masks, finals = [], [], []
+        for layer, params in enumerate(self.layers):
+            outs, layer_scans, layer_final = [], [], []
+            for d, p in enumerate(params):
+                y, carry, sc = scan_forward(self.cell, p, inputs, carries0[layer][d], lens,
+                                            reverse=d == 1, keep_cache=keep_cache)
+                outs.append(y)
+                layer_scans.append(sc)
+                layer_final.append(carry)
+            inputs = np.concatenate(outs, axis=-1) if len(outs) > 1 else outs[0]  # (T, B, Dn*R)
+            mask = None
+            if layer < self.num_layers - 1 and self.training and self.dropout > 0:
+                keep = 1.0 - self.dropout
+                mask = (self.rng.random(inputs.shape) < keep).astype(self.dtype) / keep
+                inputs = inputs * mask
+            scans.append(layer_scans)
+            masks.append(mask)
+            finals.append(layer_final)
+        self._cache = _ForwardCache(scans, masks, unbatched, x.shape) if keep_cache else None
+        self._grads = None
+        out = inputs
+        if unbatched:
+            out = out[:, 0]
+        elif self.batch_first:
+            out = np.ascontiguousarray(out.transpose(1, 0, 2))
+        return out, self._join_state(finals, unbatched)
+
+    def backward(self, doutput: np.ndarray | None, dstate: State | None = None
+                 ) -> tuple[np.ndarray, State]:
+        """Gradients of the outputs and of the final state(s) in; gradients of x and the
+        initial state(s) out. Parameter gradients: `self.grads` (same keys as state_dict)."""
+        fc = self._cache
+        if fc is None:
+            raise RuntimeError("backward: no forward call to go back through "
+                               "(call the network first, with keep_cache=True)")
+        T, B, _ = fc.x_shape
+        R = self.cell.output_size * self.num_directions
+        if doutput is None:
+            d = np.zeros((T, B, R), dtype=self.dtype)
+        else:
+            check.array(doutput, "doutput", self.dtype, 2 if fc.unbatched else 3)
+            d = doutput[:, None] if fc.unbatched else (
+                doutput.transpose(1, 0, 2) if self.batch_first else doutput)
+            check.shape(d, "doutput", (T, B, R), "the output's shape")
+        dcarries = self._split_state(dstate, B, fc.unbatched)
+        grads = [[None] * self.num_directions for _ in self.layers]
+        dcarry0 = [[None] * self.num_directions for _ in self.layers]
+        for layer in range(self.num_layers - 1, -1, -1):
+            if fc.drop_masks[layer] is not None:
+                d = d * fc.drop_masks[layer]                        # back through the dropout
+            dparts = np.split(d, self.num_directions, axis=-1) if self.num_directions > 1 else [d]
+            dx = None
+            for dirn, p in enumerate(self.layers[layer]):
+                dxi, dc0, g = scan_backward(self.cell, p, fc.scans[layer][dirn],
+                                            np.ascontiguousarray(dparts[dirn]),
+                                            dcarries[layer][dirn])
+                dx = dxi if dx is None else dx + dxi               # both directions read x
+                grads[layer][dirn], dcarry0[layer][dirn] = g, dc0
+            d = dx
+        self._grads = grads
+        if fc.unbatched:
+            d = d[:, 0]
+        elif self.batch_first:
+            d = np.ascontiguousarray(d.transpose(1, 0, 2))
+        return d, self._join_state(dcarry0, fc.unbatched)
+
+    def extra_repr(self) -> str:
+        return (f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
+                f"bidirectional={self.bidirectional}, dtype={self.dtype}")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.extra_repr()})"
+
+
+class RNN(_RecurrentNetwork):
+    """Elman RNN, as `torch.nn.RNN` (nonlinearity "tanh" or "relu")."""
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
+                 dropout: float = 0.0, bidirectional: bool = False, *,
+                 dtype: object = np.float32, init: str = "pytorch",
+                 rng: np.random.Generator | int | None = None) -> None:
+        cell = RNNCellConfig(check.positive_int(hidden_size, "hidden_size"),
+                             check.choice(nonlinearity, "nonlinearity", NONLINEARITIES))
+        super().__init__(cell, input_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, dtype, init, rng)
+
+
+class LSTM(_RecurrentNetwork):
+    """LSTM, as `torch.nn.LSTM` (with `proj_size`), plus `peephole`, `cifg` and `forget_bias`.
+
+    `forward` returns `output, (h_n, c_n)`; see `rnnlab.cells.lstm` for the equations.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
+                 bidirectional: bool = False, proj_size: int = 0, *,
+                 peephole: bool = False, cifg: bool = False, forget_bias: float | None = None,
+                 dtype: object = np.float32, init: str = "pytorch",
+                 rng: np.random.Generator | int | None = None) -> None:
+        H = check.positive_int(hidden_size, "hidden_size")
+        P = check.positive_int(proj_size, "proj_size", allow_zero=True)
+        if P >= H:
+            raise ConfigError(f"proj_size: expected an int < hidden_size ({H}), got {P}")
+        cell = LSTMCellConfig(H, P, bool(peephole), bool(cifg))
+        super().__init__(cell, input_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, dtype, init, rng, forget_bias)
+
+
+class GRU(_RecurrentNetwork):
+    """GRU, as `torch.nn.GRU`; `reset_after=False` gives Cho et al.'s original form."""
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
+                 bidirectional: bool = False, *, reset_after: bool = True,
+                 dtype: object = np.float32, init: str = "pytorch",
+                 rng: np.random.Generator | int | None = None) -> None:
+        cell = GRUCellConfig(check.positive_int(hidden_size, "hidden_size"), bool(reset_after))
+        super().__init__(cell, input_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, dtype, init, rng)

@@ -1,0 +1,113 @@
+"""The one time loop: any cell over time, with lengths and reversal; layers and stacks on it.
+
+Shapes: T time, B batch, D input size, G*H gate columns, R output size (H or P).
+Everything here is time-major (T, B, .); `rnnlab.networks` handles batch_first.
+
+Variable lengths follow ONNX `sequence_lens`: a padded step (t >= length) keeps the previous
+state and outputs zeros, so the final state is the state at each row's last valid step; the
+reverse direction runs backwards within each row's own length (x[L-1], ..., x[0]).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .cells.base import Cache, Carry, Cell, flat
+from .params import CellParams
+
+
+@dataclass
+class ScanCache:
+    """What one direction of one layer saves for its backward pass."""
+    x: np.ndarray                  # (T, B, D) the input in processing order
+    caches: Cache                  # each cell cache field stacked: (T, B, .)
+    mask: np.ndarray | None        # (T, B, 1) True where a step is valid
+    order: np.ndarray | None       # (T, B, 1) gather index of the per-row reversal
+
+
+def step_mask(lengths: np.ndarray | None, T: int) -> np.ndarray | None:
+    """(T, B, 1) validity mask, or None when every row has all T steps."""
+    if lengths is None or (lengths == T).all():
+        return None
+    return (np.arange(T)[:, None] < lengths[None, :])[:, :, None]
+
+
+def reverse_order(lengths: np.ndarray | None, T: int, B: int) -> np.ndarray:
+    """(T, B, 1) index that reverses each row within its own length; its own inverse."""
+    t = np.arange(T)[:, None]
+    L = np.full(B, T) if lengths is None else lengths
+    return np.where(t < L[None, :], L[None, :] - 1 - t, t)[:, :, None]
+
+
+def gather_time(a: np.ndarray, order: np.ndarray | None) -> np.ndarray:
+    """a[order[t, b], b] for every t, b: the per-row time reversal (or a itself)."""
+    return a if order is None else np.take_along_axis(a, order, axis=0)
+
+
+def scan_forward(cell: Cell, p: CellParams, x: np.ndarray, carry: Carry,
+                 lengths: np.ndarray | None = None, reverse: bool = False,
+                 keep_cache: bool = True) -> tuple[np.ndarray, Carry, ScanCache | None]:
+    """Run `cell` over x (T, B, D) from `carry`; returns outputs (T, B, R), final carry, cache."""
+    T, B, _ = x.shape
+    order = reverse_order(lengths, T, B) if reverse else None
+    xs = gather_time(x, order)                                     # (T, B, D) processing order
+    mask = step_mask(lengths, T)
+    XP = flat(xs) @ p.w_ih.T                                       # (T*B, G*H): one GEMM, all steps
+    for b in (p.b_ih, cell.input_bias(p)):
+        if b is not None:
+            XP += b
+    XP = XP.reshape(T, B, -1)
+    Y = np.empty((T, B, cell.output_size), dtype=x.dtype)          # (T, B, R)
+    caches = []
+    for t in range(T):
+        new, cache = cell.step_forward(p, XP[t], carry)
+        if mask is not None and not mask[t].all():
+            m = mask[t]                                            # (B, 1)
+            new = tuple(np.where(m, n, o) for n, o in zip(new, carry))  # padded rows hold
+            np.multiply(new[0], m, out=Y[t])                       # and output zeros
+        else:
+            Y[t] = new[0]
+        carry = new
+        if keep_cache:
+            caches.append(cache)
+    Y = gather_time(Y, order)
+    if not keep_cache:
+        return Y, carry, None
+    stacked = tuple(np.stack(field) for field in zip(*caches)) if T else ()
+    return Y, carry, ScanCache(x=xs, caches=stacked, mask=mask, order=order)
+
+
+def scan_backward(cell: Cell, p: CellParams, sc: ScanCache, dY: np.ndarray,
+                  dcarry: Carry) -> tuple[np.ndarray, Carry, CellParams]:
+    """Gradients of the loss through the scan: dx (T, B, D), d initial carry, parameter grads."""
+    T = dY.shape[0]
+    dY = gather_time(dY, sc.order)                                 # into processing order
+    dXP = np.empty((T,) + dY.shape[1:2] + (p.w_ih.shape[0],), dtype=dY.dtype)  # (T, B, G*H)
+    drecs = []
+    for t in range(T - 1, -1, -1):
+        cache = tuple(field[t] for field in sc.caches)
+        if sc.mask is not None and not sc.mask[t].all():
+            m = sc.mask[t]                                         # (B, 1)
+            dc = (dcarry[0] + dY[t] * m,) + dcarry[1:]             # a padded output is a constant
+            dxp, dprev, drec = cell.step_backward(p, tuple(d * m for d in dc), cache)
+            dprev = tuple(np.where(m, dp, d) for dp, d in zip(dprev, dc))  # padded rows pass through
+        else:
+            dc = (dcarry[0] + dY[t],) + dcarry[1:]
+            dxp, dprev, drec = cell.step_backward(p, dc, cache)
+        dXP[t] = dxp
+        drecs.append(drec)
+        dcarry = dprev
+    drecs.reverse()
+    grads = CellParams(w_ih=flat(dXP).T @ flat(sc.x), w_hh=np.zeros_like(p.w_hh))  # (G*H, D)
+    if p.b_ih is not None:
+        grads.b_ih = flat(dXP).sum(0)
+    stacked = tuple(np.stack(field) for field in zip(*drecs)) if T else ()
+    if T:
+        cell.recurrent_grads(p, sc.caches, stacked, grads)
+    for name, value in p.items():                                  # T = 0 or unused: zeros
+        if getattr(grads, name) is None:
+            setattr(grads, name, np.zeros_like(value))
+    dx = (flat(dXP) @ p.w_ih).reshape(sc.x.shape)                  # (T, B, D): one GEMM
+    return gather_time(dx, sc.order), dcarry, grads

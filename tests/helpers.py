@@ -1,0 +1,89 @@
+"""Shared test helpers: finite-difference checks of cells and networks in float64."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.testing import assert_allclose
+
+from rnnlab.cells.base import Cell
+from rnnlab.init import init_cell
+from rnnlab.testing import numeric_grad
+
+RTOL, ATOL = 1e-6, 1e-8  # central differences, eps 1e-6: round-off ~1e-10 * |loss|
+
+
+def check_close(analytic, numeric, what):
+    assert_allclose(analytic, numeric, rtol=RTOL, atol=ATOL, err_msg=what)
+
+
+def gradcheck_step(cell: Cell, B: int, D: int = 3, seed: int = 0, bias: bool = True) -> None:
+    """Check one cell's step_backward + recurrent_grads against finite differences."""
+    rng = np.random.default_rng(seed)
+    p = init_cell(cell, D, bias=bias, dtype=np.float64, rng=rng)
+    for _, a in p.items():                        # larger weights: gates away from linear region
+        a *= 3.0
+    xp = rng.standard_normal((B, cell.gates * cell.hidden_size))
+    carry = tuple(rng.standard_normal((B, s)) for s in cell.carry_sizes())
+    R = [rng.standard_normal((B, s)) for s in cell.carry_sizes()]
+
+    def full_xp() -> np.ndarray:
+        """The loop adds b_ih and the cell's folded part of b_hh to the projected input."""
+        out = xp.copy()
+        for b in (p.b_ih, cell.input_bias(p)):
+            if b is not None:
+                out += b
+        return out
+
+    def loss() -> float:
+        new, _ = cell.step_forward(p, full_xp(), carry)
+        return float(sum((n * r).sum() for n, r in zip(new, R)))
+
+    xp1 = full_xp()
+    xp0, carry0 = xp1.copy(), tuple(c.copy() for c in carry)
+    _, cache = cell.step_forward(p, xp1, carry)
+    assert np.array_equal(xp1, xp0) and all(np.array_equal(a, b) for a, b in zip(carry, carry0)), \
+        "step_forward must not modify its inputs"
+    dxp, dprev, drec = cell.step_backward(p, tuple(R), cache)
+    grads = p.zeros_like()
+    grads.b_ih = dxp.sum(0) if bias else None     # what the loop computes from dxp
+    cell.recurrent_grads(p, tuple(c[None] for c in cache), tuple(d[None] for d in drec), grads)
+    check_close(dxp, numeric_grad(loss, xp), "dxp")
+    for k, (d, c) in enumerate(zip(dprev, carry)):
+        check_close(d, numeric_grad(loss, c), f"dcarry[{k}]")
+    for name, a in p.items():
+        if name == "w_ih":                        # multiplies x before the step: the loop's
+            continue
+        check_close(getattr(grads, name), numeric_grad(loss, a), name)
+
+
+def gradcheck_network(make, x, hx=None, lengths=None, seed: int = 1, dropout_seed=None) -> None:
+    """Check a network's backward (inputs, initial states, every parameter) numerically."""
+    m = make()
+    rng = np.random.default_rng(seed)
+
+    def forward():
+        if dropout_seed is not None:
+            m.rng = np.random.default_rng(dropout_seed)   # the same dropout mask every time
+        return m(x, hx, lengths=lengths)
+
+    y, st = forward()
+    sts = st if isinstance(st, tuple) else (st,)
+    Ry = rng.standard_normal(y.shape)
+    Rs = [rng.standard_normal(s.shape) for s in sts]
+
+    def loss() -> float:
+        y, st = forward()
+        sts = st if isinstance(st, tuple) else (st,)
+        return float((y * Ry).sum() + sum((s * r).sum() for s, r in zip(sts, Rs)))
+
+    forward()
+    dx, dhx = m.backward(Ry, tuple(Rs) if len(Rs) == 2 else Rs[0])
+    grads = m.grads
+    check_close(dx, numeric_grad(loss, x), "dx")
+    if hx is not None:
+        hxs = hx if isinstance(hx, tuple) else (hx,)
+        dhxs = dhx if isinstance(dhx, tuple) else (dhx,)
+        for k, (a, d) in enumerate(zip(hxs, dhxs)):
+            check_close(d, numeric_grad(loss, a), f"dhx[{k}]")
+    for name, a in m.named_parameters():
+        check_close(grads[name], numeric_grad(loss, a), name)
