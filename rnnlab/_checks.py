@@ -33,8 +33,8 @@ def array(x: object, name: str, dtype: np.dtype, ndim: int | tuple[int, ...],
         want = " or ".join(f"{r}-D" for r in ranks)
         raise ShapeError(f"{name}: expected a {want} array, got shape {x.shape}")
     if finite and not np.isfinite(x).all():
-        bad = "NaN" if np.isnan(x).any() else "inf"
-        raise ValueRangeError(f"{name}: contains {bad} at index {tuple(np.argwhere(~np.isfinite(x))[0])}")
+        where = tuple(int(i) for i in np.argwhere(~np.isfinite(x))[0])
+        raise ValueRangeError(f"{name}: contains {x[where]} at index {where}".replace("nan", "NaN"))
     return x
 
 
