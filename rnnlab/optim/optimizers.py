@@ -1,0 +1,150 @@
+"""Optimizers over named parameter arrays, updated in place; same update rules as torch.optim.
+
+State is a set of named arrays plus a step count, so a checkpoint can save and restore it
+exactly (`state_arrays` / `load_state_arrays`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+
+from ..errors import ConfigError, ShapeError
+
+
+class Optimizer:
+    slots: tuple[str, ...] = ()
+
+    def __init__(self, named_params: Iterable[tuple[str, np.ndarray]], lr: float,
+                 weight_decay: float = 0.0) -> None:
+        self.params = dict(named_params)
+        if not self.params:
+            raise ConfigError("named_params: expected at least one parameter, got none")
+        if not lr > 0:
+            raise ConfigError(f"lr: expected a positive learning rate, got {lr}")
+        self.lr = float(lr)
+        self.weight_decay = float(weight_decay)
+        self.steps = 0
+        self.state = {s: {k: np.zeros_like(p) for k, p in self.params.items()} for s in self.slots}
+
+    def step(self, grads: Mapping[str, np.ndarray]) -> None:
+        missing = [k for k in self.params if k not in grads]
+        if missing:
+            raise KeyError(f"grads: no gradient for parameters {missing}")
+        self.steps += 1
+        for k, p in self.params.items():
+            g = grads[k]
+            if g.shape != p.shape:
+                raise ShapeError(f"grads[{k!r}]: expected shape {p.shape}, got {g.shape}")
+            self._update(k, p, g)
+
+    def _update(self, key: str, p: np.ndarray, g: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        out = {f"{s}.{k}": a for s, d in self.state.items() for k, a in d.items()}
+        out["steps"] = np.array(self.steps, dtype=np.int64)
+        return out
+
+    def load_state_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
+        for s, d in self.state.items():
+            for k, a in d.items():
+                src = arrays[f"{s}.{k}"]
+                if src.shape != a.shape:
+                    raise ShapeError(f"optimizer state {s}.{k}: expected shape {a.shape}, got {src.shape}")
+                a[...] = src
+        self.steps = int(arrays["steps"])
+
+
+class SGD(Optimizer):
+    def __init__(self, named_params, lr: float = 0.1, momentum: float = 0.0,
+                 nesterov: bool = False, weight_decay: float = 0.0) -> None:
+        self.slots = ("momentum",) if momentum else ()
+        super().__init__(named_params, lr, weight_decay)
+        if nesterov and not momentum:
+            raise ConfigError("nesterov: needs momentum > 0")
+        self.momentum, self.nesterov = float(momentum), bool(nesterov)
+
+    def _update(self, key, p, g):
+        if self.weight_decay:
+            g = g + self.weight_decay * p
+        if self.momentum:
+            buf = self.state["momentum"][key]
+            if self.steps == 1:
+                buf[...] = g                                   # torch: first buffer = g
+            else:
+                buf *= self.momentum
+                buf += g
+            g = g + self.momentum * buf if self.nesterov else buf
+        p -= self.lr * g
+
+
+class Adagrad(Optimizer):
+    slots = ("sum",)
+
+    def __init__(self, named_params, lr: float = 0.01, eps: float = 1e-10,
+                 weight_decay: float = 0.0) -> None:
+        super().__init__(named_params, lr, weight_decay)
+        self.eps = eps
+
+    def _update(self, key, p, g):
+        if self.weight_decay:
+            g = g + self.weight_decay * p
+        s = self.state["sum"][key]
+        s += g * g
+        p -= self.lr * g / (np.sqrt(s) + self.eps)
+
+
+class RMSprop(Optimizer):
+    slots = ("square_avg",)
+
+    def __init__(self, named_params, lr: float = 0.01, alpha: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0.0) -> None:
+        super().__init__(named_params, lr, weight_decay)
+        self.alpha, self.eps = alpha, eps
+
+    def _update(self, key, p, g):
+        if self.weight_decay:
+            g = g + self.weight_decay * p
+        v = self.state["square_avg"][key]
+        v *= self.alpha
+        v += (1 - self.alpha) * g * g
+        p -= self.lr * g / (np.sqrt(v) + self.eps)
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba 2015); `weight_decay` adds L2 to the gradient, as torch.optim.Adam."""
+
+    slots = ("exp_avg", "exp_avg_sq")
+    decoupled = False
+
+    def __init__(self, named_params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0) -> None:
+        super().__init__(named_params, lr, weight_decay)
+        self.b1, self.b2 = betas
+        self.eps = eps
+
+    def _update(self, key, p, g):
+        if self.weight_decay and self.decoupled:
+            p *= 1 - self.lr * self.weight_decay                # AdamW: decay apart from g
+        elif self.weight_decay:
+            g = g + self.weight_decay * p
+        m, v = self.state["exp_avg"][key], self.state["exp_avg_sq"][key]
+        m *= self.b1
+        m += (1 - self.b1) * g
+        v *= self.b2
+        v += (1 - self.b2) * g * g
+        c1 = 1 - self.b1 ** self.steps                          # bias corrections
+        c2 = 1 - self.b2 ** self.steps
+        p -= (self.lr / c1) * m / (np.sqrt(v) / np.sqrt(c2) + self.eps)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter 2019), default 0.01 as torch."""
+
+    decoupled = True
+
+    def __init__(self, named_params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.01) -> None:
+        super().__init__(named_params, lr, betas, eps, weight_decay)
