@@ -1,0 +1,142 @@
+"""`rnnlab` commands. No math and no training logic here: parse, call, report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ..errors import RnnlabError
+from ..models.base import CELLS
+from ..optim import OPTIMIZERS
+from ..optim.schedules import SCHEDULES
+from ..train import TrainConfig
+
+
+class _Group(click.Group):
+    """Turn rnnlab's own errors into one clear line and exit code 1, never a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (RnnlabError, FileNotFoundError, KeyError) as exc:
+            raise click.ClickException(str(exc).strip("'\"")) from None
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="rnnlab")
+def cli() -> None:
+    """Recurrent neural networks in NumPy: train, evaluate, sample and inspect models."""
+
+
+def train_options(f):
+    """Options every training command shares (the TrainConfig)."""
+    opts = [
+        click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                     help="Where checkpoints and the metrics log go (default: runs/<command>)."),
+        click.option("--epochs", type=int, default=None, help="Passes over the training data."),
+        click.option("--optimizer", type=click.Choice(sorted(OPTIMIZERS)), default="adam", show_default=True),
+        click.option("--lr", type=float, default=None, help="Learning rate."),
+        click.option("--weight-decay", type=float, default=0.0, show_default=True),
+        click.option("--clip", type=float, default=5.0, show_default=True, help="Global gradient-norm clip (0: none)."),
+        click.option("--schedule", type=click.Choice(sorted(SCHEDULES)), default="constant", show_default=True),
+        click.option("--schedule-arg", "schedule_args", multiple=True, metavar="KEY=VALUE",
+                     help="Schedule settings, e.g. gamma=0.5 start=4."),
+        click.option("--patience", type=int, default=None, help="Stop after this many epochs without improvement."),
+        click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--checkpoint-every", type=int, default=0, show_default=True,
+                     help="Also checkpoint every N steps (0: at epoch ends only)."),
+        click.option("--max-steps-per-epoch", type=int, default=None),
+        click.option("--no-resume", is_flag=True, help="Start afresh even if the run directory has a checkpoint."),
+        click.option("--quiet", is_flag=True, help="No progress bar."),
+        click.option("--cell", type=click.Choice(CELLS), default="lstm", show_default=True),
+        click.option("--hidden-size", type=int, default=None),
+        click.option("--num-layers", type=int, default=None),
+        click.option("--dropout", type=float, default=None),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+def _schedule_args(items: tuple[str, ...]) -> dict[str, float]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--schedule-arg")
+        try:
+            out[key] = int(value) if value.lstrip("-").isdigit() else float(value)
+        except ValueError:
+            raise click.BadParameter(f"{key}: expected a number, got {value!r}", param_hint="--schedule-arg") from None
+    return out
+
+
+def _train_config(kw: dict, epochs: int, lr: float) -> TrainConfig:
+    return TrainConfig(
+        epochs=kw["epochs"] or epochs, optimizer=kw["optimizer"], lr=kw["lr"] or lr,
+        weight_decay=kw["weight_decay"], clip=kw["clip"] or None, schedule=kw["schedule"],
+        schedule_args=_schedule_args(kw["schedule_args"]), patience=kw["patience"], seed=kw["seed"],
+        checkpoint_every=kw["checkpoint_every"], max_steps_per_epoch=kw["max_steps_per_epoch"])
+
+
+def _report(result, extra: str = "") -> None:
+    click.echo(f"best validation loss: {result.best_val_loss:.4f} after {result.epochs_run} epoch(s)")
+    click.echo(f"best checkpoint: {result.best_checkpoint}")
+    click.echo(f"last checkpoint: {result.last_checkpoint}")
+    click.echo(f"metrics log:     {result.metrics_log}")
+    if extra:
+        click.echo(extra)
+
+
+@cli.command("train-lm")
+@click.argument("text", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--level", type=click.Choice(["char", "word"]), default="char", show_default=True)
+@click.option("--embedding-dim", type=int, default=32, show_default=True)
+@click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option("--bptt", type=int, default=64, show_default=True, help="Truncated BPTT length.")
+@click.option("--valid-fraction", type=float, default=0.1, show_default=True)
+@click.option("--min-freq", type=int, default=1, show_default=True, help="Rarer tokens become <unk>.")
+@click.option("--max-chars", type=int, default=None, help="Use only the first N characters.")
+@click.option("--sample-length", type=int, default=300, show_default=True)
+@train_options
+def train_lm_cmd(text, level, embedding_dim, batch_size, bptt, valid_fraction, min_freq, max_chars,
+                 sample_length, **kw):
+    """Train a character or word language model on TEXT (default: Python's own standard-library
+    sources, which every installation has), then sample from it."""
+    from ..recipes.language_model import sample_text, train_language_model
+    run_dir = kw["run_dir"] or Path("runs/lm")
+    if text is None:
+        click.echo("no TEXT given: training on Python's standard-library sources")
+    result = train_language_model(
+        text, run_dir, level=level, cell=kw["cell"], hidden_size=kw["hidden_size"] or 128,
+        num_layers=kw["num_layers"] or 2, embedding_dim=embedding_dim, dropout=kw["dropout"] or 0.0,
+        batch_size=batch_size, bptt=bptt, valid_fraction=valid_fraction, min_freq=min_freq,
+        train_config=_train_config(kw, epochs=3, lr=3e-3), resume=not kw["no_resume"],
+        progress=not kw["quiet"], max_chars=max_chars)
+    prime = "def " if text is None else "\n"
+    sample = sample_text(result.best_checkpoint, prime if level == "char" else "the",
+                         sample_length, temperature=0.8, seed=kw["seed"])
+    _report(result, f"--- sample (temperature 0.8) ---\n{sample}")
+
+
+@cli.command("sample")
+@click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--prime", default="\n", show_default=True, help="Text to start from.")
+@click.option("--length", type=int, default=300, show_default=True)
+@click.option("--temperature", type=float, default=0.8, show_default=True)
+@click.option("--top-k", type=int, default=None)
+@click.option("--seed", type=int, default=None)
+def sample_cmd(checkpoint, prime, length, temperature, top_k, seed):
+    """Sample text from a language-model CHECKPOINT."""
+    from ..recipes.language_model import sample_text
+    click.echo(sample_text(checkpoint, prime, length, temperature=temperature, top_k=top_k, seed=seed))
+
+
+@cli.command("describe")
+@click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
+def describe_cmd(checkpoint):
+    """Show what a CHECKPOINT holds: model kind, config, parameter shapes, training progress."""
+    from ..recipes.common import describe_checkpoint
+    click.echo(json.dumps(describe_checkpoint(checkpoint), indent=2))

@@ -1,0 +1,102 @@
+"""What every model shares: named submodules, dotted PyTorch-style keys, a JSON config.
+
+A model's training step is `forward_backward(batch, carry) -> (loss_sum, count, carry)`: it
+runs forward, measures the loss and leaves the gradients in `named_grads()`. Clipping and
+updates belong to the trainer, which knows nothing about cells.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, fields
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .. import _checks as check
+from ..errors import ConfigError
+from ..networks import GRU, LSTM, RNN
+
+CELLS = ("rnn", "rnn_relu", "lstm", "gru", "gru_reset_before", "lstm_peephole", "lstm_cifg")
+
+
+@dataclass
+class RecurrentConfig:
+    """The recurrent part of a model: which cell, how wide, how deep."""
+    cell: str = "lstm"
+    hidden_size: int = 128
+    num_layers: int = 1
+    dropout: float = 0.0
+    bidirectional: bool = False
+
+    def __post_init__(self) -> None:
+        check.choice(self.cell, "cell", CELLS)
+        check.positive_int(self.hidden_size, "hidden_size")
+        check.positive_int(self.num_layers, "num_layers")
+        check.probability(self.dropout, "dropout")
+
+
+def make_rnn(rc: RecurrentConfig, input_size: int, dtype: np.dtype, rng: np.random.Generator):
+    """The network for a `RecurrentConfig` (dropout here is between stacked layers)."""
+    common = dict(num_layers=rc.num_layers, dropout=rc.dropout, bidirectional=rc.bidirectional,
+                  dtype=dtype, rng=rng)
+    if rc.cell in ("rnn", "rnn_relu"):
+        return RNN(input_size, rc.hidden_size, nonlinearity="relu" if rc.cell == "rnn_relu" else "tanh", **common)
+    if rc.cell.startswith("gru"):
+        return GRU(input_size, rc.hidden_size, reset_after=rc.cell == "gru", **common)
+    return LSTM(input_size, rc.hidden_size, peephole=rc.cell == "lstm_peephole",
+                cifg=rc.cell == "lstm_cifg", **common)
+
+
+def config_from_dict(cls: type, data: dict[str, Any], what: str):
+    """A config dataclass from JSON, naming unknown or missing keys."""
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"{what}: unknown keys {unknown}; expected some of {sorted(names)}")
+    try:
+        return cls(**data)
+    except TypeError as exc:
+        raise ConfigError(f"{what}: {exc}") from None
+
+
+class Model:
+    """Base class: subclasses set `kind`, build submodules and list them in `modules()`."""
+
+    kind: ClassVar[str]
+    rng: np.random.Generator
+    training: bool = True
+
+    def modules(self) -> list[tuple[str, Any]]:
+        raise NotImplementedError
+
+    def config(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def named_parameters(self) -> Iterator[tuple[str, np.ndarray]]:
+        for prefix, m in self.modules():
+            for k, a in m.named_parameters():
+                yield f"{prefix}.{k}", a
+
+    def named_grads(self) -> Iterator[tuple[str, np.ndarray]]:
+        for prefix, m in self.modules():
+            for k, a in m.named_grads():
+                yield f"{prefix}.{k}", a
+
+    def num_parameters(self) -> int:
+        return sum(a.size for _, a in self.named_parameters())
+
+    def train(self, mode: bool = True) -> "Model":
+        self.training = mode
+        for _, m in self.modules():
+            m.training = mode
+        for d in getattr(self, "dropouts", ()):
+            d.training = mode
+        return self
+
+    def eval(self) -> "Model":
+        return self.train(False)
+
+
+def dataclass_dict(obj: Any) -> dict[str, Any]:
+    return asdict(obj)

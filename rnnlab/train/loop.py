@@ -1,0 +1,215 @@
+"""The training loop. It sees a model only as named parameters and gradients plus
+`forward_backward` / `evaluate_batch`, and data only as a `Task`; it knows nothing about cells.
+
+Exact resume: the batch order of epoch e comes from `default_rng([seed, e])`, and a checkpoint
+holds the model, the optimizer state, the model's RNG state (dropout), the carried recurrent
+state (language models), the schedule and the position in the epoch. A killed run restarted
+with the same arguments continues from its last checkpoint and ends with the same weights as
+a run that was never interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .. import __version__
+from ..errors import ConfigError, RnnlabError
+from ..optim import OPTIMIZERS, clip_grad_norm
+from ..optim.schedules import SCHEDULES
+from .checkpoint import atomic_write_bytes, load_checkpoint, save_checkpoint
+
+
+class Task(Protocol):
+    """The data side of training."""
+    carries_state: bool                       # pass the final state of batch k into batch k+1
+
+    def train_batches(self, rng: np.random.Generator) -> Sequence[Any]: ...
+
+    def valid_batches(self) -> Sequence[Any]: ...
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 10
+    optimizer: str = "adam"
+    lr: float = 2e-3
+    weight_decay: float = 0.0
+    clip: float | None = 5.0                  # global gradient norm; None: no clipping
+    schedule: str = "constant"
+    schedule_args: dict = field(default_factory=dict)
+    patience: int | None = None               # early stopping on validation loss
+    seed: int = 0
+    checkpoint_every: int = 0                 # also checkpoint every N steps (0: epoch ends only)
+    max_steps_per_epoch: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"optimizer: expected one of {sorted(OPTIMIZERS)}, got {self.optimizer!r}")
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"schedule: expected one of {sorted(SCHEDULES)}, got {self.schedule!r}")
+        if self.epochs < 1:
+            raise ConfigError(f"epochs: expected an int >= 1, got {self.epochs}")
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    best_checkpoint: Path
+    last_checkpoint: Path
+    metrics_log: Path
+    best_val_loss: float
+    epochs_run: int
+    history: list[dict] = field(default_factory=list)
+
+
+def _carry_arrays(carry) -> list[np.ndarray]:
+    if carry is None:
+        return []
+    return list(carry) if isinstance(carry, tuple) else [carry]
+
+
+def _carry_from(arrays: list[np.ndarray]):
+    if not arrays:
+        return None
+    return tuple(arrays) if len(arrays) == 2 else arrays[0]
+
+
+def _evaluate(model, batches: Sequence[Any], carries_state: bool) -> dict[str, float]:
+    model.eval()
+    sums: dict[str, float] = {}
+    count, carry = 0, None
+    for batch in batches:
+        metrics, n, state = model.evaluate_batch(batch, carry if carries_state else None)
+        carry = state
+        count += n
+        for k, v in metrics.items():
+            sums[k] = sums.get(k, 0.0) + v
+    model.train()
+    return {k: v / max(count, 1) for k, v in sums.items()}
+
+
+def train(model, task: Task, cfg: TrainConfig, run_dir: str | Path, *, resume: bool = True,
+          progress: bool = True, on_epoch: Callable[[dict], None] | None = None) -> TrainResult:
+    """Train `model` on `task`, writing `last.safetensors`, `best.safetensors` and
+    `metrics.jsonl` into `run_dir`; resumes from `last.safetensors` there when `resume`."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    last, best, log = run_dir / "last.safetensors", run_dir / "best.safetensors", run_dir / "metrics.jsonl"
+    params = dict(model.named_parameters())
+    opt = OPTIMIZERS[cfg.optimizer](params.items(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    schedule = SCHEDULES[cfg.schedule](**cfg.schedule_args)
+    state = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "lr": cfg.lr,
+             "best_val_loss": math.inf, "bad_epochs": 0, "log_lines": 0, "done": False,
+             "history": [], "epoch_loss_sum": 0.0, "epoch_count": 0}
+    carry = None
+    if resume and last.exists():
+        arrays, meta = load_checkpoint(last)
+        if meta["kind"] != model.kind:
+            raise RnnlabError(f"{last}: a checkpoint of a {meta['kind']}, not a {model.kind}; "
+                              "use another run directory or resume=False")
+        if meta.get("train") != asdict(cfg):
+            raise RnnlabError(f"{last}: written with other training settings; use another run "
+                              "directory or resume=False")
+        _restore(model, opt, arrays)
+        state = meta["trainer"]
+        model.rng.bit_generator.state = meta["rng"]
+        schedule.load_state(meta["schedule"])
+        carry = _carry_from([arrays[f"carry.{i}"] for i in range(meta["carry_len"])])
+        _truncate_lines(log, state["log_lines"])
+    else:
+        log.write_text("")
+
+    def checkpoint(path: Path) -> None:
+        arrays = {f"model.{k}": a for k, a in model.named_parameters()}
+        arrays.update({f"optim.{k}": a for k, a in opt.state_arrays().items()})
+        carry_list = _carry_arrays(carry)
+        arrays.update({f"carry.{i}": a for i, a in enumerate(carry_list)})
+        meta = {"kind": model.kind, "rnnlab_version": __version__, "config": model.config(),
+                "train": asdict(cfg), "trainer": state, "rng": model.rng.bit_generator.state,
+                "schedule": schedule.state(), "carry_len": len(carry_list)}
+        save_checkpoint(path, arrays, meta)
+
+    def write_log(record: dict) -> None:
+        with open(log, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+        state["log_lines"] += 1
+
+    model.train()
+    while not state["done"] and state["epoch"] < cfg.epochs:
+        epoch = state["epoch"]
+        opt.lr = state["lr"]
+        batches = task.train_batches(np.random.default_rng([cfg.seed, epoch]))
+        n_batches = len(batches) if cfg.max_steps_per_epoch is None else min(len(batches), cfg.max_steps_per_epoch)
+        bar = tqdm(total=n_batches, initial=state["step_in_epoch"], desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                   disable=not progress, leave=False, unit="batch")
+        t0, seen = time.perf_counter(), 0
+        for i in range(state["step_in_epoch"], n_batches):
+            loss_sum, n, new_carry = model.forward_backward(batches[i], carry if task.carries_state else None)
+            if not math.isfinite(loss_sum):
+                raise RnnlabError(f"training diverged: loss is {loss_sum} at epoch {epoch + 1}, "
+                                  f"step {i + 1}; lower the learning rate or clip gradients")
+            carry = new_carry if task.carries_state else None
+            grads = dict(model.named_grads())
+            if cfg.clip is not None:
+                clip_grad_norm(grads, cfg.clip)
+            opt.step(grads)
+            state["epoch_loss_sum"] += loss_sum
+            state["epoch_count"] += n
+            state["step_in_epoch"] = i + 1
+            state["global_step"] += 1
+            seen += n
+            bar.update(1)
+            bar.set_postfix(loss=f"{state['epoch_loss_sum'] / state['epoch_count']:.4f}",
+                            speed=f"{seen / (time.perf_counter() - t0):.0f}/s")
+            if cfg.checkpoint_every and state["global_step"] % cfg.checkpoint_every == 0:
+                checkpoint(last)
+        bar.close()
+        val = _evaluate(model, task.valid_batches(), task.carries_state)
+        train_loss = state["epoch_loss_sum"] / max(state["epoch_count"], 1)
+        record = {"epoch": epoch + 1, "step": state["global_step"], "train_loss": train_loss,
+                  **{f"val_{k}": v for k, v in val.items()}, "lr": opt.lr,
+                  "seconds": time.perf_counter() - t0}
+        improved = val["loss"] < state["best_val_loss"]
+        if improved:
+            state["best_val_loss"], state["bad_epochs"] = val["loss"], 0
+        else:
+            state["bad_epochs"] += 1
+        state["history"].append(record)
+        state["lr"] = schedule(cfg.lr, epoch, val["loss"])
+        state.update(epoch=epoch + 1, step_in_epoch=0, epoch_loss_sum=0.0, epoch_count=0)
+        carry = None                                           # each epoch restarts the streams
+        if cfg.patience is not None and state["bad_epochs"] > cfg.patience:
+            state["done"] = True
+        write_log(record)
+        if improved:
+            checkpoint(best)
+        checkpoint(last)
+        if on_epoch is not None:
+            on_epoch(record)
+    return TrainResult(run_dir, best, last, log, state["best_val_loss"], state["epoch"], state["history"])
+
+
+def _restore(model, opt, arrays: dict[str, np.ndarray]) -> None:
+    own = dict(model.named_parameters())
+    for k, a in own.items():
+        src = arrays.get(f"model.{k}")
+        if src is None or src.shape != a.shape:
+            raise RnnlabError(f"checkpoint: parameter {k!r} is missing or has another shape")
+        a[...] = src
+    opt.load_state_arrays({k[len("optim."):]: v for k, v in arrays.items() if k.startswith("optim.")})
+
+
+def _truncate_lines(path: Path, n: int) -> None:
+    if not path.exists():
+        return
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)[:n]
+    atomic_write_bytes(path, "".join(lines).encode("utf-8"))
