@@ -44,7 +44,7 @@ class Optimizer:
 
     def state_arrays(self) -> dict[str, np.ndarray]:
         out = {f"{s}.{k}": a for s, d in self.state.items() for k, a in d.items()}
-        out["steps"] = np.array(self.steps, dtype=np.int64)
+        out["steps"] = np.array([self.steps], dtype=np.int64)
         return out
 
     def load_state_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
@@ -54,7 +54,7 @@ class Optimizer:
                 if src.shape != a.shape:
                     raise ShapeError(f"optimizer state {s}.{k}: expected shape {a.shape}, got {src.shape}")
                 a[...] = src
-        self.steps = int(arrays["steps"])
+        self.steps = int(np.asarray(arrays["steps"]).reshape(-1)[0])
 
 
 class SGD(Optimizer):

@@ -30,11 +30,16 @@ class Constant(Schedule):
 
 @dataclass
 class StepDecay(Schedule):
-    """Zaremba et al. 2014: keep the rate for the first `start` epochs, then multiply it by
-    `gamma` every `every` epochs (their small model: start=4, gamma=0.5, every=1)."""
+    """Epoch k (from 0) runs at base * gamma^((k - start) // every + 1) from epoch `start` on,
+    at the base rate before. Zaremba et al. 2014, small model: start=4, gamma=0.5, every=1;
+    torch's StepLR(step_size=s): start=s, every=s."""
     gamma: float = 0.5
     every: int = 1
-    start: int = 0
+    start: int = 1
+
+    def __post_init__(self) -> None:
+        if self.start < 1 or self.every < 1:
+            raise ValueError(f"start, every: expected ints >= 1, got {self.start}, {self.every}")
 
     def __call__(self, base_lr, epoch, val_loss=None):
         k = epoch + 1                                           # the epoch about to start

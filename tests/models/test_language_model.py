@@ -1,0 +1,43 @@
+import numpy as np
+import pytest
+
+from rnnlab.data import Vocab
+from rnnlab.models import LanguageModel, LanguageModelConfig, RecurrentConfig
+from rnnlab.testing import numeric_grad
+from tests.helpers import check_close
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_forward_backward_gradcheck_with_dropout_fixed(cell):
+    vocab = Vocab(list("abcde"))
+    cfg = LanguageModelConfig("char", 4, RecurrentConfig(cell, 5, 2, dropout=0.2), dropout=0.3)
+    m = LanguageModel(vocab, cfg, dtype=np.float64, rng=0)
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 5, (4, 3)), rng.integers(0, 5, (4, 3))
+    carry = (rng.standard_normal((2, 3, 5)), rng.standard_normal((2, 3, 5)))
+    carry = carry if cell == "lstm" else carry[0]
+
+    def loss():
+        m.rng.bit_generator.state = state0                 # the same dropout masks every time
+        return m.forward_backward((x, y), carry)[0] / y.size
+
+    state0 = m.rng.bit_generator.state
+    loss()
+    grads = dict(m.named_grads())
+    params = dict(m.named_parameters())
+    assert set(grads) == set(params)
+    for k, a in params.items():
+        check_close(grads[k], numeric_grad(loss, a), k)
+
+
+def test_sampling_is_seeded_and_respects_top_k():
+    vocab = Vocab(list("abcdefgh"))
+    m = LanguageModel(vocab, LanguageModelConfig("char", 4, RecurrentConfig("gru", 8)), rng=0)
+    a = m.sample("ab", 50, rng=1)
+    assert a == m.sample("ab", 50, rng=1) and len(a) == 50
+    greedy = m.sample("ab", 20, top_k=1, rng=2)
+    assert greedy == m.sample("ab", 20, top_k=1, rng=3)    # top-1 is deterministic
+    with pytest.raises(ValueError, match="temperature"):
+        m.sample("a", 5, temperature=0)
+    with pytest.raises(ValueError, match=r"prime: 'z' is not in the vocabulary"):
+        m.sample("z", 5)

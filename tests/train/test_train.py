@@ -1,0 +1,93 @@
+"""The trainer: checkpoints, exact resume after a kill, early stopping, the metrics log."""
+
+import json
+
+import numpy as np
+import pytest
+
+from rnnlab.data import Vocab
+from rnnlab.models import LanguageModel, LanguageModelConfig, RecurrentConfig
+from rnnlab.recipes.language_model import StreamTask
+from rnnlab.train import CheckpointError, TrainConfig, load_checkpoint, train
+from rnnlab.errors import RnnlabError
+
+
+def make(seed=0):
+    vocab = Vocab(list("abcdefghij"))
+    cfg = LanguageModelConfig("char", 6, RecurrentConfig("lstm", 12, 2, dropout=0.1), dropout=0.1)
+    rng = np.random.default_rng(5)
+    ids = (np.arange(3000) * 7 + rng.integers(0, 2, 3000)) % 10   # learnable sequence
+    return LanguageModel(vocab, cfg, rng=seed), StreamTask(ids[:2500], ids[2500:], 4, 10)
+
+
+CFG = TrainConfig(epochs=3, lr=0.01, checkpoint_every=7, max_steps_per_epoch=20, seed=3,
+                  schedule="step", schedule_args={"gamma": 0.5})
+
+
+class Killed(Exception):
+    pass
+
+
+def test_killed_run_resumes_to_the_same_weights_and_log(tmp_path):
+    model, task = make()
+    full = train(model, task, CFG, tmp_path / "full", progress=False)
+    ref = {k: a.copy() for k, a in model.named_parameters()}
+
+    model2, task2 = make()
+    calls = {"n": 0}
+    original = model2.forward_backward
+
+    def dying(batch, carry=None):                         # the process dies mid-epoch 2
+        calls["n"] += 1
+        if calls["n"] == 31:
+            raise Killed
+        return original(batch, carry)
+
+    model2.forward_backward = dying
+    with pytest.raises(Killed):
+        train(model2, task2, CFG, tmp_path / "resumed", progress=False)
+    model3, task3 = make(seed=99)                         # a new process: other initial weights
+    resumed = train(model3, task3, CFG, tmp_path / "resumed", progress=False)
+    for k, a in model3.named_parameters():
+        np.testing.assert_array_equal(a, ref[k], err_msg=k)
+    assert resumed.best_val_loss == full.best_val_loss
+    lines = lambda p: [json.loads(x) for x in p.read_text().splitlines()]  # noqa: E731
+    a, b = lines(full.metrics_log), lines(resumed.metrics_log)
+    assert [r["val_loss"] for r in a] == [r["val_loss"] for r in b] and len(a) == 3
+    assert [r["lr"] for r in a] == [0.01, 0.005, 0.0025]     # the rate each epoch ran at
+
+
+def test_training_lowers_the_loss_and_writes_best_and_last(tmp_path):
+    model, task = make()
+    r = train(model, task, TrainConfig(epochs=3, lr=0.02, max_steps_per_epoch=40), tmp_path, progress=False)
+    losses = [h["val_loss"] for h in r.history]
+    assert losses[-1] < losses[0] < np.log(10)
+    arrays, meta = load_checkpoint(r.best_checkpoint)
+    assert meta["kind"] == "language_model" and "model.rnn.weight_hh_l1" in arrays
+    assert r.last_checkpoint.exists() and not list(tmp_path.glob("*.tmp"))
+
+
+def test_early_stopping(tmp_path):
+    model, task = make()
+    cfg = TrainConfig(epochs=10, lr=1e-9, patience=1, max_steps_per_epoch=3, optimizer="sgd")
+    r = train(model, task, cfg, tmp_path, progress=False)
+    assert r.epochs_run < 10
+
+
+def test_resume_refuses_other_settings_or_kind(tmp_path):
+    model, task = make()
+    train(model, task, TrainConfig(epochs=1, max_steps_per_epoch=2), tmp_path, progress=False)
+    with pytest.raises(RnnlabError, match="other training settings"):
+        train(*make(), TrainConfig(epochs=2, max_steps_per_epoch=2), tmp_path, progress=False)
+
+
+def test_corrupted_checkpoint_is_a_clear_error(tmp_path):
+    model, task = make()
+    r = train(model, task, TrainConfig(epochs=1, max_steps_per_epoch=2), tmp_path, progress=False)
+    data = r.last_checkpoint.read_bytes()
+    (tmp_path / "cut.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="cut.safetensors"):
+        load_checkpoint(tmp_path / "cut.safetensors")
+    (tmp_path / "junk.safetensors").write_bytes(b"\x00" * 10)
+    with pytest.raises(CheckpointError, match="junk.safetensors"):
+        load_checkpoint(tmp_path / "junk.safetensors")
