@@ -87,3 +87,20 @@ def gradcheck_network(make, x, hx=None, lengths=None, seed: int = 1, dropout_see
             check_close(d, numeric_grad(loss, a), f"dhx[{k}]")
     for name, a in m.named_parameters():
         check_close(grads[name], numeric_grad(loss, a), name)
+
+
+def gradcheck_model(model, batch, carry=None) -> None:
+    """Check a model's forward_backward gradients of its mean loss, dropout masks fixed."""
+    state0 = model.rng.bit_generator.state
+
+    def loss() -> float:
+        model.rng.bit_generator.state = state0
+        total, n, _ = model.forward_backward(batch, carry)
+        return total / n
+
+    loss()
+    grads = dict(model.named_grads())
+    params = dict(model.named_parameters())
+    assert set(grads) == set(params)
+    for k, a in params.items():
+        check_close(grads[k], numeric_grad(loss, a), k)

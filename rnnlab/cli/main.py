@@ -140,3 +140,108 @@ def describe_cmd(checkpoint):
     """Show what a CHECKPOINT holds: model kind, config, parameter shapes, training progress."""
     from ..recipes.common import describe_checkpoint
     click.echo(json.dumps(describe_checkpoint(checkpoint), indent=2))
+
+
+def _rnn_kw(kw: dict, hidden: int, layers: int) -> dict:
+    return dict(cell=kw["cell"], hidden_size=kw["hidden_size"] or hidden,
+                num_layers=kw["num_layers"] or layers, resume=not kw["no_resume"], progress=not kw["quiet"])
+
+
+@cli.command("train-classifier")
+@click.argument("train_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--valid", "valid_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Validation file (default: 10% of TRAIN_FILE).")
+@click.option("--bidirectional/--unidirectional", default=False, show_default=True)
+@click.option("--pooling", type=click.Choice(["last", "mean", "max"]), default="last", show_default=True)
+@click.option("--embedding-dim", type=int, default=128, show_default=True)
+@click.option("--min-freq", type=int, default=1, show_default=True)
+@click.option("--batch-size", type=int, default=32, show_default=True)
+@train_options
+def train_classifier_cmd(train_file, valid_file, bidirectional, pooling, embedding_dim, min_freq, batch_size, **kw):
+    """Many-to-one classification of TRAIN_FILE: sentences as `<label> <tokens>` (SST) or a
+    `.ts` file of multivariate series."""
+    from ..recipes.classifier import train_classifier
+    result = train_classifier(train_file, valid_file, kw["run_dir"] or Path("runs/classifier"),
+                              bidirectional=bidirectional, pooling=pooling, embedding_dim=embedding_dim,
+                              dropout=kw["dropout"] or 0.0, min_freq=min_freq, batch_size=batch_size,
+                              train_config=_train_config(kw, epochs=10, lr=2e-3), **_rnn_kw(kw, 128, 1))
+    _report(result)
+
+
+@cli.command("train-tagger")
+@click.argument("train_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("valid_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--column", type=click.Choice(["upos", "xpos"]), default="upos", show_default=True)
+@click.option("--word-dim", type=int, default=100, show_default=True)
+@click.option("--char-dim", type=int, default=32, show_default=True)
+@click.option("--char-hidden", type=int, default=32, show_default=True, help="0: no character model.")
+@click.option("--min-freq", type=int, default=2, show_default=True)
+@click.option("--batch-size", type=int, default=32, show_default=True)
+@train_options
+def train_tagger_cmd(train_file, valid_file, column, word_dim, char_dim, char_hidden, min_freq, batch_size, **kw):
+    """Bidirectional tagger (word embeddings + character BiLSTM) on CoNLL-U files."""
+    from ..recipes.tagger import train_tagger
+    result = train_tagger(train_file, valid_file, kw["run_dir"] or Path("runs/tagger"), column=column,
+                          word_dim=word_dim, char_dim=char_dim, char_hidden=char_hidden,
+                          dropout=kw["dropout"] if kw["dropout"] is not None else 0.25, min_freq=min_freq,
+                          batch_size=batch_size, train_config=_train_config(kw, epochs=10, lr=2e-3),
+                          **_rnn_kw(kw, 128, 1))
+    _report(result)
+
+
+@cli.command("train-forecaster")
+@click.argument("csv_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--column", default="-1", show_default=True, help="Column name or index.")
+@click.option("--window", type=int, default=48, show_default=True)
+@click.option("--horizon", type=int, default=1, show_default=True)
+@click.option("--batch-size", type=int, default=32, show_default=True)
+@train_options
+def train_forecaster_cmd(csv_file, column, window, horizon, batch_size, **kw):
+    """Multi-step forecaster on one column of CSV_FILE (last 20% held out for validation)."""
+    from ..recipes.series import train_forecaster
+    col = int(column) if column.lstrip("-").isdigit() else column
+    result = train_forecaster(csv_file, kw["run_dir"] or Path("runs/forecaster"), column=col, window=window,
+                              horizon=horizon, batch_size=batch_size,
+                              train_config=_train_config(kw, epochs=20, lr=3e-3), **_rnn_kw(kw, 32, 1))
+    _report(result)
+
+
+@cli.command("train-music")
+@click.argument("json_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--batch-size", type=int, default=8, show_default=True)
+@train_options
+def train_music_cmd(json_file, batch_size, **kw):
+    """Polyphonic next-step model on a JSB-Chorales-style JSON file."""
+    from ..recipes.series import train_music
+    result = train_music(json_file, kw["run_dir"] or Path("runs/music"), batch_size=batch_size,
+                         train_config=_train_config(kw, epochs=50, lr=3e-3), **_rnn_kw(kw, 64, 1))
+    _report(result)
+
+
+@cli.command("evaluate")
+@click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("data", type=click.Path(dir_okay=False, path_type=Path))
+def evaluate_cmd(checkpoint, data):
+    """Metrics of CHECKPOINT on DATA (a file in the format its model was trained on)."""
+    from ..recipes import evaluate_checkpoint
+    click.echo(json.dumps(evaluate_checkpoint(checkpoint, data), indent=2))
+
+
+@cli.command("predict")
+@click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("input_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+def predict_cmd(checkpoint, input_file):
+    """Labels (classifier), tags (tagger) for the lines of INPUT_FILE or standard input, or the
+    next values of the series in INPUT_FILE (forecaster)."""
+    from ..recipes import predict_checkpoint
+    from ..recipes.common import load_model
+    _, meta = load_model(checkpoint)
+    if meta["kind"] == "forecaster":
+        if input_file is None:
+            raise click.UsageError("a forecaster needs INPUT_FILE: a CSV series")
+        click.echo(json.dumps(predict_checkpoint(checkpoint, input_file)))
+        return
+    from ..data import read_text
+    lines = (read_text(input_file) if input_file else click.get_text_stream("stdin").read()).splitlines()
+    for out in predict_checkpoint(checkpoint, lines):
+        click.echo(out)

@@ -1,9 +1,14 @@
 """Models built from the recurrent core and the layers; `load_model` restores any of them."""
 
 from .base import CELLS, Model, RecurrentConfig
+from .classifier import ClassifierConfig, SequenceClassifier
 from .language_model import LanguageModel, LanguageModelConfig
+from .sequence_regression import Forecaster, ForecasterConfig, PianoRollConfig, PianoRollModel
+from .tagger import TagBatch, Tagger, TaggerConfig
 
-MODEL_KINDS: dict[str, type] = {LanguageModel.kind: LanguageModel}
+MODEL_KINDS: dict[str, type] = {m.kind: m for m in (LanguageModel, SequenceClassifier, Tagger,
+                                                    Forecaster, PianoRollModel)}
 
 __all__ = ["CELLS", "Model", "RecurrentConfig", "LanguageModel", "LanguageModelConfig",
-           "MODEL_KINDS"]
+           "SequenceClassifier", "ClassifierConfig", "Tagger", "TaggerConfig", "TagBatch",
+           "Forecaster", "ForecasterConfig", "PianoRollModel", "PianoRollConfig", "MODEL_KINDS"]

@@ -1,6 +1,47 @@
 """Recipes: plain typed functions that build a task and a model and train, evaluate, sample
 or predict. The CLI only parses arguments and calls these; they work from Python too."""
 
+from __future__ import annotations
+
+from pathlib import Path
+
 from .common import describe_checkpoint, load_model
 
-__all__ = ["load_model", "describe_checkpoint"]
+
+def evaluate_checkpoint(checkpoint: str | Path, data: str | Path) -> dict[str, float]:
+    """Metrics of any checkpoint on a data file of its kind's format."""
+    from ..errors import RnnlabError
+    from .classifier import evaluate_classifier
+    from .language_model import evaluate_language_model
+    from .series import evaluate_forecaster, evaluate_music
+    from .tagger import evaluate_tagger
+    model, meta = load_model(checkpoint)
+    kind = meta["kind"]
+    if kind == "language_model":
+        return evaluate_language_model(checkpoint, data)
+    run = {"sequence_classifier": evaluate_classifier, "tagger": evaluate_tagger,
+           "forecaster": evaluate_forecaster, "piano_roll": evaluate_music}.get(kind)
+    if run is None:
+        raise RnnlabError(f"{checkpoint}: no evaluation for model kind {kind!r}")
+    return run(model, data)
+
+
+def predict_checkpoint(checkpoint: str | Path, inputs: list[str] | str | Path) -> list:
+    """Predictions of a classifier or tagger (lines of text) or a forecaster (a CSV path)."""
+    from ..errors import RnnlabError
+    from .classifier import predict_classifier
+    from .series import predict_forecaster
+    from .tagger import predict_tagger
+    model, meta = load_model(checkpoint)
+    kind = meta["kind"]
+    if kind == "forecaster":
+        return predict_forecaster(model, inputs)
+    if kind == "sequence_classifier":
+        return predict_classifier(model, list(inputs))
+    if kind == "tagger":
+        return predict_tagger(model, list(inputs))
+    raise RnnlabError(f"{checkpoint}: a {kind} does not predict from input; "
+                      + ("use `rnnlab sample`" if kind == "language_model" else "use `rnnlab evaluate`"))
+
+
+__all__ = ["load_model", "describe_checkpoint", "evaluate_checkpoint", "predict_checkpoint"]

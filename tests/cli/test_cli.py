@@ -40,3 +40,45 @@ def test_cli_errors_are_one_clear_line(tmp_path, text_file):
     assert res.exit_code == 1 and "not a readable safetensors file" in res.output
     res = runner.invoke(cli, ["train-lm", str(text_file), "--cell", "transformer"])
     assert res.exit_code == 2 and "transformer" in res.output
+
+
+def test_classifier_tagger_forecaster_music_commands(tmp_path):
+    runner = CliRunner()
+    common = ["--epochs", "1", "--hidden-size", "8", "--quiet"]
+    sst = tmp_path / "s.txt"
+    sst.write_text("".join(f"{i % 2} {'good fine' if i % 2 else 'bad awful'} film\n" for i in range(40)))
+    res = runner.invoke(cli, ["train-classifier", str(sst), "--run-dir", str(tmp_path / "c"), *common])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(cli, ["predict", str(tmp_path / "c/best.safetensors")], input="good film\nbad film\n")
+    assert res.exit_code == 0 and len(res.output.split()) == 2
+    unseen = tmp_path / "u.txt"
+    unseen.write_text("7 good film\n")
+    res = runner.invoke(cli, ["evaluate", str(tmp_path / "c/best.safetensors"), str(unseen)])
+    assert res.exit_code == 1 and "labels ['7'] were not seen in training" in res.output
+
+    conllu = tmp_path / "t.conllu"
+    conllu.write_text("1\tthe\t_\tDET\t_\t_\t_\t_\t_\t_\n2\tdog\t_\tNOUN\t_\t_\t_\t_\t_\t_\n\n" * 10)
+    res = runner.invoke(cli, ["train-tagger", str(conllu), str(conllu), "--run-dir", str(tmp_path / "t"), *common])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(cli, ["predict", str(tmp_path / "t/best.safetensors")], input="the cat\n")
+    assert res.exit_code == 0 and res.output.strip().startswith("the/") and "cat/" in res.output
+    res = runner.invoke(cli, ["evaluate", str(tmp_path / "t/best.safetensors"), str(conllu)])
+    assert res.exit_code == 0 and "accuracy" in res.output
+
+    csv = tmp_path / "s.csv"
+    csv.write_text("t,v\n" + "".join(f"{i},{(i % 12) * 1.5}\n" for i in range(120)))
+    res = runner.invoke(cli, ["train-forecaster", str(csv), "--window", "12", "--horizon", "2",
+                              "--run-dir", str(tmp_path / "f"), *common])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(cli, ["predict", str(tmp_path / "f/best.safetensors"), str(csv)])
+    assert res.exit_code == 0 and len(json.loads(res.output)) == 2
+
+    jsb = tmp_path / "j.json"
+    piece = [[60, 64, 67], [62], [], [65, 69]] * 3
+    jsb.write_text(json.dumps({"train": [piece] * 4, "valid": [piece], "test": [piece]}))
+    res = runner.invoke(cli, ["train-music", str(jsb), "--run-dir", str(tmp_path / "m"), *common])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(cli, ["evaluate", str(tmp_path / "m/best.safetensors"), str(jsb)])
+    assert res.exit_code == 0 and "loss" in res.output
+    res = runner.invoke(cli, ["sample", str(tmp_path / "m/best.safetensors")])
+    assert res.exit_code == 1 and "a checkpoint of a piano_roll, expected a language_model" in res.output

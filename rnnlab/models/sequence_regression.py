@@ -1,0 +1,144 @@
+"""Recurrent models with real-valued outputs: a multi-step forecaster and a multi-label
+piano-roll model (polyphonic music, one Bernoulli per key and step)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import _checks as check
+from ..init import make_rng
+from ..layers import Dense
+from ..losses import binary_cross_entropy_with_logits, mean_squared_error
+from .base import Model, RecurrentConfig, config_from_dict, dataclass_dict, make_rnn
+
+
+@dataclass
+class ForecasterConfig:
+    window: int = 48                          # past steps the model reads
+    horizon: int = 1                          # future steps it predicts at once
+    rnn: RecurrentConfig = field(default_factory=lambda: RecurrentConfig("lstm", 32))
+    mean: float = 0.0                         # normalisation, from the training part
+    std: float = 1.0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.rnn, dict):
+            self.rnn = config_from_dict(RecurrentConfig, self.rnn, "rnn")
+        check.positive_int(self.window, "window")
+        check.positive_int(self.horizon, "horizon")
+
+
+class Forecaster(Model):
+    """Reads a window of a (normalised) series, predicts the next `horizon` values from the
+    last state: one dense layer on h_T."""
+    kind = "forecaster"
+
+    def __init__(self, cfg: ForecasterConfig, *, dtype: object = np.float32,
+                 rng: np.random.Generator | int | None = None) -> None:
+        self.cfg = cfg
+        self.dtype = check.as_dtype(dtype)
+        self.rng = make_rng(rng)
+        self.rnn = make_rnn(cfg.rnn, 1, self.dtype, self.rng)
+        self.head = Dense(cfg.rnn.hidden_size, cfg.horizon, dtype=self.dtype, rng=self.rng)
+
+    def modules(self):
+        return [("rnn", self.rnn), ("head", self.head)]
+
+    def config(self) -> dict:
+        return {"model": dataclass_dict(self.cfg)}
+
+    @classmethod
+    def from_config(cls, config: dict, dtype: object = np.float32) -> "Forecaster":
+        return cls(config_from_dict(ForecasterConfig, config["model"], "model"), dtype=dtype, rng=0)
+
+    def _predict(self, x: np.ndarray, keep_cache: bool) -> np.ndarray:
+        out, _ = self.rnn.forward(x[..., None], keep_cache=keep_cache)   # x (T, B) -> (T, B, H)
+        self._T = out.shape[0]
+        return self.head(out[-1])                                        # (B, horizon)
+
+    def forward_backward(self, batch, carry=None):
+        x, y = batch                                                      # (T, B), (B, horizon)
+        pred = self._predict(x, True)
+        loss, dpred = mean_squared_error(pred, y)
+        dh = self.head.backward(dpred)                                   # (B, H)
+        dout = np.zeros((self._T,) + dh.shape, dtype=self.dtype)
+        dout[-1] = dh
+        self.rnn.backward(dout)
+        return loss * len(y), len(y), None
+
+    def evaluate_batch(self, batch, carry=None):
+        x, y = batch
+        pred = self._predict(x, False)
+        loss, _ = mean_squared_error(pred, y)
+        naive = np.repeat(x[-1][:, None], y.shape[1], axis=1)            # last value persists
+        scale = self.cfg.std
+        return {"loss": loss * len(y),
+                "mae": float(np.abs(pred - y).mean(1).sum() * scale),
+                "naive_mae": float(np.abs(naive - y).mean(1).sum() * scale)}, len(y), None
+
+    def forecast(self, history: np.ndarray) -> np.ndarray:
+        """The next `horizon` values after the last `window` values of `history` (raw units)."""
+        h = np.asarray(history, dtype=np.float64)
+        if h.ndim != 1 or len(h) < self.cfg.window:
+            raise ValueError(f"history: expected a 1-D series of at least window={self.cfg.window} "
+                             f"values, got shape {h.shape}")
+        if not np.isfinite(h).all():
+            raise ValueError("history: contains NaN or inf")
+        x = ((h[-self.cfg.window:] - self.cfg.mean) / self.cfg.std).astype(self.dtype)[:, None]
+        return self._predict(x, False)[0] * self.cfg.std + self.cfg.mean
+
+
+@dataclass
+class PianoRollConfig:
+    keys: int = 88
+    rnn: RecurrentConfig = field(default_factory=lambda: RecurrentConfig("lstm", 64))
+
+    def __post_init__(self) -> None:
+        if isinstance(self.rnn, dict):
+            self.rnn = config_from_dict(RecurrentConfig, self.rnn, "rnn")
+
+
+class PianoRollModel(Model):
+    """Predicts which of 88 keys sound at step t+1 from the rolls up to t (Boulanger-
+    Lewandowski et al. 2012; Chung et al. 2014). Loss: NLL per step summed over keys."""
+    kind = "piano_roll"
+
+    def __init__(self, cfg: PianoRollConfig, *, dtype: object = np.float32,
+                 rng: np.random.Generator | int | None = None) -> None:
+        self.cfg = cfg
+        self.dtype = check.as_dtype(dtype)
+        self.rng = make_rng(rng)
+        self.rnn = make_rnn(cfg.rnn, cfg.keys, self.dtype, self.rng)
+        self.head = Dense(cfg.rnn.hidden_size, cfg.keys, dtype=self.dtype, rng=self.rng)
+
+    def modules(self):
+        return [("rnn", self.rnn), ("head", self.head)]
+
+    def config(self) -> dict:
+        return {"model": dataclass_dict(self.cfg)}
+
+    @classmethod
+    def from_config(cls, config: dict, dtype: object = np.float32) -> "PianoRollModel":
+        return cls(config_from_dict(PianoRollConfig, config["model"], "model"), dtype=dtype, rng=0)
+
+    def _logits(self, batch, keep_cache: bool):
+        rolls, lengths = batch                                            # (T+1, B, K), (B,) incl. target
+        x, y = rolls[:-1], rolls[1:]
+        steps = lengths - 1
+        out, _ = self.rnn.forward(x, None, steps, keep_cache=keep_cache)
+        mask = np.arange(len(x))[:, None] < steps[None, :]               # (T, B)
+        return self.head(out), y, mask
+
+    def forward_backward(self, batch, carry=None):
+        logits, y, mask = self._logits(batch, True)
+        loss, dlogits = binary_cross_entropy_with_logits(logits, y, mask, reduction="sum_labels")
+        self.rnn.backward(self.head.backward(dlogits))
+        n = int(mask.sum())
+        return loss * n, n, None
+
+    def evaluate_batch(self, batch, carry=None):
+        logits, y, mask = self._logits(batch, False)
+        loss, _ = binary_cross_entropy_with_logits(logits, y, mask, reduction="sum_labels")
+        n = int(mask.sum())
+        return {"loss": loss * n}, n, None

@@ -1,0 +1,134 @@
+"""Many-to-one classification: sentences (SST format) or multivariate series (.ts format)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..data import DataError, Vocab, bucket_batches, pad_sequences, read_sst, read_ts
+from ..models.base import RecurrentConfig
+from ..models.classifier import ClassifierConfig, SequenceClassifier
+from ..train import TrainConfig, TrainResult, train
+
+
+@dataclass
+class Examples:
+    seqs: list[np.ndarray]                   # token ids (T,) or features (T, C)
+    labels: np.ndarray                       # (N,) class ids
+
+
+def read_examples(path: str | Path) -> tuple[list, list[str]]:
+    """(sequences, label strings) from an SST-style file or a .ts file (by extension)."""
+    if str(path).endswith(".ts"):
+        series, labels = read_ts(path)
+        return series, labels
+    sents, labels = read_sst(path)
+    return sents, [str(v) for v in labels]
+
+
+def encode(model: SequenceClassifier, seqs: list, labels: list[str] | None, what: str) -> Examples:
+    cfg = model.cfg
+    if cfg.input_size:
+        if not all(isinstance(s, np.ndarray) and s.ndim == 2 for s in seqs):
+            raise DataError(f"{what}: this classifier reads feature series (.ts), got token sentences")
+        bad = [s.shape[1] for s in seqs if s.shape[1] != cfg.input_size]
+        if bad:
+            raise DataError(f"{what}: expected {cfg.input_size} channels, got {bad[0]}")
+        mean, std = np.asarray(cfg.feature_mean), np.asarray(cfg.feature_std)
+        xs = [((s - mean) / std).astype(model.dtype) for s in seqs]
+    else:
+        if any(isinstance(s, np.ndarray) for s in seqs):
+            raise DataError(f"{what}: this classifier reads sentences, got feature series")
+        xs = [model.vocab.encode(s, what) for s in seqs]
+    if any(len(x) == 0 for x in xs):
+        raise DataError(f"{what}: contains an empty sequence")
+    y = np.zeros(len(xs), np.int64)
+    if labels is not None:
+        index = {lab: i for i, lab in enumerate(model.labels)}
+        unseen = sorted({lab for lab in labels if lab not in index})
+        if unseen:
+            raise DataError(f"{what}: labels {unseen} were not seen in training "
+                            f"(known: {model.labels})")
+        y = np.array([index[lab] for lab in labels], np.int64)
+    return Examples(xs, y)
+
+
+def batch(model: SequenceClassifier, ex: Examples, idx: np.ndarray):
+    x, lengths = pad_sequences([ex.seqs[i] for i in idx],
+                               pad=0 if model.vocab is None else model.vocab.pad_id)
+    return x, lengths, ex.labels[idx]
+
+
+@dataclass
+class ClassifierTask:
+    model: SequenceClassifier
+    train_ex: Examples
+    valid_ex: Examples
+    batch_size: int
+    carries_state: bool = False
+
+    def train_batches(self, rng):
+        lengths = np.array([len(s) for s in self.train_ex.seqs])
+        return [batch(self.model, self.train_ex, b) for b in bucket_batches(lengths, self.batch_size, rng)]
+
+    def valid_batches(self):
+        lengths = np.array([len(s) for s in self.valid_ex.seqs])
+        return [batch(self.model, self.valid_ex, b) for b in bucket_batches(lengths, 256)]
+
+
+def train_classifier(train_path: str | Path, valid_path: str | Path | None = None,
+                     run_dir: str | Path = "runs/classifier", *, cell: str = "lstm",
+                     hidden_size: int = 128, num_layers: int = 1, bidirectional: bool = False,
+                     embedding_dim: int = 128, pooling: str = "last", dropout: float = 0.0,
+                     min_freq: int = 1, batch_size: int = 32, valid_fraction: float = 0.1,
+                     train_config: TrainConfig | None = None, resume: bool = True,
+                     progress: bool = True) -> TrainResult:
+    """Train on an SST-style file (`<label> <tokens>`) or a `.ts` series file; validation on
+    `valid_path` or, without one, on the last `valid_fraction` of the training file."""
+    seqs, labels = read_examples(train_path)
+    if valid_path is not None:
+        vseqs, vlabels = read_examples(valid_path)
+    else:
+        cut = int(len(seqs) * (1 - valid_fraction))
+        rng = np.random.default_rng(0)
+        order = rng.permutation(len(seqs))
+        seqs, labels, vseqs, vlabels = ([seqs[i] for i in order[:cut]], [labels[i] for i in order[:cut]],
+                                        [seqs[i] for i in order[cut:]], [labels[i] for i in order[cut:]])
+    label_set = sorted(set(labels), key=lambda s: (len(s), s))
+    features = isinstance(seqs[0], np.ndarray)
+    rc = RecurrentConfig(cell, hidden_size, num_layers, dropout, bidirectional)
+    if features:
+        stacked = np.concatenate(seqs)
+        cfg = ClassifierConfig(len(label_set), stacked.shape[1], embedding_dim, rc, pooling, dropout,
+                               stacked.mean(0).tolist(), (stacked.std(0) + 1e-8).tolist())
+        vocab = None
+    else:
+        cfg = ClassifierConfig(len(label_set), 0, embedding_dim, rc, pooling, dropout)
+        vocab = Vocab.build((t for s in seqs for t in s), min_freq=min_freq)
+    tc = train_config or TrainConfig()
+    model = SequenceClassifier(vocab, cfg, label_set, rng=tc.seed)
+    task = ClassifierTask(model, encode(model, seqs, labels, str(train_path)),
+                          encode(model, vseqs, vlabels, str(valid_path or train_path)), batch_size)
+    return train(model, task, tc, run_dir, resume=resume, progress=progress)
+
+
+def evaluate_classifier(model: SequenceClassifier, data_path: str | Path) -> dict[str, float]:
+    from ..train.loop import _evaluate
+    seqs, labels = read_examples(data_path)
+    ex = encode(model, seqs, labels, str(data_path))
+    lengths = np.array([len(s) for s in ex.seqs])
+    return _evaluate(model, [batch(model, ex, b) for b in bucket_batches(lengths, 256)], False)
+
+
+def predict_classifier(model: SequenceClassifier, lines: list[str]) -> list[str]:
+    """Labels for whitespace-tokenised sentences (token models only)."""
+    if model.vocab is None:
+        raise DataError("predict: this classifier reads feature series; use `evaluate` with a .ts file")
+    sents = [line.split() for line in lines if line.strip()]
+    if not sents:
+        raise DataError("predict: no sentences in the input")
+    ex = encode(model, sents, None, "input")
+    x, lengths, _ = batch(model, ex, np.arange(len(sents)))
+    return [model.labels[i] for i in model.predict_proba(x, lengths).argmax(-1)]

@@ -1,0 +1,109 @@
+"""Time-series forecasting from a CSV column, and polyphonic music from JSB-style JSON."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..data import DataError, bucket_batches, pad_sequences, read_csv_series, read_jsb_chorales
+from ..models.base import RecurrentConfig
+from ..models.sequence_regression import Forecaster, ForecasterConfig, PianoRollConfig, PianoRollModel
+from ..train import TrainConfig, TrainResult, train
+
+
+def windows(z: np.ndarray, window: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
+    """All (window, horizon) pairs of a series: x (window, N), y (N, horizon)."""
+    n = len(z) - window - horizon + 1
+    if n < 1:
+        raise DataError(f"series: {len(z)} values are too few for window={window} + horizon={horizon}")
+    idx = np.arange(n)[:, None]
+    return z[idx + np.arange(window)].T, z[idx + window + np.arange(horizon)]
+
+
+@dataclass
+class WindowTask:
+    x: np.ndarray
+    y: np.ndarray
+    vx: np.ndarray
+    vy: np.ndarray
+    batch_size: int
+    carries_state: bool = False
+
+    def train_batches(self, rng):
+        order = rng.permutation(self.x.shape[1])
+        return [(self.x[:, b], self.y[b]) for b in np.array_split(order, max(1, len(order) // self.batch_size))]
+
+    def valid_batches(self):
+        return [(self.vx, self.vy)]
+
+
+def train_forecaster(csv_path: str | Path, run_dir: str | Path = "runs/forecaster", *,
+                     column: int | str = -1, window: int = 48, horizon: int = 1, cell: str = "lstm",
+                     hidden_size: int = 32, num_layers: int = 1, batch_size: int = 32,
+                     test_fraction: float = 0.2, train_config: TrainConfig | None = None,
+                     resume: bool = True, progress: bool = True) -> TrainResult:
+    """The series' first (1 - test_fraction) trains (normalised by its mean and std), the rest
+    validates; windows never straddle the cut."""
+    series = read_csv_series(csv_path, column)
+    cut = int(len(series) * (1 - test_fraction))
+    mean, std = float(series[:cut].mean()), float(series[:cut].std() + 1e-8)
+    z = ((series - mean) / std).astype(np.float32)
+    cfg = ForecasterConfig(window, horizon, RecurrentConfig(cell, hidden_size, num_layers), mean, std)
+    tc = train_config or TrainConfig()
+    model = Forecaster(cfg, rng=tc.seed)
+    x, y = windows(z[:cut], window, horizon)
+    vx, vy = windows(z[cut - window:], window, horizon)
+    return train(model, WindowTask(x, y, vx, vy, batch_size), tc, run_dir, resume=resume, progress=progress)
+
+
+def evaluate_forecaster(model: Forecaster, csv_path: str | Path, column: int | str = -1) -> dict[str, float]:
+    from ..train.loop import _evaluate
+    z = ((read_csv_series(csv_path, column) - model.cfg.mean) / model.cfg.std).astype(model.dtype)
+    x, y = windows(z, model.cfg.window, model.cfg.horizon)
+    return _evaluate(model, [(x, y)], False)
+
+
+def predict_forecaster(model: Forecaster, csv_path: str | Path, column: int | str = -1) -> list[float]:
+    return model.forecast(read_csv_series(csv_path, column)).tolist()
+
+
+@dataclass
+class RollTask:
+    train_rolls: list[np.ndarray]
+    valid_rolls: list[np.ndarray]
+    batch_size: int
+    carries_state: bool = False
+
+    @staticmethod
+    def _batch(rolls, idx):
+        x, lengths = pad_sequences([rolls[i] for i in idx], pad=0, dtype=np.float32)
+        return x, lengths
+
+    def train_batches(self, rng):
+        lengths = np.array([len(r) for r in self.train_rolls])
+        return [self._batch(self.train_rolls, b) for b in bucket_batches(lengths, self.batch_size, rng)]
+
+    def valid_batches(self):
+        lengths = np.array([len(r) for r in self.valid_rolls])
+        return [self._batch(self.valid_rolls, b) for b in bucket_batches(lengths, 64)]
+
+
+def train_music(json_path: str | Path, run_dir: str | Path = "runs/music", *, cell: str = "lstm",
+                hidden_size: int = 64, num_layers: int = 1, batch_size: int = 8,
+                train_config: TrainConfig | None = None, resume: bool = True,
+                progress: bool = True) -> TrainResult:
+    """Next-step piano-roll prediction on the "train" split, validated on "valid"."""
+    data = read_jsb_chorales(json_path)
+    rolls = {k: [r for r in v if len(r) >= 2] for k, v in data.items()}
+    tc = train_config or TrainConfig()
+    model = PianoRollModel(PianoRollConfig(88, RecurrentConfig(cell, hidden_size, num_layers)), rng=tc.seed)
+    return train(model, RollTask(rolls["train"], rolls["valid"], batch_size), tc, run_dir,
+                 resume=resume, progress=progress)
+
+
+def evaluate_music(model: PianoRollModel, json_path: str | Path, split: str = "test") -> dict[str, float]:
+    from ..train.loop import _evaluate
+    rolls = [r for r in read_jsb_chorales(json_path)[split] if len(r) >= 2]
+    return _evaluate(model, RollTask([], rolls, 1).valid_batches(), False)

@@ -1,0 +1,80 @@
+"""Float64 gradient checks of every model's forward_backward, and their behaviour."""
+
+import numpy as np
+import pytest
+
+from rnnlab.data import Vocab
+from rnnlab.models import (ClassifierConfig, Forecaster, ForecasterConfig, PianoRollConfig, PianoRollModel,
+                           RecurrentConfig, SequenceClassifier, Tagger, TaggerConfig)
+from tests.helpers import gradcheck_model
+
+F64 = dict(dtype=np.float64)
+
+
+@pytest.mark.parametrize("pooling", ["last", "mean", "max"])
+@pytest.mark.parametrize("cell,bi", [("lstm", True), ("gru", False), ("rnn", True)])
+def test_classifier_on_tokens(pooling, cell, bi):
+    vocab = Vocab(["<pad>", "<unk>", "a", "b", "c"])
+    cfg = ClassifierConfig(3, 0, 4, RecurrentConfig(cell, 5, 2, 0.2, bi), pooling, dropout=0.2)
+    m = SequenceClassifier(vocab, cfg, ["x", "y", "z"], rng=0, **F64)
+    rng = np.random.default_rng(0)
+    lengths = np.array([4, 1, 3])
+    x = rng.integers(2, 5, (4, 3))
+    gradcheck_model(m, (x, lengths, np.array([0, 2, 1])))
+
+
+def test_classifier_on_features():
+    cfg = ClassifierConfig(2, 6, rnn=RecurrentConfig("lstm_peephole", 4), pooling="last")
+    m = SequenceClassifier(None, cfg, ["p", "q"], rng=0, **F64)
+    x = np.random.default_rng(0).standard_normal((5, 2, 6))
+    gradcheck_model(m, (x, np.array([5, 2]), np.array([1, 0])))
+
+
+def test_classifier_ignores_padding():
+    cfg = ClassifierConfig(2, 3, rnn=RecurrentConfig("gru", 4, bidirectional=True), pooling="mean")
+    m = SequenceClassifier(None, cfg, ["p", "q"], rng=0, **F64)
+    x = np.random.default_rng(0).standard_normal((5, 1, 3))
+    a = m.predict_proba(x, np.array([3]))
+    x[3:] = 99.0
+    np.testing.assert_array_equal(a, m.predict_proba(x, np.array([3])))
+    np.testing.assert_allclose(a, m.predict_proba(x[:3], np.array([3])), rtol=1e-12)
+
+
+def make_tagger(char_hidden=3):
+    words = Vocab.build("the cat sat on mat".split())
+    chars = Vocab.build("thecatsatonmatdog")
+    tags = Vocab(["DET", "NOUN", "VERB", "ADP"])
+    cfg = TaggerConfig(4, 3, char_hidden, RecurrentConfig("lstm", 5, 1, 0.0, True), dropout=0.2)
+    return Tagger(words, chars, tags, cfg, rng=0, **F64)
+
+
+@pytest.mark.parametrize("char_hidden", [0, 3])
+def test_tagger_gradcheck_with_unknown_word(char_hidden):
+    m = make_tagger(char_hidden)
+    batch = m.make_batch([["the", "dog", "sat"], ["the", "cat"]], [["DET", "NOUN", "VERB"], ["DET", "NOUN"]])
+    assert batch.words[1, 0] == m.words.unk_id                      # "dog" is unknown to words
+    gradcheck_model(m, batch)
+
+
+def test_tagger_rejects_unseen_tags():
+    m = make_tagger()
+    with pytest.raises(ValueError, match=r"tags: 'PRON' is not in the vocabulary"):
+        m.make_batch([["the"]], [["PRON"]])
+
+
+def test_forecaster_gradcheck_and_forecast_units():
+    cfg = ForecasterConfig(6, 3, RecurrentConfig("gru", 4), mean=10.0, std=2.0)
+    m = Forecaster(cfg, rng=0, **F64)
+    rng = np.random.default_rng(0)
+    gradcheck_model(m, (rng.standard_normal((6, 4)), rng.standard_normal((4, 3))))
+    f = m.forecast(10 + 2 * rng.standard_normal(20))
+    assert f.shape == (3,)
+    with pytest.raises(ValueError, match="history: expected a 1-D series of at least window=6"):
+        m.forecast(np.ones(3))
+
+
+def test_piano_roll_gradcheck_with_lengths():
+    m = PianoRollModel(PianoRollConfig(7, RecurrentConfig("lstm", 4)), rng=0, **F64)
+    rng = np.random.default_rng(0)
+    rolls = (rng.random((5, 3, 7)) > 0.6).astype(float)
+    gradcheck_model(m, (rolls, np.array([5, 3, 2])))
