@@ -242,6 +242,10 @@ def predict_cmd(checkpoint, input_file):
         click.echo(json.dumps(predict_checkpoint(checkpoint, input_file)))
         return
     from ..data import read_text
-    lines = (read_text(input_file) if input_file else click.get_text_stream("stdin").read()).splitlines()
+    if input_file:
+        lines = read_text(input_file).splitlines()
+    else:
+        with click.open_file("-", encoding="utf-8") as stdin:
+            lines = stdin.read().splitlines()
     for out in predict_checkpoint(checkpoint, lines):
         click.echo(out)

@@ -3,8 +3,7 @@ import pytest
 
 from rnnlab.data import Vocab
 from rnnlab.models import LanguageModel, LanguageModelConfig, RecurrentConfig
-from rnnlab.testing import numeric_grad
-from tests.helpers import check_close
+from tests.helpers import gradcheck_model
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
@@ -17,17 +16,7 @@ def test_forward_backward_gradcheck_with_dropout_fixed(cell):
     carry = (rng.standard_normal((2, 3, 5)), rng.standard_normal((2, 3, 5)))
     carry = carry if cell == "lstm" else carry[0]
 
-    def loss():
-        m.rng.bit_generator.state = state0                 # the same dropout masks every time
-        return m.forward_backward((x, y), carry)[0] / y.size
-
-    state0 = m.rng.bit_generator.state
-    loss()
-    grads = dict(m.named_grads())
-    params = dict(m.named_parameters())
-    assert set(grads) == set(params)
-    for k, a in params.items():
-        check_close(grads[k], numeric_grad(loss, a), k)
+    gradcheck_model(m, (x, y), carry)
 
 
 def test_sampling_is_seeded_and_respects_top_k():

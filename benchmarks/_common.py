@@ -1,0 +1,38 @@
+"""Shared by the training benchmarks: where the data is, timing, a result line."""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def need(*parts: str) -> Path:
+    path = DATA.joinpath(*parts)
+    if not path.exists():
+        print(f"skipped: {path} is absent (the benchmarks read ../shared/data)")
+        sys.exit(0)
+    return path
+
+
+class Timer:
+    def __enter__(self):
+        self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.t0
+
+
+def report(name: str, result: dict) -> None:
+    """Print the result and keep it in benchmarks/results/NAME.json."""
+    result = {"benchmark": name, "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores", **result}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
