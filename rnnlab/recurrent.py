@@ -24,6 +24,7 @@ class ScanCache:
     x: np.ndarray                  # (T, B, D) the input in processing order
     caches: Cache                  # each cell cache field stacked: (T, B, .)
     mask: np.ndarray | None        # (T, B, 1) True where a step is valid
+    padded: np.ndarray | None      # (T,) True where some row is past its length
     order: np.ndarray | None       # (T, B, 1) gather index of the per-row reversal
 
 
@@ -54,6 +55,7 @@ def scan_forward(cell: Cell, p: CellParams, x: np.ndarray, carry: Carry,
     order = reverse_order(lengths, T, B) if reverse else None
     xs = gather_time(x, order)                                     # (T, B, D) processing order
     mask = step_mask(lengths, T)
+    padded = None if mask is None else ~mask.all(axis=(1, 2))     # (T,) steps needing a mask
     XP = flat(xs) @ p.w_ih.T                                       # (T*B, G*H): one GEMM, all steps
     for b in (p.b_ih, cell.input_bias(p)):
         if b is not None:
@@ -63,7 +65,7 @@ def scan_forward(cell: Cell, p: CellParams, x: np.ndarray, carry: Carry,
     caches = []
     for t in range(T):
         new, cache = cell.step_forward(p, XP[t], carry)
-        if mask is not None and not mask[t].all():
+        if padded is not None and padded[t]:
             m = mask[t]                                            # (B, 1)
             new = tuple(np.where(m, n, o) for n, o in zip(new, carry))  # padded rows hold
             np.multiply(new[0], m, out=Y[t])                       # and output zeros
@@ -76,7 +78,7 @@ def scan_forward(cell: Cell, p: CellParams, x: np.ndarray, carry: Carry,
     if not keep_cache:
         return Y, carry, None
     stacked = tuple(np.stack(field) for field in zip(*caches)) if T else ()
-    return Y, carry, ScanCache(x=xs, caches=stacked, mask=mask, order=order)
+    return Y, carry, ScanCache(x=xs, caches=stacked, mask=mask, padded=padded, order=order)
 
 
 def scan_backward(cell: Cell, p: CellParams, sc: ScanCache, dY: np.ndarray,
@@ -88,7 +90,7 @@ def scan_backward(cell: Cell, p: CellParams, sc: ScanCache, dY: np.ndarray,
     drecs = []
     for t in range(T - 1, -1, -1):
         cache = tuple(field[t] for field in sc.caches)
-        if sc.mask is not None and not sc.mask[t].all():
+        if sc.padded is not None and sc.padded[t]:
             m = sc.mask[t]                                         # (B, 1)
             dc = (dcarry[0] + dY[t] * m,) + dcarry[1:]             # a padded output is a constant
             dxp, dprev, drec = cell.step_backward(p, tuple(d * m for d in dc), cache)
