@@ -8,6 +8,7 @@ and keeps the last forward call's cache for `backward`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,6 +63,7 @@ class _RecurrentNetwork(ParamModule):
         self.training = True
         self._cache: _ForwardCache | None = None
         self._grads: list[list[CellParams]] | None = None
+        self.state_grad_hook: Callable[[int, int, int, Carry], None] | None = None  # diagnostics
 
     # -- naming ------------------------------------------------------------------------------
     def _param_sets(self) -> list[tuple[str, CellParams]]:
@@ -156,10 +158,15 @@ class _RecurrentNetwork(ParamModule):
             out = np.ascontiguousarray(out.transpose(1, 0, 2))
         return out, self._join_state(finals, unbatched)
 
-    def backward(self, doutput: np.ndarray | None, dstate: State | None = None
+    def backward(self, doutput: np.ndarray | None, dstate: State | None = None, *,
+                 on_state_grad: Callable[[int, int, int, Carry], None] | None = None
                  ) -> tuple[np.ndarray, State]:
         """Gradients of the outputs and of the final state(s) in; gradients of x and the
-        initial state(s) out. Parameter gradients: `self.grads` (same keys as state_dict)."""
+        initial state(s) out. Parameter gradients: `self.grads` (same keys as state_dict).
+
+        `on_state_grad(layer, direction, t, dstate)` sees dL/dh_t (and dL/dc_t) at every step
+        (t in the direction's processing order); `self.state_grad_hook` is used when not given."""
+        on_state_grad = on_state_grad or self.state_grad_hook
         fc = self._cache
         if fc is None:
             raise RuntimeError("backward: no forward call to go back through "
@@ -182,9 +189,11 @@ class _RecurrentNetwork(ParamModule):
             dparts = np.split(d, self.num_directions, axis=-1) if self.num_directions > 1 else [d]
             dx = None
             for dirn, p in enumerate(self.layers[layer]):
+                hook = None if on_state_grad is None else (
+                    lambda t, dc, layer=layer, dirn=dirn: on_state_grad(layer, dirn, t, dc))
                 dxi, dc0, g = scan_backward(self.cell, p, fc.scans[layer][dirn],
                                             np.ascontiguousarray(dparts[dirn]),
-                                            dcarries[layer][dirn])
+                                            dcarries[layer][dirn], hook)
                 dx = dxi if dx is None else dx + dxi               # both directions read x
                 grads[layer][dirn], dcarry0[layer][dirn] = g, dc0
             d = dx

@@ -10,6 +10,7 @@ reverse direction runs backwards within each row's own length (x[L-1], ..., x[0]
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,9 +82,13 @@ def scan_forward(cell: Cell, p: CellParams, x: np.ndarray, carry: Carry,
     return Y, carry, ScanCache(x=xs, caches=stacked, mask=mask, padded=padded, order=order)
 
 
-def scan_backward(cell: Cell, p: CellParams, sc: ScanCache, dY: np.ndarray,
-                  dcarry: Carry) -> tuple[np.ndarray, Carry, CellParams]:
-    """Gradients of the loss through the scan: dx (T, B, D), d initial carry, parameter grads."""
+def scan_backward(cell: Cell, p: CellParams, sc: ScanCache, dY: np.ndarray, dcarry: Carry,
+                  on_state_grad: Callable[[int, Carry], None] | None = None
+                  ) -> tuple[np.ndarray, Carry, CellParams]:
+    """Gradients of the loss through the scan: dx (T, B, D), d initial carry, parameter grads.
+
+    `on_state_grad(t, dstate)`, if given, sees dL/d(state after step t) for every t (in
+    processing order): the chain-rule product through time that the tutorials derive."""
     T = dY.shape[0]
     dY = gather_time(dY, sc.order)                                 # into processing order
     dXP = np.empty((T,) + dY.shape[1:2] + (p.w_ih.shape[0],), dtype=dY.dtype)  # (T, B, G*H)
@@ -93,10 +98,14 @@ def scan_backward(cell: Cell, p: CellParams, sc: ScanCache, dY: np.ndarray,
         if sc.padded is not None and sc.padded[t]:
             m = sc.mask[t]                                         # (B, 1)
             dc = (dcarry[0] + dY[t] * m,) + dcarry[1:]             # a padded output is a constant
+            if on_state_grad is not None:
+                on_state_grad(t, dc)
             dxp, dprev, drec = cell.step_backward(p, tuple(d * m for d in dc), cache)
             dprev = tuple(np.where(m, dp, d) for dp, d in zip(dprev, dc))  # padded rows pass through
         else:
             dc = (dcarry[0] + dY[t],) + dcarry[1:]
+            if on_state_grad is not None:
+                on_state_grad(t, dc)
             dxp, dprev, drec = cell.step_backward(p, dc, cache)
         dXP[t] = dxp
         drecs.append(drec)

@@ -91,6 +91,15 @@ class GRUCellConfig:
             dh_prev += da[:, :2 * H] @ p.w_hh[:2 * H]  # r, z read h directly
         return da, (dh_prev,), (dhp,)
 
+    sigmoid_gates = ("reset", "update")
+
+    def activations(self, caches: Cache) -> dict[str, np.ndarray]:
+        """Named activations from stacked caches, each (T, B, H)."""
+        h, rz, n, _ = caches
+        H = self.hidden_size
+        z = rz[..., H:]
+        return {"reset": rz[..., :H], "update": z, "candidate": n, "hidden": n + z * (h - n)}
+
     def recurrent_grads(self, p, caches, drecs, grads: CellParams) -> None:
         h, rz, n, rec = caches                         # each (T, B, .)
         (dhp,) = drecs                                 # (T, B, 3H)

@@ -118,6 +118,17 @@ class LSTMCellConfig:
         drec = (da, dh) if self.proj_size else (da,)
         return da, (dh_prev, dc_prev), drec
 
+    sigmoid_gates = ("input", "forget", "output")
+
+    def activations(self, caches: Cache) -> dict[str, np.ndarray]:
+        """Named activations from stacked caches, each (T, B, H)."""
+        _, _, act, c_new, tc = caches
+        s = self.gate_slices()
+        i, o = act[..., s["i"]], act[..., s["o"]]
+        f = 1 - i if self.cifg else act[..., s["f"]]
+        return {"input": i, "forget": f, "candidate": act[..., s["g"]], "output": o,
+                "cell": c_new, "hidden": o * tc}
+
     def recurrent_grads(self, p, caches, drecs, grads: CellParams) -> None:
         h, c, act, c_new, tc = caches                  # each (T, B, .)
         da = drecs[0]                                  # (T, B, G*H)

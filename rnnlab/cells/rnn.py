@@ -55,6 +55,12 @@ class RNNCellConfig:
         dh_prev = da @ p.w_hh                          # (B, H) back through the recurrence
         return da, (dh_prev,), (da,)
 
+    sigmoid_gates: tuple[str, ...] = ()
+
+    def activations(self, caches: Cache) -> dict[str, np.ndarray]:
+        """Named activations from stacked caches, each (T, B, H)."""
+        return {"hidden": caches[1]}
+
     def recurrent_grads(self, p, caches, drecs, grads: CellParams) -> None:
         h_prev = caches[0]                             # (T, B, H)
         (da,) = drecs                                  # (T, B, H)
