@@ -249,3 +249,81 @@ def predict_cmd(checkpoint, input_file):
             lines = stdin.read().splitlines()
     for out in predict_checkpoint(checkpoint, lines):
         click.echo(out)
+
+
+@cli.command("compare")
+@click.option("--task", type=click.Choice(["adding", "copy", "reber", "first_token"]), default="adding", show_default=True)
+@click.option("--length", type=int, default=100, show_default=True, help="Sequence length or gap.")
+@click.option("--cells", default="rnn,lstm,gru", show_default=True, help="Comma-separated cells.")
+@click.option("--seeds", type=int, default=3, show_default=True)
+@click.option("--hidden-size", type=int, default=64, show_default=True)
+@click.option("--n-train", type=int, default=10_000, show_default=True)
+@click.option("--n-test", type=int, default=1_000, show_default=True)
+@click.option("--batch-size", type=int, default=50, show_default=True)
+@click.option("--epochs", type=int, default=20, show_default=True)
+@click.option("--lr", type=float, default=1e-3, show_default=True)
+@click.option("--clip", type=float, default=1.0, show_default=True)
+@click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/compare"), show_default=True)
+@click.option("--quiet", is_flag=True)
+def compare_cmd(task, length, cells, seeds, hidden_size, n_train, n_test, batch_size, epochs, lr, clip, run_dir, quiet):
+    """Train several cells on a long-dependency task and report why gates work."""
+    from ..recipes.compare import compare_cells
+    names = tuple(c.strip() for c in cells.split(",") if c.strip())
+    bad = [c for c in names if c not in CELLS]
+    if bad:
+        raise click.BadParameter(f"unknown cells {bad}; expected some of {', '.join(CELLS)}", param_hint="--cells")
+    res = compare_cells(task, length, names, seeds, hidden_size, n_train, n_test, batch_size,
+                        TrainConfig(epochs=epochs, lr=lr, clip=clip or None), run_dir, progress=not quiet)
+    click.echo(res.table.read_text())
+    click.echo(f"report: {res.report}")
+
+
+@cli.command("gradient-flow")
+@click.option("--cells", default="rnn,lstm,gru", show_default=True)
+@click.option("--length", type=int, default=100, show_default=True)
+@click.option("--hidden-size", type=int, default=64, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("gradient_flow.png"), show_default=True)
+def gradient_flow_cmd(cells, length, hidden_size, seed, out):
+    """||dL/dh_k|| against distance for freshly initialised cells on random input (the
+    chain-rule product through time), as a table of decay rates and a PNG plot."""
+    import numpy as np
+
+    from ..diagnostics import network_gradient_flow
+    from ..diagnostics.plots import plot_gradient_flow
+    from ..models.base import RecurrentConfig, make_rnn
+    x = np.random.default_rng(seed).standard_normal((length, 32, 8)).astype(np.float32)
+    norms = {}
+    for cell in (c.strip() for c in cells.split(",")):
+        if cell not in CELLS:
+            raise click.BadParameter(f"unknown cell {cell!r}", param_hint="--cells")
+        net = make_rnn(RecurrentConfig(cell, hidden_size), 8, np.dtype(np.float32), np.random.default_rng(seed))
+        flow = network_gradient_flow(net, x)
+        norms[cell] = flow.h_norm[0]
+        d = flow.decay(last=min(50, length))
+        click.echo(f"{cell:18s} per-step factor {d['per_step_factor']:.3f}, "
+                   f"{d['orders_per_50_steps']:.2f} orders of magnitude per 50 steps")
+    plot_gradient_flow(norms, out)
+    click.echo(f"plot: {out}")
+
+
+@cli.command("inspect")
+@click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--text", "text", default=None, help="Text to run through the model.")
+@click.option("--text-file", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--signal", default="quotes", show_default=True,
+              help="quotes, line_position, brackets or regex:PATTERN: find the units that follow it.")
+@click.option("--units", type=int, default=3, show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("inspect.html"), show_default=True)
+def inspect_cmd(checkpoint, text, text_file, signal, units, out):
+    """Gates, saturation, units correlated with a signal, and gradient flow of a character
+    language model on a text, as one HTML report."""
+    from ..data import read_text
+    from ..recipes.inspect import inspect_language_model
+    if (text is None) == (text_file is None):
+        raise click.UsageError("give exactly one of --text and --text-file")
+    res = inspect_language_model(checkpoint, text if text is not None else read_text(text_file), out,
+                                 signal=signal, units=units)
+    for t in res.top_units:
+        click.echo(f"{t['layer']} {t['state']}: " + ", ".join(f"unit {u} r={r:+.2f}" for u, r in t["units"]))
+    click.echo(f"report: {res.report}")

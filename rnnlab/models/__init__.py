@@ -3,12 +3,13 @@
 from .base import CELLS, Model, RecurrentConfig
 from .classifier import ClassifierConfig, SequenceClassifier
 from .language_model import LanguageModel, LanguageModelConfig
-from .sequence_regression import Forecaster, ForecasterConfig, PianoRollConfig, PianoRollModel
+from .sequence_regression import (Forecaster, ForecasterConfig, PianoRollConfig, PianoRollModel,
+                                  RegressorConfig, SequenceRegressor)
 from .tagger import TagBatch, Tagger, TaggerConfig
 
 MODEL_KINDS: dict[str, type] = {m.kind: m for m in (LanguageModel, SequenceClassifier, Tagger,
-                                                    Forecaster, PianoRollModel)}
+                                                    Forecaster, PianoRollModel, SequenceRegressor)}
 
 __all__ = ["CELLS", "Model", "RecurrentConfig", "LanguageModel", "LanguageModelConfig",
            "SequenceClassifier", "ClassifierConfig", "Tagger", "TaggerConfig", "TagBatch",
-           "Forecaster", "ForecasterConfig", "PianoRollModel", "PianoRollConfig", "MODEL_KINDS"]
+           "Forecaster", "ForecasterConfig", "SequenceRegressor", "RegressorConfig", "PianoRollModel", "PianoRollConfig", "MODEL_KINDS"]

@@ -64,26 +64,38 @@ class LanguageModel(Model):
         return cls(Vocab.from_json(config["vocab"]),
                    config_from_dict(LanguageModelConfig, config["model"], "model"), dtype=dtype, rng=0)
 
-    def logits(self, x: np.ndarray, carry=None, keep_cache: bool = True):
+    def logits(self, x: np.ndarray, carry=None, keep_cache: bool = True, lengths=None):
         """x (T, B) ids -> logits (T, B, V), final state."""
         e = self.dropouts[0](self.embedding(x))                    # (T, B, E)
-        out, state = self.rnn.forward(e, carry, keep_cache=keep_cache)  # (T, B, H)
+        out, state = self.rnn.forward(e, carry, lengths, keep_cache=keep_cache)  # (T, B, H)
         return self.head(self.dropouts[1](out)), state             # (T, B, V)
 
+    @staticmethod
+    def _mask(batch) -> np.ndarray | None:
+        """Batches are (x, y) streams, or (x, y, lengths) padded sequences."""
+        if len(batch) == 2:
+            return None
+        return np.arange(len(batch[0]))[:, None] < batch[2][None, :]   # (T, B)
+
     def forward_backward(self, batch, carry=None):
-        x, y = batch                                               # (T, B) ids each
-        logits, state = self.logits(x, carry)
-        loss, dlogits = softmax_cross_entropy(logits, y)
+        x, y = batch[:2]                                           # (T, B) ids each
+        mask = self._mask(batch)
+        logits, state = self.logits(x, carry, lengths=None if mask is None else batch[2])
+        loss, dlogits = softmax_cross_entropy(logits, y, mask)
         dout = self.dropouts[1].backward(self.head.backward(dlogits))
         de, _ = self.rnn.backward(dout)
         self.embedding.backward(self.dropouts[0].backward(de))
-        return loss * y.size, y.size, state
+        n = y.size if mask is None else int(mask.sum())
+        return loss * n, n, state
 
     def evaluate_batch(self, batch, carry=None):
-        x, y = batch
-        logits, state = self.logits(x, carry, keep_cache=False)
-        loss, _ = softmax_cross_entropy(logits, y)
-        return {"loss": loss * y.size}, y.size, state
+        x, y = batch[:2]
+        mask = self._mask(batch)
+        logits, state = self.logits(x, carry, keep_cache=False, lengths=None if mask is None else batch[2])
+        loss, _ = softmax_cross_entropy(logits, y, mask)
+        n = y.size if mask is None else int(mask.sum())
+        correct = (logits.argmax(-1) == y) if mask is None else (logits.argmax(-1) == y) & mask
+        return {"loss": loss * n, "accuracy": float(correct.sum())}, n, state
 
     def sample(self, prime: str | list[str], length: int, *, temperature: float = 1.0,
                top_k: int | None = None, rng: np.random.Generator | int | None = None) -> list[str]:

@@ -15,32 +15,31 @@ from .base import Model, RecurrentConfig, config_from_dict, dataclass_dict, make
 
 
 @dataclass
-class ForecasterConfig:
-    window: int = 48                          # past steps the model reads
-    horizon: int = 1                          # future steps it predicts at once
+class RegressorConfig:
+    input_size: int = 1
+    output_size: int = 1
     rnn: RecurrentConfig = field(default_factory=lambda: RecurrentConfig("lstm", 32))
-    mean: float = 0.0                         # normalisation, from the training part
-    std: float = 1.0
 
     def __post_init__(self) -> None:
         if isinstance(self.rnn, dict):
             self.rnn = config_from_dict(RecurrentConfig, self.rnn, "rnn")
-        check.positive_int(self.window, "window")
-        check.positive_int(self.horizon, "horizon")
+        check.positive_int(self.input_size, "input_size")
+        check.positive_int(self.output_size, "output_size")
 
 
-class Forecaster(Model):
-    """Reads a window of a (normalised) series, predicts the next `horizon` values from the
-    last state: one dense layer on h_T."""
-    kind = "forecaster"
+class SequenceRegressor(Model):
+    """Many-to-one regression: x (T, B, D) -> recurrent net -> dense layer on the last state
+    (B, K), mean squared error. The adding problem is one."""
+    kind = "sequence_regressor"
 
-    def __init__(self, cfg: ForecasterConfig, *, dtype: object = np.float32,
+    def __init__(self, cfg: RegressorConfig, *, dtype: object = np.float32,
                  rng: np.random.Generator | int | None = None) -> None:
         self.cfg = cfg
         self.dtype = check.as_dtype(dtype)
         self.rng = make_rng(rng)
-        self.rnn = make_rnn(cfg.rnn, 1, self.dtype, self.rng)
-        self.head = Dense(cfg.rnn.hidden_size, cfg.horizon, dtype=self.dtype, rng=self.rng)
+        self.rnn = make_rnn(cfg.rnn, cfg.input_size, self.dtype, self.rng)
+        width = cfg.rnn.hidden_size * (2 if cfg.rnn.bidirectional else 1)
+        self.head = Dense(width, cfg.output_size, dtype=self.dtype, rng=self.rng)
 
     def modules(self):
         return [("rnn", self.rnn), ("head", self.head)]
@@ -49,29 +48,68 @@ class Forecaster(Model):
         return {"model": dataclass_dict(self.cfg)}
 
     @classmethod
-    def from_config(cls, config: dict, dtype: object = np.float32) -> "Forecaster":
-        return cls(config_from_dict(ForecasterConfig, config["model"], "model"), dtype=dtype, rng=0)
+    def from_config(cls, config: dict, dtype: object = np.float32):
+        return cls(config_from_dict(cls.config_class, config["model"], "model"), dtype=dtype, rng=0)
+
+    def _inputs(self, x: np.ndarray) -> np.ndarray:
+        return x
 
     def _predict(self, x: np.ndarray, keep_cache: bool) -> np.ndarray:
-        out, _ = self.rnn.forward(x[..., None], keep_cache=keep_cache)   # x (T, B) -> (T, B, H)
-        self._T = out.shape[0]
-        return self.head(out[-1])                                        # (B, horizon)
+        _, state = self.rnn.forward(self._inputs(x), keep_cache=keep_cache)
+        h = state[0] if isinstance(state, tuple) else state           # (L*Dn, B, H)
+        nd = self.rnn.num_directions
+        return self.head(np.concatenate(list(h[-nd:]), axis=-1))      # (B, K) from the last layer
 
     def forward_backward(self, batch, carry=None):
-        x, y = batch                                                      # (T, B), (B, horizon)
+        x, y = batch
         pred = self._predict(x, True)
         loss, dpred = mean_squared_error(pred, y)
-        dh = self.head.backward(dpred)                                   # (B, H)
-        dout = np.zeros((self._T,) + dh.shape, dtype=self.dtype)
-        dout[-1] = dh
-        self.rnn.backward(dout)
+        dlast = self.head.backward(dpred)                             # (B, Dn*H)
+        nd, H = self.rnn.num_directions, self.cfg.rnn.hidden_size
+        dh = np.zeros((self.rnn.num_layers * nd,) + dlast.shape[:1] + (H,), dtype=self.dtype)
+        dh[-nd:] = np.stack(np.split(dlast, nd, axis=-1))
+        self.rnn.backward(None, (dh, np.zeros_like(dh)) if len(self.rnn.cell.carry_sizes()) == 2 else dh)
         return loss * len(y), len(y), None
+
+    def evaluate_batch(self, batch, carry=None):
+        x, y = batch
+        loss, _ = mean_squared_error(self._predict(x, False), y)
+        return {"loss": loss * len(y)}, len(y), None
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self._predict(x, False)
+
+
+SequenceRegressor.config_class = RegressorConfig
+
+
+@dataclass
+class ForecasterConfig(RegressorConfig):
+    window: int = 48                          # past steps the model reads
+    horizon: int = 1                          # future steps it predicts at once
+    mean: float = 0.0                         # normalisation, from the training part
+    std: float = 1.0
+
+    def __post_init__(self) -> None:
+        self.output_size = self.horizon
+        super().__post_init__()
+        check.positive_int(self.window, "window")
+        check.positive_int(self.horizon, "horizon")
+
+
+class Forecaster(SequenceRegressor):
+    """Reads a window of a (normalised) series x (T, B), predicts the next `horizon` values."""
+    kind = "forecaster"
+    config_class = ForecasterConfig
+
+    def _inputs(self, x: np.ndarray) -> np.ndarray:
+        return x[..., None]                                           # (T, B) -> (T, B, 1)
 
     def evaluate_batch(self, batch, carry=None):
         x, y = batch
         pred = self._predict(x, False)
         loss, _ = mean_squared_error(pred, y)
-        naive = np.repeat(x[-1][:, None], y.shape[1], axis=1)            # last value persists
+        naive = np.repeat(x[-1][:, None], y.shape[1], axis=1)         # last value persists
         scale = self.cfg.std
         return {"loss": loss * len(y),
                 "mae": float(np.abs(pred - y).mean(1).sum() * scale),

@@ -50,7 +50,7 @@ def train_forecaster(csv_path: str | Path, run_dir: str | Path = "runs/forecaste
     cut = int(len(series) * (1 - test_fraction))
     mean, std = float(series[:cut].mean()), float(series[:cut].std() + 1e-8)
     z = ((series - mean) / std).astype(np.float32)
-    cfg = ForecasterConfig(window, horizon, RecurrentConfig(cell, hidden_size, num_layers), mean, std)
+    cfg = ForecasterConfig(1, horizon, RecurrentConfig(cell, hidden_size, num_layers), window, horizon, mean, std)
     tc = train_config or TrainConfig()
     model = Forecaster(cfg, rng=tc.seed)
     x, y = windows(z[:cut], window, horizon)

@@ -82,3 +82,24 @@ def test_classifier_tagger_forecaster_music_commands(tmp_path):
     assert res.exit_code == 0 and "loss" in res.output
     res = runner.invoke(cli, ["sample", str(tmp_path / "m/best.safetensors")])
     assert res.exit_code == 1 and "a checkpoint of a piano_roll, expected a language_model" in res.output
+
+
+def test_inspect_command_writes_an_escaped_report(tmp_path, text_file):
+    runner = CliRunner()
+    run = tmp_path / "run"
+    res = runner.invoke(cli, ["train-lm", str(text_file), "--run-dir", str(run), "--epochs", "1",
+                              "--hidden-size", "8", "--num-layers", "1", "--bptt", "16", "--batch-size", "4",
+                              "--quiet", "--sample-length", "5"])
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "i.html"
+    res = runner.invoke(cli, ["inspect", str(run / "best.safetensors"), "--text",
+                              'the "cat" sat <script>alert(1)</script> on the "mat"', "--signal", "quotes",
+                              "--out", str(out)])
+    assert res.exit_code == 0, res.output                  # unseen characters read as <unk>
+    page = out.read_text()
+    assert "l0 cell: unit" in res.output and page.count("<figure>") >= 3
+    assert "<script>" not in page and "&lt;" in page
+    res = runner.invoke(cli, ["inspect", str(run / "best.safetensors"), "--text", "xy", "--signal", "nope"])
+    assert res.exit_code == 1 and "signal: expected quotes, line_position" in res.output
+    res = runner.invoke(cli, ["inspect", str(run / "best.safetensors"), "--text", "x"])
+    assert res.exit_code == 1 and "text: expected at least two characters" in res.output

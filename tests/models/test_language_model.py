@@ -30,3 +30,18 @@ def test_sampling_is_seeded_and_respects_top_k():
         m.sample("a", 5, temperature=0)
     with pytest.raises(ValueError, match=r"prime: 'z' is not in the vocabulary"):
         m.sample("z", 5)
+
+
+def test_padded_sequences_with_lengths_gradcheck():
+    """Reber-style batches (x, y, lengths): padded positions neither count nor leak."""
+    from tests.helpers import gradcheck_model
+    vocab = Vocab(list("abcd"))
+    m = LanguageModel(vocab, LanguageModelConfig("char", 3, RecurrentConfig("gru", 4)), dtype=np.float64, rng=0)
+    rng = np.random.default_rng(1)
+    x, y, lengths = rng.integers(0, 4, (5, 3)), rng.integers(0, 4, (5, 3)), np.array([5, 2, 3])
+    gradcheck_model(m, (x, y, lengths))
+    m.eval()
+    a = m.evaluate_batch((x, y, lengths))
+    x[4:, 1:] = 0
+    y[4:, 1:] = 3
+    assert m.evaluate_batch((x, y, lengths))[0] == a[0]

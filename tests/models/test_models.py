@@ -5,7 +5,8 @@ import pytest
 
 from rnnlab.data import Vocab
 from rnnlab.models import (ClassifierConfig, Forecaster, ForecasterConfig, PianoRollConfig, PianoRollModel,
-                           RecurrentConfig, SequenceClassifier, Tagger, TaggerConfig)
+                           RecurrentConfig, RegressorConfig, SequenceClassifier, SequenceRegressor, Tagger,
+                           TaggerConfig)
 from tests.helpers import gradcheck_model
 
 F64 = dict(dtype=np.float64)
@@ -63,7 +64,7 @@ def test_tagger_rejects_unseen_tags():
 
 
 def test_forecaster_gradcheck_and_forecast_units():
-    cfg = ForecasterConfig(6, 3, RecurrentConfig("gru", 4), mean=10.0, std=2.0)
+    cfg = ForecasterConfig(rnn=RecurrentConfig("gru", 4), window=6, horizon=3, mean=10.0, std=2.0)
     m = Forecaster(cfg, rng=0, **F64)
     rng = np.random.default_rng(0)
     gradcheck_model(m, (rng.standard_normal((6, 4)), rng.standard_normal((4, 3))))
@@ -71,6 +72,13 @@ def test_forecaster_gradcheck_and_forecast_units():
     assert f.shape == (3,)
     with pytest.raises(ValueError, match="history: expected a 1-D series of at least window=6"):
         m.forecast(np.ones(3))
+
+
+@pytest.mark.parametrize("cell,bi", [("lstm", True), ("rnn", False)])
+def test_sequence_regressor_gradcheck(cell, bi):
+    m = SequenceRegressor(RegressorConfig(2, 1, RecurrentConfig(cell, 4, 2, bidirectional=bi)), rng=0, **F64)
+    rng = np.random.default_rng(0)
+    gradcheck_model(m, (rng.standard_normal((5, 3, 2)), rng.standard_normal((3, 1))))
 
 
 def test_piano_roll_gradcheck_with_lengths():
