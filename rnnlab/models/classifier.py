@@ -41,7 +41,7 @@ def pool_forward(out: np.ndarray, lengths: np.ndarray, how: str):
     T = out.shape[0]
     valid = (np.arange(T)[:, None] < lengths[None, :])[:, :, None]      # (T, B, 1)
     if how == "mean":
-        return out.sum(0) / np.maximum(lengths, 1)[:, None], valid
+        return out.sum(0) / np.maximum(lengths, 1).astype(out.dtype)[:, None], valid
     masked = np.where(valid, out, -np.inf)
     arg = masked.argmax(0)                                              # (B, F)
     return np.take_along_axis(out, arg[None], 0)[0], arg
@@ -50,7 +50,8 @@ def pool_forward(out: np.ndarray, lengths: np.ndarray, how: str):
 def pool_backward(dpooled: np.ndarray, saved, lengths: np.ndarray, how: str, T: int) -> np.ndarray:
     B, F = dpooled.shape
     if how == "mean":
-        return saved * (dpooled / np.maximum(lengths, 1)[:, None])[None]  # spread over valid steps
+        n = np.maximum(lengths, 1).astype(dpooled.dtype)[:, None]       # (B, 1)
+        return saved * (dpooled / n)[None]                              # spread over valid steps
     dout = np.zeros((T, B, F), dtype=dpooled.dtype)
     np.put_along_axis(dout, saved[None], dpooled[None], 0)              # only the max step
     return dout

@@ -86,3 +86,39 @@ def test_piano_roll_gradcheck_with_lengths():
     rng = np.random.default_rng(0)
     rolls = (rng.random((5, 3, 7)) > 0.6).astype(float)
     gradcheck_model(m, (rolls, np.array([5, 3, 2])))
+
+
+def float32_cases():
+    rng = np.random.default_rng(0)
+    vocab = Vocab(["<pad>", "<unk>", "a", "b", "c"])
+    lengths = np.array([4, 1, 3])
+    x = rng.integers(2, 5, (4, 3))
+    for pooling in ("last", "mean", "max"):
+        cfg = ClassifierConfig(3, 0, 4, RecurrentConfig("lstm", 5, 2, 0.2, True), pooling, dropout=0.2)
+        yield f"classifier-{pooling}", SequenceClassifier(vocab, cfg, ["x", "y", "z"], rng=0), (x, lengths, np.array([0, 2, 1]))
+    yield "forecaster", Forecaster(ForecasterConfig(rnn=RecurrentConfig("gru", 4), window=6, horizon=2), rng=0), \
+        (rng.standard_normal((6, 4)).astype(np.float32), rng.standard_normal((4, 2)).astype(np.float32))
+    yield "regressor", SequenceRegressor(RegressorConfig(2, 1, RecurrentConfig("rnn", 4)), rng=0), \
+        (rng.standard_normal((5, 3, 2)).astype(np.float32), rng.standard_normal((3, 1)).astype(np.float32))
+    yield "piano_roll", PianoRollModel(PianoRollConfig(7, RecurrentConfig("lstm", 4)), rng=0), \
+        ((rng.random((5, 3, 7)) > 0.6).astype(np.float32), np.array([5, 3, 2]))
+
+
+@pytest.mark.parametrize("name,model,batch", list(float32_cases()), ids=lambda v: v if isinstance(v, str) else "")
+def test_float32_training_step_keeps_float32(name, model, batch):
+    loss, n, _ = model.forward_backward(batch)
+    assert np.isfinite(loss) and n > 0
+    grads = dict(model.named_grads())
+    assert all(g.dtype == np.float32 for g in grads.values()), name
+    model.eval()
+    metrics, _, _ = model.evaluate_batch(batch)
+    assert np.isfinite(metrics["loss"])
+
+
+def test_float32_tagger_step():
+    words = Vocab.build("the cat sat".split())
+    tagger = Tagger(words, Vocab.build("thecatsdog"), Vocab(["DET", "NOUN", "VERB"]),
+                    TaggerConfig(4, 3, 3, RecurrentConfig("lstm", 5, 1, 0.0, True)), rng=0)
+    batch = tagger.make_batch([["the", "dog", "sat"], ["the", "cat"]], [["DET", "NOUN", "VERB"], ["DET", "NOUN"]])
+    tagger.forward_backward(batch)
+    assert all(g.dtype == np.float32 for _, g in tagger.named_grads())
