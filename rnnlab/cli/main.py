@@ -327,3 +327,15 @@ def inspect_cmd(checkpoint, text, text_file, signal, units, out):
     for t in res.top_units:
         click.echo(f"{t['layer']} {t['state']}: " + ", ".join(f"unit {u} r={r:+.2f}" for u, r in t["units"]))
     click.echo(f"report: {res.report}")
+
+
+@cli.command("convert")
+@click.argument("source", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("target", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--nonlinearity", type=click.Choice(["tanh", "relu"]), default="tanh", show_default=True,
+              help="For a torch nn.RNN state dict (the weights cannot tell).")
+def convert_cmd(source, target, nonlinearity):
+    """Convert SOURCE to TARGET by extension: PyTorch state dicts (.pt/.pth/.safetensors),
+    rnnlab checkpoints and ONNX models (.onnx)."""
+    from ..recipes.convert import convert
+    click.echo(convert(source, target, nonlinearity=nonlinearity))

@@ -20,6 +20,7 @@ def load_model(path: str | Path, expect_kind: str | None = None):
         raise CheckpointError(f"{path}: a checkpoint of a {kind}, expected a {expect_kind}")
     if kind not in MODEL_KINDS:
         raise CheckpointError(f"{path}: unknown model kind {kind!r}")
+    _guard_sizes(path, meta.get("config"), arrays)
     try:
         model = MODEL_KINDS[kind].from_config(meta["config"])
     except (KeyError, TypeError, RnnlabError) as exc:
@@ -36,6 +37,27 @@ def load_model(path: str | Path, expect_kind: str | None = None):
         a[...] = src
     model.eval()
     return model, meta
+
+
+SIZE_KEYS = ("hidden_size", "embedding_dim", "input_size", "output_size", "num_layers", "num_classes",
+             "word_dim", "char_dim", "char_hidden", "keys", "horizon", "window")
+
+
+def _guard_sizes(path, config: Any, arrays: dict[str, np.ndarray]) -> None:
+    """Refuse a config whose sizes no array in the file could hold, before any allocation:
+    a hostile file must not make the loader build a model of 10**9 units."""
+    largest = max((max(a.shape, default=1) for a in arrays.values()), default=0)
+    stack = [config]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if k in SIZE_KEYS and isinstance(v, int) and not 0 <= v <= max(largest, 1):
+                    raise CheckpointError(f"{path}: config {k}={v} does not fit the arrays in the file "
+                                          f"(largest dimension {largest})")
+                stack.append(v)
+        elif isinstance(node, list):
+            stack.extend(x for x in node if isinstance(x, (dict, list)))
 
 
 def describe_checkpoint(path: str | Path) -> dict[str, Any]:

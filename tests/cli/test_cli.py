@@ -103,3 +103,25 @@ def test_inspect_command_writes_an_escaped_report(tmp_path, text_file):
     assert res.exit_code == 1 and "signal: expected quotes, line_position" in res.output
     res = runner.invoke(cli, ["inspect", str(run / "best.safetensors"), "--text", "x"])
     assert res.exit_code == 1 and "text: expected at least two characters" in res.output
+
+
+def test_convert_command(tmp_path, text_file):
+    torch = pytest.importorskip("torch")
+    runner = CliRunner()
+    torch.manual_seed(0)
+    torch.save(torch.nn.LSTM(3, 4, 2, bidirectional=True).state_dict(), tmp_path / "w.pt")
+    res = runner.invoke(cli, ["convert", str(tmp_path / "w.pt"), str(tmp_path / "w.onnx")])
+    assert res.exit_code == 0 and "ONNX graph of a LSTM (2 layer(s))" in res.output, res.output
+    res = runner.invoke(cli, ["convert", str(tmp_path / "w.onnx"), str(tmp_path / "back.safetensors")])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(cli, ["convert", str(tmp_path / "back.safetensors"), str(tmp_path / "back.pt")])
+    assert res.exit_code == 0, res.output
+    a, b = torch.load(tmp_path / "w.pt", weights_only=True), torch.load(tmp_path / "back.pt", weights_only=True)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    run = tmp_path / "run"
+    res = runner.invoke(cli, ["train-lm", str(text_file), "--run-dir", str(run), "--epochs", "1", "--hidden-size", "8",
+                              "--num-layers", "1", "--bptt", "16", "--batch-size", "4", "--quiet", "--sample-length", "5"])
+    res = runner.invoke(cli, ["convert", str(run / "best.safetensors"), str(tmp_path / "lm.onnx")])
+    assert res.exit_code == 0 and "ONNX graph of the language_model" in res.output, res.output
+    res = runner.invoke(cli, ["convert", str(text_file), str(tmp_path / "x.onnx")])
+    assert res.exit_code == 1 and "expected a .safetensors, .pt or .pth file" in res.output
