@@ -49,6 +49,11 @@ class Cell(Protocol):
                         grads: CellParams) -> None: ...
 
 
+def gate_param_shapes(gates: int, H: int, D: int, R: int) -> dict[str, tuple[int, ...]]:
+    """Shapes of the G stacked gate blocks: w_ih (G*H, D), w_hh (G*H, R), two biases (G*H,)."""
+    return {"w_ih": (gates * H, D), "w_hh": (gates * H, R), "b_ih": (gates * H,), "b_hh": (gates * H,)}
+
+
 def flat(a: np.ndarray) -> np.ndarray:
     """(T, B, K) -> (T*B, K): all steps as rows of one matrix, for one GEMM."""
     return a.reshape(-1, a.shape[-1])

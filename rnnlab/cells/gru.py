@@ -15,7 +15,7 @@ import numpy as np
 
 from ..params import CellParams
 from ._math import sigmoid
-from .base import Cache, Carry, flat
+from .base import Cache, Carry, flat, gate_param_shapes
 
 
 @dataclass(frozen=True)
@@ -33,8 +33,7 @@ class GRUCellConfig:
         return (self.hidden_size,)
 
     def param_shapes(self, input_size: int) -> dict[str, tuple[int, ...]]:
-        H = self.hidden_size
-        return {"w_ih": (3 * H, input_size), "w_hh": (3 * H, H), "b_ih": (3 * H,), "b_hh": (3 * H,)}
+        return gate_param_shapes(3, self.hidden_size, input_size, self.hidden_size)
 
     def input_bias(self, p: CellParams) -> np.ndarray | None:
         if p.b_hh is None:

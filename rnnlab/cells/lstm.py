@@ -21,7 +21,7 @@ import numpy as np
 
 from ..params import CellParams
 from ._math import sigmoid
-from .base import Cache, Carry, flat
+from .base import Cache, Carry, flat, gate_param_shapes
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class LSTMCellConfig:
 
     def param_shapes(self, input_size: int) -> dict[str, tuple[int, ...]]:
         G, H, R = self.gates, self.hidden_size, self.output_size
-        shapes = {"w_ih": (G * H, input_size), "w_hh": (G * H, R), "b_ih": (G * H,), "b_hh": (G * H,)}
+        shapes = gate_param_shapes(G, H, input_size, R)
         if self.proj_size:
             shapes["w_hr"] = (self.proj_size, H)
         if self.peephole:

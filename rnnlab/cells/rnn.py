@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..params import CellParams
-from .base import Cache, Carry, flat
+from .base import Cache, Carry, flat, gate_param_shapes
 
 NONLINEARITIES = ("tanh", "relu")
 
@@ -30,8 +30,7 @@ class RNNCellConfig:
         return (self.hidden_size,)
 
     def param_shapes(self, input_size: int) -> dict[str, tuple[int, ...]]:
-        H = self.hidden_size
-        return {"w_ih": (H, input_size), "w_hh": (H, H), "b_ih": (H,), "b_hh": (H,)}
+        return gate_param_shapes(1, self.hidden_size, input_size, self.hidden_size)
 
     def input_bias(self, p: CellParams) -> np.ndarray | None:
         return p.b_hh  # b_hh adds straight to the pre-activation: fold it into XP
