@@ -96,10 +96,13 @@ def _check_exportable(net) -> None:
     onnx_op(net.cell)
 
 
-def _finish(g: _Graph, inputs, outputs, path: str | Path | None, name: str):
+def _finish(g: _Graph, inputs, outputs, path: str | Path | None, name: str, meta: dict | None = None):
     model = g.h.make_model(g.h.make_graph(g.nodes, name, inputs, outputs, initializer=g.inits),
                            opset_imports=[g.h.make_opsetid("", OPSET)], producer_name="rnnlab")
     model.ir_version = 8
+    if meta is not None:
+        import json
+        g.h.set_model_props(model, {"rnnlab": json.dumps(meta)})
     g.onnx.checker.check_model(model)
     if path is not None:
         from ..train.checkpoint import atomic_write_bytes
@@ -169,11 +172,49 @@ def export_model(model, path: str | Path | None = None):
         total = g.node("ReduceSum", [y, g.const(np.array([0]), "ax")], keepdims=0)[0]  # padded steps are 0
         n = g.node("Cast", ["sequence_lens"], to=g.elem)[0]
         feats = g.node("Div", [total, g.node("Unsqueeze", [n, g.const(np.array([1]), "ax")])[0]])[0]
-    out = g.node("MatMul", [feats, head_w])[0]
+    out = g.node("MatMul", [feats, head_w], stem="head_matmul")[0]
     g.nodes.append(g.h.make_node("Add", [out, g.const(model.head.bias, "head_b")], ["logits"]))
     inputs = [vi("ids", g.TP.INT64, ["T", "B"]), vi("sequence_lens", g.TP.INT32, ["B"])]
     shape = ["T", "B", model.head.weight.shape[0]] if kind == "language_model" else ["B", model.head.weight.shape[0]]
-    return _finish(g, inputs, [vi("logits", g.elem, shape)], path, f"rnnlab_{kind}")
+    from .. import __version__
+    meta = {"kind": kind, "config": model.config(), "rnnlab_version": __version__}
+    return _finish(g, inputs, [vi("logits", g.elem, shape)], path, f"rnnlab_{kind}", meta)
+
+
+def import_model(source):
+    """A language model or classifier exported by `export_model`, rebuilt from the config in
+    the file's metadata and the graph's weights."""
+    import json
+
+    from ..models import MODEL_KINDS
+    onnx, TP, h, nh = _onnx()
+    try:
+        model_proto = onnx.load(str(source)) if isinstance(source, (str, Path)) else source
+    except Exception as exc:
+        raise InteropError(f"{source}: not a readable ONNX model ({type(exc).__name__})") from None
+    props = {p.key: p.value for p in model_proto.metadata_props}
+    if "rnnlab" not in props:
+        raise InteropError(f"{source}: no rnnlab metadata; use import_network for bare recurrent graphs")
+    try:
+        meta = json.loads(props["rnnlab"])
+        model = MODEL_KINDS[meta["kind"]].from_config(meta["config"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InteropError(f"{source}: its rnnlab metadata does not describe a model ({exc})") from None
+    net = import_network(model_proto, dtype=model.dtype)
+    if net.state_dict().keys() != model.rnn.state_dict().keys():
+        raise InteropError(f"{source}: the recurrent nodes do not match the model's config")
+    model.rnn.load_state_dict(net.state_dict())
+    inits = {t.name: nh.to_array(t) for t in model_proto.graph.initializer}
+    gather = next(n for n in model_proto.graph.node if n.op_type == "Gather")
+    matmul = next(n for n in model_proto.graph.node if n.op_type == "MatMul" and n.output[0].startswith("head_matmul"))
+    add = next(n for n in model_proto.graph.node if n.op_type == "Add" and n.output[0] == "logits")
+    for target, value in ((model.embedding.weight, inits[gather.input[0]]),
+                          (model.head.weight, inits[matmul.input[1]].T), (model.head.bias, inits[add.input[1]])):
+        if value.shape != target.shape:
+            raise InteropError(f"{source}: a weight of shape {value.shape} where {target.shape} was expected")
+        target[...] = value
+    model.eval()
+    return model
 
 
 def import_network(source, dtype: object = np.float32):

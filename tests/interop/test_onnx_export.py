@@ -5,7 +5,7 @@ import pytest
 
 import rnnlab
 from rnnlab.data import Vocab
-from rnnlab.interop.onnx_io import export_model, export_network, import_network
+from rnnlab.interop.onnx_io import export_model, export_network, import_model, import_network
 from rnnlab.models import ClassifierConfig, LanguageModel, LanguageModelConfig, RecurrentConfig, SequenceClassifier
 
 onnx = pytest.importorskip("onnx")
@@ -66,8 +66,12 @@ def test_language_model_export():
     m.eval()
     ids = np.random.default_rng(0).integers(0, 7, (9, 2))
     logits, _ = m.logits(ids, keep_cache=False)
-    res = session(export_model(m)).run(None, {"ids": ids, "sequence_lens": np.array([9, 9], np.int32)})
+    proto = export_model(m)
+    res = session(proto).run(None, {"ids": ids, "sequence_lens": np.array([9, 9], np.int32)})
     np.testing.assert_allclose(res[0], logits, rtol=1e-5, atol=1e-5)
+    back = import_model(proto)                                     # the whole model, vocabulary too
+    assert back.vocab.itos == m.vocab.itos
+    np.testing.assert_array_equal(back.logits(ids, keep_cache=False)[0], logits)
 
 
 @pytest.mark.parametrize("pooling", ["last", "mean"])
