@@ -27,6 +27,7 @@ class ClassifierConfig:
     dropout: float = 0.0                      # on embeddings and on the pooled vector
     feature_mean: list[float] | None = None   # feature input: normalisation from training data
     feature_std: list[float] | None = None
+    word_dropout: float = 0.0                 # training: each token becomes <unk> with this probability
 
     def __post_init__(self) -> None:
         if isinstance(self.rnn, dict):
@@ -34,6 +35,7 @@ class ClassifierConfig:
         check.choice(self.pooling, "pooling", POOLINGS)
         check.positive_int(self.num_classes, "num_classes")
         check.probability(self.dropout, "dropout")
+        check.probability(self.word_dropout, "word_dropout")
 
 
 def pool_forward(out: np.ndarray, lengths: np.ndarray, how: str):
@@ -90,6 +92,9 @@ class SequenceClassifier(Model):
                    config["labels"], dtype=dtype, rng=0)
 
     def _encode(self, x: np.ndarray, lengths: np.ndarray, keep_cache: bool):
+        if self.embedding is not None and self.training and self.cfg.word_dropout > 0:
+            drop = self.rng.random(x.shape) < self.cfg.word_dropout          # whole words -> <unk>
+            x = np.where(drop, self.vocab.unk_id, x)
         e = self.embedding(x) if self.embedding is not None else x        # (T, B, E)
         e = self.dropouts[0](e)
         out, state = self.rnn.forward(e, None, lengths, keep_cache=keep_cache)  # (T, B, F)

@@ -82,7 +82,7 @@ def train_classifier(train_path: str | Path, valid_path: str | Path | None = Non
                      run_dir: str | Path = "runs/classifier", *, cell: str = "lstm",
                      hidden_size: int = 128, num_layers: int = 1, bidirectional: bool = False,
                      embedding_dim: int = 128, pooling: str = "last", dropout: float = 0.0,
-                     min_freq: int = 1, batch_size: int = 32, valid_fraction: float = 0.1,
+                     word_dropout: float = 0.0, min_freq: int = 1, batch_size: int = 32, valid_fraction: float = 0.1,
                      train_config: TrainConfig | None = None, resume: bool = True,
                      progress: bool = True) -> TrainResult:
     """Train on an SST-style file (`<label> <tokens>`) or a `.ts` series file; validation on
@@ -105,7 +105,7 @@ def train_classifier(train_path: str | Path, valid_path: str | Path | None = Non
                                stacked.mean(0).tolist(), (stacked.std(0) + 1e-8).tolist())
         vocab = None
     else:
-        cfg = ClassifierConfig(len(label_set), 0, embedding_dim, rc, pooling, dropout)
+        cfg = ClassifierConfig(len(label_set), 0, embedding_dim, rc, pooling, dropout, word_dropout=word_dropout)
         vocab = Vocab.build((t for s in seqs for t in s), min_freq=min_freq)
     tc = train_config or TrainConfig()
     model = SequenceClassifier(vocab, cfg, label_set, rng=tc.seed)

@@ -24,6 +24,18 @@ def test_classifier_on_tokens(pooling, cell, bi):
     gradcheck_model(m, (x, lengths, np.array([0, 2, 1])))
 
 
+def test_classifier_word_dropout_gradcheck_and_effect():
+    vocab = Vocab(["<pad>", "<unk>", "a", "b", "c"])
+    cfg = ClassifierConfig(2, 0, 4, RecurrentConfig("gru", 5), "mean", word_dropout=0.5)
+    m = SequenceClassifier(vocab, cfg, ["x", "y"], rng=0, **F64)
+    x = np.random.default_rng(0).integers(2, 5, (6, 3))
+    batch = (x, np.array([6, 4, 2]), np.array([0, 1, 1]))
+    gradcheck_model(m, batch)                                       # the dropped words are fixed by the seed
+    m.eval()
+    a = m.predict_proba(x, batch[1])
+    np.testing.assert_array_equal(a, m.predict_proba(x, batch[1]))  # no word dropout in evaluation
+
+
 def test_classifier_on_features():
     cfg = ClassifierConfig(2, 6, rnn=RecurrentConfig("lstm_peephole", 4), pooling="last")
     m = SequenceClassifier(None, cfg, ["p", "q"], rng=0, **F64)
