@@ -16,7 +16,7 @@ F64 = dict(dtype=np.float64)
 @pytest.mark.parametrize("cell,bi", [("lstm", True), ("gru", False), ("rnn", True)])
 def test_classifier_on_tokens(pooling, cell, bi):
     vocab = Vocab(["<pad>", "<unk>", "a", "b", "c"])
-    cfg = ClassifierConfig(3, 0, 4, RecurrentConfig(cell, 5, 2, 0.2, bi), pooling, dropout=0.2)
+    cfg = ClassifierConfig(3, 0, 3, RecurrentConfig(cell, 3, 2, 0.2, bi), pooling, dropout=0.2)
     m = SequenceClassifier(vocab, cfg, ["x", "y", "z"], rng=0, **F64)
     rng = np.random.default_rng(0)
     lengths = np.array([4, 1, 3])
@@ -57,7 +57,7 @@ def make_tagger(char_hidden=3):
     words = Vocab.build("the cat sat on mat".split())
     chars = Vocab.build("thecatsatonmatdog")
     tags = Vocab(["DET", "NOUN", "VERB", "ADP"])
-    cfg = TaggerConfig(4, 3, char_hidden, RecurrentConfig("lstm", 5, 1, 0.0, True), dropout=0.2)
+    cfg = TaggerConfig(3, 3, char_hidden, RecurrentConfig("lstm", 3, 1, 0.0, True), dropout=0.2)
     return Tagger(words, chars, tags, cfg, rng=0, **F64)
 
 
@@ -88,7 +88,7 @@ def test_forecaster_gradcheck_and_forecast_units():
 
 @pytest.mark.parametrize("cell,bi", [("lstm", True), ("rnn", False)])
 def test_sequence_regressor_gradcheck(cell, bi):
-    m = SequenceRegressor(RegressorConfig(2, 1, RecurrentConfig(cell, 4, 2, bidirectional=bi)), rng=0, **F64)
+    m = SequenceRegressor(RegressorConfig(2, 1, RecurrentConfig(cell, 3, 2, bidirectional=bi)), rng=0, **F64)
     rng = np.random.default_rng(0)
     gradcheck_model(m, (rng.standard_normal((5, 3, 2)), rng.standard_normal((3, 1))))
 
