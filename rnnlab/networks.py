@@ -74,7 +74,8 @@ class _RecurrentNetwork(ParamModule):
         return None if self._grads is None else [g for gs in self._grads for g in gs]
 
     # -- state in and out ----------------------------------------------------------------------
-    def _split_state(self, hx: State | None, B: int, unbatched: bool) -> list[list[Carry]]:
+    def _split_state(self, hx: State | None, B: int, unbatched: bool,
+                     names: tuple[str, str] = ("h_0", "c_0")) -> list[list[Carry]]:
         """PyTorch's (L*Dn, B, size) initial state(s) -> a carry per layer and direction."""
         LD = self.num_layers * self.num_directions
         sizes = self.cell.carry_sizes()
@@ -83,10 +84,10 @@ class _RecurrentNetwork(ParamModule):
         else:
             parts = hx if len(sizes) == 2 else (hx,)
             if len(sizes) == 2 and not (isinstance(hx, tuple) and len(hx) == 2):
-                raise ShapeError("hx: expected a tuple (h_0, c_0) for LSTM, got "
-                                 f"{type(hx).__name__}")
+                raise ShapeError(f"{'hx' if names[0] == 'h_0' else 'dstate'}: expected a tuple "
+                                 f"({names[0]}, {names[1]}) for LSTM, got {type(hx).__name__}")
             states = []
-            for name, a, size in zip(("h_0", "c_0"), parts, sizes):
+            for name, a, size in zip(names, parts, sizes):
                 check.array(a, name, self.dtype, 2 if unbatched else 3)
                 if unbatched:
                     check.shape(a, name, (LD, size), "num_layers * num_directions, size")
@@ -180,7 +181,7 @@ class _RecurrentNetwork(ParamModule):
             d = doutput[:, None] if fc.unbatched else (
                 doutput.transpose(1, 0, 2) if self.batch_first else doutput)
             check.shape(d, "doutput", (T, B, R), "the output's shape")
-        dcarries = self._split_state(dstate, B, fc.unbatched)
+        dcarries = self._split_state(dstate, B, fc.unbatched, ("dh_n", "dc_n"))
         grads = [[None] * self.num_directions for _ in self.layers]
         dcarry0 = [[None] * self.num_directions for _ in self.layers]
         for layer in range(self.num_layers - 1, -1, -1):

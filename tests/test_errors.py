@@ -74,6 +74,10 @@ def test_bad_backward_gradients():
         m.backward(np.zeros((5, 2, 5), f32))
     with pytest.raises(DTypeError, match=r"doutput: expected dtype float32"):
         m.backward(np.zeros((5, 2, 4)))
+    with pytest.raises(ShapeError, match=r"dc_n: expected shape \(1, 2, 4\)"):
+        m.backward(y, (np.zeros((1, 2, 4), f32), np.zeros((2, 2, 4), f32)))
+    with pytest.raises(ShapeError, match=r"dstate: expected a tuple \(dh_n, dc_n\)"):
+        m.backward(y, np.zeros((1, 2, 4), f32))
 
 
 @pytest.mark.parametrize("make,pattern", [
