@@ -17,7 +17,6 @@ import numpy as np
 
 from ..cells.gru import GRUCellConfig
 from ..cells.lstm import LSTMCellConfig
-from ..cells.rnn import RNNCellConfig
 from ..errors import ConfigError
 from ..networks import GRU, LSTM, RNN
 from .onnx_layout import onnx_op, onnx_weights
