@@ -6,10 +6,10 @@ from _common import RESULTS, Timer, need, report
 from rnnlab.recipes.language_model import train_language_model
 from rnnlab.train import TrainConfig
 
-SETTINGS = dict(level="char", cell="lstm", hidden_size=384, num_layers=2, embedding_dim=64, dropout=0.2,
+SETTINGS = dict(level="char", cell="lstm", hidden_size=384, num_layers=2, embedding_dim=64, dropout=0.1,
                 batch_size=64, bptt=100, valid_fraction=0.1)
-TRAIN = TrainConfig(epochs=12, optimizer="adam", lr=3e-3, clip=5.0, schedule="step",
-                    schedule_args={"gamma": 0.7, "start": 4}, seed=0, checkpoint_every=200)
+TRAIN = TrainConfig(epochs=5, optimizer="adam", lr=3e-3, clip=5.0, schedule="step",
+                    schedule_args={"gamma": 0.5, "start": 3}, seed=0, checkpoint_every=50)
 
 if __name__ == "__main__":
     text = need("tinyshakespeare", "input.txt")

@@ -136,6 +136,16 @@ def task_spec(name: str, length: int, n_train: int, n_test: int, seed: int, batc
     raise ConfigError(f"task: expected one of {', '.join(TASKS)}, got {name!r}")
 
 
+def mean_aligned_at_end(curves: list[np.ndarray]) -> np.ndarray:
+    """Mean of per-seed curves of different lengths, aligned at their last step (distance 0
+    from the loss); steps only some seeds have are averaged over those seeds."""
+    n = max(len(c) for c in curves)
+    table = np.full((len(curves), n), np.nan)
+    for row, c in zip(table, curves):
+        row[n - len(c):] = c
+    return np.nanmean(table, axis=0)
+
+
 @dataclass
 class CompareResult:
     rows: list[dict] = field(default_factory=list)
@@ -185,9 +195,9 @@ def compare_cells(task: str = "adding", length: int = 100, cells: tuple[str, ...
     out.table = run_dir / "table.md"
     out.table.write_text("\n".join(lines) + "\n")
     lc = plot_learning_curves(curves, run_dir / "learning_curves.png")
-    gb = plot_gradient_flow({c: np.mean(v, 0) for c, v in flows_before.items()}, run_dir / "gradient_flow_init.png",
+    gb = plot_gradient_flow({c: mean_aligned_at_end(v) for c, v in flows_before.items()}, run_dir / "gradient_flow_init.png",
                             "Gradient norm against distance, at initialisation")
-    ga = plot_gradient_flow({c: np.mean(v, 0) for c, v in flows_after.items()}, run_dir / "gradient_flow_trained.png",
+    ga = plot_gradient_flow({c: mean_aligned_at_end(v) for c, v in flows_after.items()}, run_dir / "gradient_flow_trained.png",
                             "Gradient norm against distance, after training")
     rep = Report(f"rnnlab: {task} task, length {length}")
     rep.paragraph(f"{seeds} seed(s) per cell, hidden size {hidden_size}, {n_train} training and {n_test} test "

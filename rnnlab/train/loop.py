@@ -150,7 +150,7 @@ def train(model, task: Task, cfg: TrainConfig, run_dir: str | Path, *, resume: b
         batches = task.train_batches(np.random.default_rng([cfg.seed, epoch]))
         n_batches = len(batches) if cfg.max_steps_per_epoch is None else min(len(batches), cfg.max_steps_per_epoch)
         bar = tqdm(total=n_batches, initial=state["step_in_epoch"], desc=f"epoch {epoch + 1}/{cfg.epochs}",
-                   disable=not progress, leave=False, unit="batch")
+                   disable=None if progress else True, leave=False, unit="batch")  # off when not a TTY
         t0, seen = time.perf_counter(), 0
         for i in range(state["step_in_epoch"], n_batches):
             loss_sum, n, new_carry = model.forward_backward(batches[i], carry if task.carries_state else None)

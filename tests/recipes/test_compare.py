@@ -14,12 +14,18 @@ from rnnlab.train import TrainConfig
 
 @pytest.mark.parametrize("task", ["adding", "copy", "reber", "first_token"])
 def test_compare_runs_every_task_and_writes_its_outputs(task, tmp_path):
-    r = compare_cells(task, length=8, cells=("rnn", "lstm"), seeds=1, hidden_size=6, n_train=60, n_test=20,
+    r = compare_cells(task, length=8, cells=("rnn", "lstm"), seeds=2, hidden_size=6, n_train=60, n_test=20,
                       batch_size=20, train_config=TrainConfig(epochs=1, lr=1e-2), run_dir=tmp_path, progress=False)
-    assert len(r.rows) == 2 and {row["cell"] for row in r.rows} == {"rnn", "lstm"}
+    assert len(r.rows) == 4 and {row["cell"] for row in r.rows} == {"rnn", "lstm"}
     for name in ("results.json", "table.md", "learning_curves.png", "gradient_flow_trained.png", "report.html"):
         assert (tmp_path / name).stat().st_size > 0
     assert json.loads((tmp_path / "results.json").read_text()) == r.rows
+
+
+def test_curves_of_different_lengths_average_aligned_at_the_end():
+    from rnnlab.recipes.compare import mean_aligned_at_end
+    np.testing.assert_allclose(mean_aligned_at_end([np.array([1.0, 2.0, 3.0]), np.array([5.0, 7.0])]),
+                               [1.0, 3.5, 5.0])
 
 
 def test_reber_scoring_counts_legal_sets():
