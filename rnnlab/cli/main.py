@@ -303,6 +303,10 @@ def gradient_flow_cmd(cells, length, hidden_size, seed, out):
         d = flow.decay(last=min(50, length))
         click.echo(f"{cell:18s} per-step factor {d['per_step_factor']:.3f}, "
                    f"{d['orders_per_50_steps']:.2f} orders of magnitude per 50 steps")
+        if flow.c_norm is not None:                                 # LSTM: through the cell state
+            dc = flow.decay("c", last=min(50, length))
+            click.echo(f"{'  cell state c':18s} per-step factor {dc['per_step_factor']:.3f}, "
+                       f"{dc['orders_per_50_steps']:.2f} orders of magnitude per 50 steps")
     plot_gradient_flow(norms, out)
     click.echo(f"plot: {out}")
 

@@ -49,4 +49,5 @@ def test_compare_and_gradient_flow_commands(tmp_path):
     assert res.exit_code == 2 and "transformer" in res.output
     res = runner.invoke(cli, ["gradient-flow", "--length", "30", "--hidden-size", "8", "--out", str(tmp_path / "g.png")])
     assert res.exit_code == 0 and "orders of magnitude per 50 steps" in res.output
+    assert "cell state c" in res.output                              # LSTM: also through c
     assert (tmp_path / "g.png").read_bytes()[:4] == b"\x89PNG"
