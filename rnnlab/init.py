@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._checks import choice
+from .errors import ConfigError
 from .cells.base import Cell
 from .cells.lstm import LSTMCellConfig
 from .params import CellParams
@@ -52,7 +53,7 @@ def init_cell(cell: Cell, input_size: int, *, bias: bool, dtype: np.dtype,
         arrays["w_hh"] = np.concatenate([orthogonal(H, R, rng) for _ in range(cell.gates)])
     if forget_bias is not None:
         if not isinstance(cell, LSTMCellConfig) or not bias:
-            raise ValueError("forget_bias: needs an LSTM with bias=True")
+            raise ConfigError("forget_bias: needs an LSTM with bias=True")
         if cell.cifg:
             arrays["b_ih"][0:H] = -forget_bias
             arrays["b_hh"][0:H] = 0.0

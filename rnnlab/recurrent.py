@@ -78,7 +78,7 @@ def scan_forward(cell: Cell, p: CellParams, x: np.ndarray, carry: Carry,
     Y = gather_time(Y, order)
     if not keep_cache:
         return Y, carry, None
-    stacked = tuple(np.stack(field) for field in zip(*caches)) if T else ()
+    stacked = tuple(np.stack(field) for field in zip(*caches))        # each (T, B, .)
     return Y, carry, ScanCache(x=xs, caches=stacked, mask=mask, padded=padded, order=order)
 
 
@@ -111,14 +111,9 @@ def scan_backward(cell: Cell, p: CellParams, sc: ScanCache, dY: np.ndarray, dcar
         drecs.append(drec)
         dcarry = dprev
     drecs.reverse()
-    grads = CellParams(w_ih=flat(dXP).T @ flat(sc.x), w_hh=np.zeros_like(p.w_hh))  # (G*H, D)
+    grads = CellParams(w_ih=flat(dXP).T @ flat(sc.x), w_hh=None)   # (G*H, D); the cell fills w_hh
     if p.b_ih is not None:
         grads.b_ih = flat(dXP).sum(0)
-    stacked = tuple(np.stack(field) for field in zip(*drecs)) if T else ()
-    if T:
-        cell.recurrent_grads(p, sc.caches, stacked, grads)
-    for name, value in p.items():                                  # T = 0 or unused: zeros
-        if getattr(grads, name) is None:
-            setattr(grads, name, np.zeros_like(value))
+    cell.recurrent_grads(p, sc.caches, tuple(np.stack(field) for field in zip(*drecs)), grads)
     dx = (flat(dXP) @ p.w_ih).reshape(sc.x.shape)                  # (T, B, D): one GEMM
     return gather_time(dx, sc.order), dcarry, grads

@@ -48,6 +48,20 @@ def make_rnn(rc: RecurrentConfig, input_size: int, dtype: np.dtype, rng: np.rand
                 cifg=rc.cell == "lstm_cifg", **common)
 
 
+def last_layer_state(net, state) -> np.ndarray:
+    """The last layer's final h of every direction, side by side: (B, Dn*H)."""
+    h = state[0] if isinstance(state, tuple) else state              # (L*Dn, B, H)
+    return np.concatenate(list(h[-net.num_directions:]), axis=-1)
+
+
+def last_layer_state_grad(net, dlast: np.ndarray):
+    """The final-state gradient for `net.backward` from the gradient of `last_layer_state`."""
+    nd = net.num_directions
+    dh = np.zeros((net.num_layers * nd, dlast.shape[0], net.hidden_size), dtype=dlast.dtype)
+    dh[-nd:] = np.stack(np.split(dlast, nd, axis=-1))                 # (Dn, B, H) of the last layer
+    return (dh, np.zeros_like(dh)) if len(net.cell.carry_sizes()) == 2 else dh
+
+
 def config_from_dict(cls: type, data: dict[str, Any], what: str):
     """A config dataclass from JSON, naming unknown or missing keys."""
     names = {f.name for f in fields(cls)}

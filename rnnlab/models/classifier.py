@@ -12,7 +12,8 @@ from ..data.vocab import Vocab
 from ..init import make_rng
 from ..layers import Dense, Dropout, Embedding
 from ..losses import softmax_cross_entropy
-from .base import Model, RecurrentConfig, config_from_dict, dataclass_dict, make_rnn
+from .base import (Model, RecurrentConfig, config_from_dict, dataclass_dict, last_layer_state,
+                   last_layer_state_grad, make_rnn)
 
 POOLINGS = ("last", "mean", "max")
 
@@ -98,10 +99,8 @@ class SequenceClassifier(Model):
         e = self.embedding(x) if self.embedding is not None else x        # (T, B, E)
         e = self.dropouts[0](e)
         out, state = self.rnn.forward(e, None, lengths, keep_cache=keep_cache)  # (T, B, F)
-        h = state[0] if isinstance(state, tuple) else state             # (L*Dn, B, H)
         if self.cfg.pooling == "last":                                   # last layer, both directions
-            nd = self.rnn.num_directions
-            pooled, saved = np.concatenate(list(h[-nd:]), axis=-1), None  # (B, Dn*H)
+            pooled, saved = last_layer_state(self.rnn, state), None     # (B, Dn*H)
         else:
             pooled, saved = pool_forward(out, lengths, self.cfg.pooling)
         return self.head(self.dropouts[1](pooled)), saved, out.shape[0]   # (B, C)
@@ -112,12 +111,7 @@ class SequenceClassifier(Model):
         loss, dlogits = softmax_cross_entropy(logits, y)
         dpooled = self.dropouts[1].backward(self.head.backward(dlogits))
         if self.cfg.pooling == "last":
-            nd, H = self.rnn.num_directions, self.cfg.rnn.hidden_size
-            LD, B = self.rnn.num_layers * nd, len(y)
-            dh = np.zeros((LD, B, H), dtype=self.dtype)
-            dh[-nd:] = np.stack(np.split(dpooled, nd, axis=-1))
-            dstate = (dh, np.zeros_like(dh)) if self.cfg.rnn.cell.startswith("lstm") else dh
-            de, _ = self.rnn.backward(None, dstate)
+            de, _ = self.rnn.backward(None, last_layer_state_grad(self.rnn, dpooled))
         else:
             de, _ = self.rnn.backward(pool_backward(dpooled, saved, lengths, self.cfg.pooling, T))
         de = self.dropouts[0].backward(de)

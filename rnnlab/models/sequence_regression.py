@@ -11,7 +11,8 @@ from .. import _checks as check
 from ..init import make_rng
 from ..layers import Dense
 from ..losses import binary_cross_entropy_with_logits, mean_squared_error
-from .base import Model, RecurrentConfig, config_from_dict, dataclass_dict, make_rnn
+from .base import (Model, RecurrentConfig, config_from_dict, dataclass_dict, last_layer_state,
+                   last_layer_state_grad, make_rnn)
 
 
 @dataclass
@@ -56,19 +57,14 @@ class SequenceRegressor(Model):
 
     def _predict(self, x: np.ndarray, keep_cache: bool) -> np.ndarray:
         _, state = self.rnn.forward(self._inputs(x), keep_cache=keep_cache)
-        h = state[0] if isinstance(state, tuple) else state           # (L*Dn, B, H)
-        nd = self.rnn.num_directions
-        return self.head(np.concatenate(list(h[-nd:]), axis=-1))      # (B, K) from the last layer
+        return self.head(last_layer_state(self.rnn, state))           # (B, K) from the last layer
 
     def forward_backward(self, batch, carry=None):
         x, y = batch
         pred = self._predict(x, True)
         loss, dpred = mean_squared_error(pred, y)
         dlast = self.head.backward(dpred)                             # (B, Dn*H)
-        nd, H = self.rnn.num_directions, self.cfg.rnn.hidden_size
-        dh = np.zeros((self.rnn.num_layers * nd,) + dlast.shape[:1] + (H,), dtype=self.dtype)
-        dh[-nd:] = np.stack(np.split(dlast, nd, axis=-1))
-        self.rnn.backward(None, (dh, np.zeros_like(dh)) if len(self.rnn.cell.carry_sizes()) == 2 else dh)
+        self.rnn.backward(None, last_layer_state_grad(self.rnn, dlast))
         return loss * len(y), len(y), None
 
     def evaluate_batch(self, batch, carry=None):

@@ -10,7 +10,7 @@ import numpy as np
 from ..data import DataError, Vocab, bucket_batches, pad_sequences, read_sst, read_ts
 from ..models.base import RecurrentConfig
 from ..models.classifier import ClassifierConfig, SequenceClassifier
-from ..train import TrainConfig, TrainResult, train
+from ..train import TrainConfig, TrainResult, evaluate, train
 
 
 @dataclass
@@ -115,11 +115,10 @@ def train_classifier(train_path: str | Path, valid_path: str | Path | None = Non
 
 
 def evaluate_classifier(model: SequenceClassifier, data_path: str | Path) -> dict[str, float]:
-    from ..train.loop import _evaluate
     seqs, labels = read_examples(data_path)
     ex = encode(model, seqs, labels, str(data_path))
     lengths = np.array([len(s) for s in ex.seqs])
-    return _evaluate(model, [batch(model, ex, b) for b in bucket_batches(lengths, 256)], False)
+    return evaluate(model, [batch(model, ex, b) for b in bucket_batches(lengths, 256)], False)
 
 
 def predict_classifier(model: SequenceClassifier, lines: list[str]) -> list[str]:

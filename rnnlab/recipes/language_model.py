@@ -12,7 +12,7 @@ from ..data import Vocab, read_text, stream_batches
 from ..data.readers import DataError
 from ..models.base import RecurrentConfig
 from ..models.language_model import LanguageModel, LanguageModelConfig
-from ..train import TrainConfig, TrainResult, train
+from ..train import TrainConfig, TrainResult, evaluate, train
 
 DEFAULT_CORPUS_CHARS = 400_000
 
@@ -97,10 +97,9 @@ def sample_text(checkpoint: str | Path, prime: str = "\n", length: int = 300, *,
 def evaluate_language_model(checkpoint: str | Path, text_path: str | Path, *, bptt: int = 64,
                             batch_size: int = 32) -> dict[str, float]:
     """Mean loss (nats per token) and perplexity of a checkpoint on a text file."""
-    from ..train.loop import _evaluate
     from .common import load_model
     model, _ = load_model(checkpoint, expect_kind=LanguageModel.kind)
     ids = model.vocab.encode(tokenize(read_text(text_path), model.cfg.level), "text")
     batch_size = max(1, min(batch_size, (len(ids) - 1) // (bptt + 1)))
-    metrics = _evaluate(model, list(stream_batches(ids, batch_size, bptt)), True)
+    metrics = evaluate(model, list(stream_batches(ids, batch_size, bptt)), True)
     return {"loss": metrics["loss"], "perplexity": float(np.exp(metrics["loss"])), "tokens": len(ids)}

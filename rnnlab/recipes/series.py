@@ -10,7 +10,7 @@ import numpy as np
 from ..data import DataError, bucket_batches, pad_sequences, read_csv_series, read_jsb_chorales
 from ..models.base import RecurrentConfig
 from ..models.sequence_regression import Forecaster, ForecasterConfig, PianoRollConfig, PianoRollModel
-from ..train import TrainConfig, TrainResult, train
+from ..train import TrainConfig, TrainResult, evaluate, train
 
 
 def windows(z: np.ndarray, window: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
@@ -59,10 +59,9 @@ def train_forecaster(csv_path: str | Path, run_dir: str | Path = "runs/forecaste
 
 
 def evaluate_forecaster(model: Forecaster, csv_path: str | Path, column: int | str = -1) -> dict[str, float]:
-    from ..train.loop import _evaluate
     z = ((read_csv_series(csv_path, column) - model.cfg.mean) / model.cfg.std).astype(model.dtype)
     x, y = windows(z, model.cfg.window, model.cfg.horizon)
-    return _evaluate(model, [(x, y)], False)
+    return evaluate(model, [(x, y)], False)
 
 
 def predict_forecaster(model: Forecaster, csv_path: str | Path, column: int | str = -1) -> list[float]:
@@ -104,6 +103,5 @@ def train_music(json_path: str | Path, run_dir: str | Path = "runs/music", *, ce
 
 
 def evaluate_music(model: PianoRollModel, json_path: str | Path, split: str = "test") -> dict[str, float]:
-    from ..train.loop import _evaluate
     rolls = [r for r in read_jsb_chorales(json_path)[split] if len(r) >= 2]
-    return _evaluate(model, RollTask([], rolls, 1).valid_batches(), False)
+    return evaluate(model, RollTask([], rolls, 1).valid_batches(), False)

@@ -10,7 +10,7 @@ import numpy as np
 from ..data import DataError, Vocab, bucket_batches, read_conllu
 from ..models.base import RecurrentConfig
 from ..models.tagger import Tagger, TaggerConfig
-from ..train import TrainConfig, TrainResult, train
+from ..train import TrainConfig, TrainResult, evaluate, train
 
 
 @dataclass
@@ -61,10 +61,9 @@ def train_tagger(train_path: str | Path, valid_path: str | Path, run_dir: str | 
 
 
 def evaluate_tagger(model: Tagger, data_path: str | Path) -> dict[str, float]:
-    from ..train.loop import _evaluate
     sents = read_conllu(data_path, "upos")
     check_tags(model, sents, str(data_path))
-    return _evaluate(model, TaggerTask(model, [], sents, 256).valid_batches(), False)
+    return evaluate(model, TaggerTask(model, [], sents, 256).valid_batches(), False)
 
 
 def predict_tagger(model: Tagger, lines: list[str]) -> list[str]:

@@ -83,7 +83,8 @@ def _carry_from(arrays: list[np.ndarray]):
     return tuple(arrays) if len(arrays) == 2 else arrays[0]
 
 
-def _evaluate(model, batches: Sequence[Any], carries_state: bool) -> dict[str, float]:
+def evaluate(model, batches: Sequence[Any], carries_state: bool = False) -> dict[str, float]:
+    """Mean metrics of a model over batches (per counted element), in evaluation mode."""
     model.eval()
     sums: dict[str, float] = {}
     count, carry = 0, None
@@ -173,7 +174,7 @@ def train(model, task: Task, cfg: TrainConfig, run_dir: str | Path, *, resume: b
             if cfg.checkpoint_every and state["global_step"] % cfg.checkpoint_every == 0:
                 checkpoint(last)
         bar.close()
-        val = _evaluate(model, task.valid_batches(), task.carries_state)
+        val = evaluate(model, task.valid_batches(), task.carries_state)
         train_loss = state["epoch_loss_sum"] / max(state["epoch_count"], 1)
         record = {"epoch": epoch + 1, "step": state["global_step"], "train_loss": train_loss,
                   **{f"val_{k}": v for k, v in val.items()}, "lr": opt.lr,
