@@ -23,6 +23,7 @@ from .init import INIT_SCHEMES, init_cell, make_rng
 from .module import ParamModule
 from .params import CellParams
 from .recurrent import ScanCache, scan_backward, scan_forward
+from .streaming import Stream
 
 State = np.ndarray | tuple[np.ndarray, np.ndarray]
 
@@ -204,6 +205,10 @@ class _RecurrentNetwork(ParamModule):
         elif self.batch_first:
             d = np.ascontiguousarray(d.transpose(1, 0, 2))
         return d, self._join_state(dcarry0, fc.unbatched)
+
+    def stream(self, batch_size: int = 1, hx: State | None = None):
+        """A `rnnlab.streaming.Stream`: this network one time step per call, state carried."""
+        return Stream(self, batch_size, hx)
 
     def extra_repr(self) -> str:
         return (f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "

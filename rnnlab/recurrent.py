@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import kernels
 from .cells.base import Cache, Carry, Cell, flat
 from .params import CellParams
 
@@ -62,6 +63,15 @@ def scan_forward(cell: Cell, p: CellParams, x: np.ndarray, carry: Carry,
         if b is not None:
             XP += b
     XP = XP.reshape(T, B, -1)
+    kern = kernels.forward_kernel(cell, p, XP, carry, keep_cache)
+    if kern is not None:                                           # the fused path
+        for t in range(T):
+            kern.step(t, None if padded is None or not padded[t] else ~mask[t])
+        Y = kern.outputs()                                         # (T, B, R)
+        Y = gather_time(Y if mask is None else Y * mask, order)    # padded steps output zeros
+        if not keep_cache:
+            return Y, kern.final(), None
+        return Y, kern.final(), ScanCache(x=xs, caches=kern.caches(), mask=mask, padded=padded, order=order)
     Y = np.empty((T, B, cell.output_size), dtype=x.dtype)          # (T, B, R)
     caches = []
     for t in range(T):
@@ -91,6 +101,26 @@ def scan_backward(cell: Cell, p: CellParams, sc: ScanCache, dY: np.ndarray, dcar
     processing order): the chain-rule product through time that the tutorials derive."""
     T = dY.shape[0]
     dY = gather_time(dY, sc.order)                                 # into processing order
+    kern = None if on_state_grad is not None else kernels.backward_kernel(cell, p, sc.caches, dcarry)
+    if kern is not None:                                           # the fused path
+        if sc.mask is not None:
+            dY = dY * sc.mask                                      # padded outputs are constants
+        for t in range(T - 1, -1, -1):
+            kern.step(t, dY[t], None if sc.padded is None or not sc.padded[t] else ~sc.mask[t])
+        dXP, drecs, dcarry = kern.dxp(), kern.drecs(), kern.dcarry()
+    else:
+        dXP, drecs, dcarry = _reference_backward(cell, p, sc, dY, dcarry, on_state_grad)
+    grads = CellParams(w_ih=flat(dXP).T @ flat(sc.x), w_hh=None)   # (G*H, D); the cell fills w_hh
+    if p.b_ih is not None:
+        grads.b_ih = flat(dXP).sum(0)
+    cell.recurrent_grads(p, sc.caches, drecs, grads)
+    dx = (flat(dXP) @ p.w_ih).reshape(sc.x.shape)                  # (T, B, D): one GEMM
+    return gather_time(dx, sc.order), dcarry, grads
+
+
+def _reference_backward(cell, p, sc: ScanCache, dY, dcarry, on_state_grad):
+    """The readable loop over the cell's own step_backward; returns dXP, stacked drecs, dcarry0."""
+    T = dY.shape[0]
     dXP = np.empty((T,) + dY.shape[1:2] + (p.w_ih.shape[0],), dtype=dY.dtype)  # (T, B, G*H)
     drecs = []
     for t in range(T - 1, -1, -1):
@@ -111,9 +141,4 @@ def scan_backward(cell: Cell, p: CellParams, sc: ScanCache, dY: np.ndarray, dcar
         drecs.append(drec)
         dcarry = dprev
     drecs.reverse()
-    grads = CellParams(w_ih=flat(dXP).T @ flat(sc.x), w_hh=None)   # (G*H, D); the cell fills w_hh
-    if p.b_ih is not None:
-        grads.b_ih = flat(dXP).sum(0)
-    cell.recurrent_grads(p, sc.caches, tuple(np.stack(field) for field in zip(*drecs)), grads)
-    dx = (flat(dXP) @ p.w_ih).reshape(sc.x.shape)                  # (T, B, D): one GEMM
-    return gather_time(dx, sc.order), dcarry, grads
+    return dXP, tuple(np.stack(field) for field in zip(*drecs)), dcarry

@@ -29,6 +29,7 @@ class ClassifierConfig:
     feature_mean: list[float] | None = None   # feature input: normalisation from training data
     feature_std: list[float] | None = None
     word_dropout: float = 0.0                 # training: each token becomes <unk> with this probability
+    embedding_init_std: float = 1.0           # N(0, std^2) embeddings (torch's default: 1)
 
     def __post_init__(self) -> None:
         if isinstance(self.rnn, dict):
@@ -72,7 +73,8 @@ class SequenceClassifier(Model):
             raise ValueError("vocab: give a vocabulary for token input (input_size=0), none for features")
         d_in = cfg.input_size or cfg.embedding_dim
         self.embedding = Embedding(len(vocab), cfg.embedding_dim, padding_idx=vocab.pad_id,
-                                   dtype=self.dtype, rng=self.rng) if vocab is not None else None
+                                   dtype=self.dtype, rng=self.rng,
+                                   init_std=cfg.embedding_init_std) if vocab is not None else None
         self.rnn = make_rnn(cfg.rnn, d_in, self.dtype, self.rng)
         width = cfg.rnn.hidden_size * (2 if cfg.rnn.bidirectional else 1)
         self.head = Dense(width, cfg.num_classes, dtype=self.dtype, rng=self.rng)

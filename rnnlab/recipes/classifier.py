@@ -82,7 +82,7 @@ def train_classifier(train_path: str | Path, valid_path: str | Path | None = Non
                      run_dir: str | Path = "runs/classifier", *, cell: str = "lstm",
                      hidden_size: int = 128, num_layers: int = 1, bidirectional: bool = False,
                      embedding_dim: int = 128, pooling: str = "last", dropout: float = 0.0,
-                     word_dropout: float = 0.0, min_freq: int = 1, batch_size: int = 32, valid_fraction: float = 0.1,
+                     word_dropout: float = 0.0, embedding_init_std: float = 1.0, min_freq: int = 1, batch_size: int = 32, valid_fraction: float = 0.1,
                      train_config: TrainConfig | None = None, resume: bool = True,
                      progress: bool = True) -> TrainResult:
     """Train on an SST-style file (`<label> <tokens>`) or a `.ts` series file; validation on
@@ -105,7 +105,8 @@ def train_classifier(train_path: str | Path, valid_path: str | Path | None = Non
                                stacked.mean(0).tolist(), (stacked.std(0) + 1e-8).tolist())
         vocab = None
     else:
-        cfg = ClassifierConfig(len(label_set), 0, embedding_dim, rc, pooling, dropout, word_dropout=word_dropout)
+        cfg = ClassifierConfig(len(label_set), 0, embedding_dim, rc, pooling, dropout, word_dropout=word_dropout,
+                               embedding_init_std=embedding_init_std)
         vocab = Vocab.build((t for s in seqs for t in s), min_freq=min_freq)
     tc = train_config or TrainConfig()
     model = SequenceClassifier(vocab, cfg, label_set, rng=tc.seed)
@@ -131,3 +132,25 @@ def predict_classifier(model: SequenceClassifier, lines: list[str]) -> list[str]
     ex = encode(model, sents, None, "input")
     x, lengths, _ = batch(model, ex, np.arange(len(sents)))
     return [model.labels[i] for i in model.predict_proba(x, lengths).argmax(-1)]
+
+
+def evaluate_ensemble(models: list[SequenceClassifier], data_path: str | Path) -> dict:
+    """Accuracy of the average of the members' class probabilities, and each member's own."""
+    if not models:
+        raise DataError("models: expected at least one classifier, got none")
+    labels = models[0].labels
+    if any(m.labels != labels for m in models):
+        raise DataError(f"models: members disagree on their labels ({[m.labels for m in models]})")
+    seqs, names = read_examples(data_path)
+    probs, members = [], []
+    for m in models:
+        m.eval()
+        ex = encode(m, seqs, names, str(data_path))
+        p = np.empty((len(ex.seqs), len(labels)))
+        for idx in bucket_batches(np.array([len(s) for s in ex.seqs]), 256):
+            x, lengths, _ = batch(m, ex, idx)
+            p[idx] = m.predict_proba(x, lengths)
+        probs.append(p)
+        members.append(float((p.argmax(-1) == ex.labels).mean()))
+    acc = float((np.mean(probs, axis=0).argmax(-1) == ex.labels).mean())
+    return {"accuracy": acc, "members": members}

@@ -61,3 +61,13 @@ def test_dropout_fixed_mask_and_eval_identity():
     np.testing.assert_array_equal(d.backward(x), y)     # same mask on the way back
     d.training = False
     assert d(x) is x
+
+
+def test_embedding_init_std():
+    from rnnlab.errors import ValueRangeError
+    from rnnlab.layers import Embedding
+    small = Embedding(2000, 16, init_std=0.05, rng=0).weight
+    assert abs(small.std() - 0.05) < 0.002
+    np.testing.assert_allclose(small, Embedding(2000, 16, rng=0).weight * 0.05, rtol=1e-6)  # same draw, scaled
+    with pytest.raises(ValueRangeError, match="init_std"):
+        Embedding(5, 3, init_std=0)

@@ -1,0 +1,49 @@
+"""Fused time loops: the fast path of `rnnlab.recurrent` for the common cells.
+
+The readable step functions in `rnnlab.cells` are the reference; these kernels compute the same
+thing with preallocated buffers, `out=` everywhere and the elementwise gate math merged into as
+few passes over memory as possible. They keep the reference's cache layout (so either backward
+can follow either forward) and are tested against it (tests/kernels).
+
+`forward_kernel` / `backward_kernel` return None for a cell without a fused kernel (peephole,
+CIFG or projected LSTM); the loop then runs the reference steps.
+"""
+
+from __future__ import annotations
+
+from ..cells.gru import GRUCellConfig
+from ..cells.lstm import LSTMCellConfig
+from ..cells.rnn import RNNCellConfig
+from . import gru, lstm, rnn
+
+ENABLED = True          # tests switch this off to run the reference steps
+
+
+def _family(cell):
+    if not ENABLED:
+        return None
+    if isinstance(cell, LSTMCellConfig):
+        plain = not (cell.proj_size or cell.peephole or cell.cifg)
+        return lstm if plain else None
+    if isinstance(cell, GRUCellConfig):
+        return gru
+    if isinstance(cell, RNNCellConfig):
+        return rnn
+    return None
+
+
+def forward_kernel(cell, p, XP, carry, keep_cache: bool, scaled: bool = False):
+    """The fused forward over XP (T, B, G*H); `scaled`: XP already carries `input_scale`."""
+    fam = _family(cell)
+    return None if fam is None else fam.Forward(cell, p, XP, carry, keep_cache, scaled)
+
+
+def input_scale(cell, dtype):
+    """(G*H,) factors the fused forward wants on its input projections, or None."""
+    fam = _family(cell)
+    return None if fam is None else fam.input_scale(cell, dtype)
+
+
+def backward_kernel(cell, p, caches, dcarry):
+    fam = _family(cell)
+    return None if fam is None else fam.Backward(cell, p, caches, dcarry)

@@ -1,0 +1,29 @@
+"""What every fused kernel shares: carry buffers and the padded-step rules of the time loop.
+
+Carries live in (T+1, B, .) arrays, S[0] the initial carry and S[t+1] the carry after step t,
+so the reference caches `h_prev` and `h_new` are the views S[:-1] and S[1:] (no copies).
+A padded step (rows with `hold` True) keeps the old carry; backwards, those rows pass the
+carry gradient through unchanged and feed nothing into the step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def carry_buffer(T: int, first: np.ndarray) -> np.ndarray:
+    S = np.empty((T + 1,) + first.shape, dtype=first.dtype)   # (T+1, B, .)
+    S[0] = first
+    return S
+
+
+def hold_rows(hold: np.ndarray | None, new: tuple, old: tuple) -> None:
+    """Padded rows keep their previous carry (forward) or pass their gradient on (backward)."""
+    if hold is not None:
+        for n, o in zip(new, old):
+            np.copyto(n, o, where=hold)
+
+
+def masked(hold: np.ndarray | None, ds: tuple) -> tuple:
+    """The step sees zero carry gradient in padded rows."""
+    return ds if hold is None else tuple(np.where(hold, 0, d) for d in ds)

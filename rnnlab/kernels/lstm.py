@@ -1,0 +1,115 @@
+"""Fused LSTM (gate order i, f, g, o; no peephole, CIFG or projection): 1 GEMM + 9 passes a
+step forward, 1 GEMM + 13 passes backward.
+
+The sigmoid gates use s(a) = 0.5 tanh(0.5 a) + 0.5 with the 0.5 folded into the input
+projections and a scaled copy of W_hh, so one tanh covers all four gates.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._buffers import carry_buffer, hold_rows, masked
+
+
+def input_scale(cell, dtype) -> np.ndarray:
+    """(4H,) 0.5 on the sigmoid gates i, f, o; 1 on the candidate g."""
+    H = cell.hidden_size
+    s = np.full(4 * H, 0.5, dtype=dtype)
+    s[2 * H:3 * H] = 1
+    return s
+
+
+class Forward:
+    def __init__(self, cell, p, XP, carry, keep_cache: bool, scaled: bool = False) -> None:
+        T, B, G = XP.shape
+        H = cell.hidden_size
+        self.H, self.keep = H, keep_cache
+        scale = input_scale(cell, XP.dtype)
+        if not scaled:
+            XP *= scale                                        # (T, B, 4H), ours to change
+        self.XP = XP
+        self.w = np.ascontiguousarray((p.w_hh * scale[:, None]).T)   # (H, 4H) scaled W_hh^T
+        self.HS, self.CS = carry_buffer(T, carry[0]), carry_buffer(T, carry[1])  # (T+1, B, H)
+        self.carries = (self.HS, self.CS)
+        n = T if keep_cache else 1
+        self.ACT = np.empty((n, B, G), dtype=XP.dtype)         # activated gates
+        self.TC = np.empty((n, B, H), dtype=XP.dtype)          # tanh(c_t)
+        self.tmp = np.empty((B, H), dtype=XP.dtype)
+
+    def step(self, t: int, hold) -> None:
+        H, k = self.H, t if self.keep else 0
+        a, tc = self.ACT[k], self.TC[k]                        # (B, 4H), (B, H)
+        h, c, h_new, c_new = self.HS[t], self.CS[t], self.HS[t + 1], self.CS[t + 1]
+        np.matmul(h, self.w, out=a)                            # recurrent pre-activations
+        a += self.XP[t]
+        np.tanh(a, out=a)                                      # all gates in one pass
+        sig = a[:, :2 * H]                                     # i, f: 0.5 tanh + 0.5
+        sig *= 0.5
+        sig += 0.5
+        o = a[:, 3 * H:]
+        o *= 0.5
+        o += 0.5
+        np.multiply(a[:, H:2 * H], c, out=c_new)               # f c
+        np.multiply(a[:, :H], a[:, 2 * H:3 * H], out=self.tmp)  # i g
+        c_new += self.tmp
+        np.tanh(c_new, out=tc)
+        np.multiply(o, tc, out=h_new)                          # h = o tanh(c)
+        hold_rows(hold, (h_new, c_new), (h, c))
+
+    def outputs(self) -> np.ndarray:
+        return self.HS[1:]                                     # (T, B, H)
+
+    def final(self):
+        return (self.HS[-1], self.CS[-1])
+
+    def caches(self):
+        return (self.HS[:-1], self.CS[:-1], self.ACT, self.CS[1:], self.TC)   # reference layout
+
+
+class Backward:
+    def __init__(self, cell, p, caches, dcarry) -> None:
+        self.h, self.c, self.act, _, self.tc = caches
+        T, B, G = self.act.shape
+        H = cell.hidden_size
+        self.H, self.w = H, p.w_hh                             # (4H, H)
+        self.DA = np.empty((T, B, G), dtype=self.act.dtype)    # pre-activation grads = dXP
+        self.d = tuple(np.array(d, dtype=self.act.dtype) for d in dcarry)   # dh, dc (B, H)
+        self.nxt = tuple(np.empty_like(d) for d in self.d)
+        self.ds = np.empty((B, G), dtype=self.act.dtype)       # local derivatives of the gates
+        self.tmp = np.empty((B, H), dtype=self.act.dtype)
+
+    def step(self, t: int, dy, hold) -> None:
+        H = self.H
+        np.add(self.d[0], dy, out=self.d[0])                    # dL/dh_t: output + recurrence
+        dh, dc = masked(hold, self.d)
+        a, tc, c, da, ds, tmp = self.act[t], self.tc[t], self.c[t], self.DA[t], self.ds, self.tmp
+        i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
+        dh_prev, dc_prev = self.nxt
+        np.subtract(1, a, out=ds)                              # s' = s (1 - s) for i, f, o
+        ds *= a
+        np.multiply(g, g, out=ds[:, 2 * H:3 * H])              # tanh' = 1 - g^2 for g
+        np.subtract(1, ds[:, 2 * H:3 * H], out=ds[:, 2 * H:3 * H])
+        np.multiply(tc, tc, out=tmp)                           # dc += dh o (1 - tanh(c)^2)
+        np.subtract(1, tmp, out=tmp)
+        tmp *= o
+        tmp *= dh
+        dc = np.add(dc, tmp, out=tmp)
+        np.multiply(dh, tc, out=da[:, 3 * H:])                 # do = dh tanh(c)
+        np.multiply(dc, g, out=da[:, :H])                      # di = dc g
+        np.multiply(dc, c, out=da[:, H:2 * H])                 # df = dc c_prev
+        np.multiply(dc, i, out=da[:, 2 * H:3 * H])             # dg = dc i
+        da *= ds                                               # through the activations
+        np.multiply(dc, f, out=dc_prev)                        # c' = f c + i g
+        np.matmul(da, self.w, out=dh_prev)                     # back through W_hh
+        hold_rows(hold, self.nxt, self.d)
+        self.d, self.nxt = self.nxt, self.d
+
+    def dxp(self) -> np.ndarray:
+        return self.DA
+
+    def drecs(self):
+        return (self.DA,)
+
+    def dcarry(self):
+        return self.d

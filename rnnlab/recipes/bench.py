@@ -1,0 +1,294 @@
+"""`rnnlab bench`: rnnlab's RNN/LSTM/GRU timed against torch.nn and onnxruntime in one process.
+
+Method (see ../shared/notes/performance-baseline.md for why): for each grid point every
+library's function runs once to warm up, then `rounds` interleaved rounds, with an idle gap
+between libraries (OpenBLAS threads spin ~0.1 s after a call and slow whatever runs next); the
+figure is the median. Peers that are not installed are skipped and said so.
+
+Modes: inference (the whole sequence, no cache kept), training (forward and backward of all
+outputs; torch builds its graph and runs backward; onnxruntime has none), stream (B = 1 only:
+T calls of one step each with the state carried: rnnlab's `Stream`, torch called on (1, 1, D)
+with its hidden state, onnxruntime's session run per step).
+FLOPs count the GEMMs only: forward 2 T B G H (D + H) with G gate blocks; training 3x that.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import platform
+import statistics
+import time
+import tracemalloc
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .. import GRU, LSTM, RNN, __version__
+from ..errors import ConfigError
+
+KINDS = {"RNN": RNN, "LSTM": LSTM, "GRU": GRU}
+GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
+MODES = ("inference", "training", "stream")
+GAP_S = 0.3
+
+
+def available_peers() -> list[str]:
+    return [p for p in ("torch", "onnxruntime") if importlib.util.find_spec(p) is not None]
+
+
+def gemm_peak(n: int = 2048, rounds: int = 5) -> float:
+    """The machine's float32 GEMM throughput through NumPy's BLAS, GFLOP/s (median)."""
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((n, n), dtype=np.float32), rng.standard_normal((n, n), dtype=np.float32)
+    out = np.empty_like(a)
+    np.matmul(a, b, out=out)
+    times = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        np.matmul(a, b, out=out)
+        times.append(time.perf_counter() - t0)
+    return 2 * n ** 3 / statistics.median(times) / 1e9
+
+
+def network_flops(kind: str, H: int, B: int, T: int, mode: str) -> float:
+    """GEMM FLOPs of one call (input size D = H, one layer)."""
+    fwd = 2.0 * T * B * GATES[kind] * H * (H + H)
+    return 3 * fwd if mode == "training" else fwd
+
+
+def _timed(fn: Callable[[], object]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+@dataclass
+class Row:
+    kind: str
+    H: int
+    B: int
+    T: int
+    mode: str
+    ours_s: float
+    peers_s: dict[str, float] = field(default_factory=dict)
+
+    def gflops(self) -> float:
+        return network_flops(self.kind, self.H, self.B, self.T, self.mode) / self.ours_s / 1e9
+
+
+@dataclass
+class BenchReport:
+    machine: str
+    versions: dict[str, str]
+    threads: int
+    rounds: int
+    gemm_peak_gflops: float
+    rows: list[Row]
+    memory: list[dict] = field(default_factory=list)
+
+
+def _functions(kind: str, H: int, B: int, T: int, mode: str, peers: list[str], threads: int):
+    """{library: zero-argument function} for one grid point and mode."""
+    rng = np.random.default_rng(0)
+    net = KINDS[kind](H, H, rng=0)
+    x = rng.standard_normal((T, B, H)).astype(np.float32)
+    g = rng.standard_normal((T, B, H)).astype(np.float32)
+    fns: dict[str, Callable[[], object]] = {}
+    if mode == "inference":
+        fns["rnnlab"] = lambda: net.forward(x, keep_cache=False)
+    elif mode == "training":
+        def ours_train():
+            net(x)
+            net.backward(g)
+        fns["rnnlab"] = ours_train
+    else:
+        stream = net.stream(batch_size=B)
+
+        def ours_stream():
+            stream.reset()
+            for t in range(T):
+                stream.step(x[t])
+        fns["rnnlab"] = ours_stream
+    if "torch" in peers:
+        import torch
+        torch.set_num_threads(threads)
+        tm = getattr(torch.nn, kind)(H, H)
+        tm.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in net.state_dict().items()})
+        xt, gt = torch.from_numpy(x), torch.from_numpy(g)
+        if mode == "inference":
+            def torch_inf():
+                with torch.no_grad():
+                    tm(xt)
+            fns["torch"] = torch_inf
+        elif mode == "training":
+            def torch_train():
+                tm.zero_grad(set_to_none=True)
+                out, _ = tm(xt.clone().requires_grad_(True))
+                out.backward(gt)
+            fns["torch"] = torch_train
+        else:
+            def torch_stream():
+                with torch.no_grad():
+                    state = None
+                    for t in range(T):
+                        _, state = tm(xt[t:t + 1], state)
+            fns["torch"] = torch_stream
+    if "onnxruntime" in peers and mode != "training":
+        fns["onnxruntime"] = _ort_function(net, x, mode, threads)
+    return fns
+
+
+def _ort_function(net, x: np.ndarray, mode: str, threads: int):
+    import onnxruntime as ort
+
+    from ..interop.onnx_io import export_network
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    sess = ort.InferenceSession(export_network(net).SerializeToString(), opts,
+                                providers=["CPUExecutionProvider"])
+    T, B, _ = x.shape
+    lstm = len(net.cell.carry_sizes()) == 2
+    feeds = {"sequence_lens": np.full(B, T, np.int32),
+             "initial_h": np.zeros((1, B, net.hidden_size), np.float32)}
+    if lstm:
+        feeds["initial_c"] = np.zeros((1, B, net.hidden_size), np.float32)
+    if mode == "inference":
+        feeds["X"] = x
+        return lambda: sess.run(None, feeds)
+    one = dict(feeds, sequence_lens=np.ones(B, np.int32))
+
+    def ort_stream():
+        f = dict(one)
+        for t in range(T):
+            f["X"] = x[t:t + 1]
+            out = sess.run(None, f)
+            f["initial_h"] = out[1]
+            if lstm:
+                f["initial_c"] = out[2]
+    return ort_stream
+
+
+def bench_point(kind: str, H: int, B: int, T: int, mode: str, rounds: int, peers: list[str],
+                threads: int) -> Row:
+    fns = _functions(kind, H, B, T, mode, peers, threads)
+    for fn in fns.values():                                   # warm-up
+        fn()
+        time.sleep(GAP_S)
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(rounds):                                   # interleaved rounds
+        for k, fn in fns.items():
+            times[k].append(_timed(fn))
+            time.sleep(GAP_S)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    return Row(kind, H, B, T, mode, med.pop("rnnlab"), med)
+
+
+def training_memory(kind: str, H: int, B: int, T: int) -> dict:
+    """Peak memory (tracemalloc, NumPy's allocations) of one training call against what the
+    saved activations need; the network and the input are not counted."""
+    rng = np.random.default_rng(0)
+    net = KINDS[kind](H, H, rng=0)
+    x = rng.standard_normal((T, B, H)).astype(np.float32)
+    g = rng.standard_normal((T, B, H)).astype(np.float32)
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    base = tracemalloc.get_traced_memory()[0]
+    net(x)
+    saved = {id(_root(a)): _root(a).nbytes for sc in net._cache.scans[0] for a in sc.caches}
+    net.backward(g)
+    peak = tracemalloc.get_traced_memory()[1] - base
+    tracemalloc.stop()
+    net._cache = None
+    return {"kind": kind, "H": H, "B": B, "T": T, "peak_mb": peak / 2 ** 20,
+            "saved_activations_mb": sum(saved.values()) / 2 ** 20}
+
+
+def _root(a: np.ndarray) -> np.ndarray:
+    while isinstance(a.base, np.ndarray):
+        a = a.base
+    return a
+
+
+def run_bench(kinds=("RNN", "LSTM", "GRU"), Hs=(64, 256, 1024), Bs=(1, 32, 128), Ts=(50, 200),
+              modes=MODES, rounds: int = 5, threads: int = 2, peers: list[str] | None = None,
+              memory: bool = True, on_row: Callable[[Row, float], None] | None = None) -> BenchReport:
+    """Time the grid; `on_row(row, gemm_peak)` sees each row as it is measured."""
+    for k in kinds:
+        if k not in KINDS:
+            raise ConfigError(f"kinds: expected some of {sorted(KINDS)}, got {k!r}")
+    for m in modes:
+        if m not in MODES:
+            raise ConfigError(f"modes: expected some of {list(MODES)}, got {m!r}")
+    peers = available_peers() if peers is None else peers
+    versions = {"rnnlab": __version__, "numpy": np.__version__}
+    for p in peers:
+        versions[p] = __import__(p).__version__
+    report = BenchReport(f"{platform.machine()}, {_cpu_name()}, {_cores()} cores", versions, threads,
+                         rounds, gemm_peak(), [])
+    for kind in kinds:
+        for H in Hs:
+            for B in Bs:
+                for T in Ts:
+                    for mode in modes:
+                        if mode == "stream" and B != 1:
+                            continue
+                        row = bench_point(kind, H, B, T, mode, rounds, peers, threads)
+                        report.rows.append(row)
+                        if on_row is not None:
+                            on_row(row, report.gemm_peak_gflops)
+    if memory:
+        for kind in kinds:
+            for T in (50, 100, 200):
+                report.memory.append(training_memory(kind, 1024, 128, T))
+    return report
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def _cores() -> int:
+    import os
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def format_row(row: Row, peak: float, peers: list[str]) -> str:
+    cells = [row.kind, str(row.H), str(row.B), str(row.T), row.mode, f"{1e3 * row.ours_s:.2f}"]
+    for p in peers:
+        t = row.peers_s.get(p)
+        cells += ["-", "-"] if t is None else [f"{1e3 * t:.2f}", f"{row.ours_s / t:.2f}"]
+    cells += [f"{row.gflops():.1f}", f"{100 * row.gflops() / peak:.0f}%"]
+    return "| " + " | ".join(cells) + " |"
+
+
+def table_header(peers: list[str]) -> str:
+    head = ["cell", "H", "B", "T", "mode", "rnnlab ms"]
+    for p in peers:
+        head += [f"{p} ms", f"rnnlab/{p}"]
+    head += ["rnnlab GFLOP/s", "of GEMM peak"]
+    return "| " + " | ".join(head) + " |\n|" + "---|" * len(head)
+
+
+def format_report(report: BenchReport) -> str:
+    peers = [p for p in ("torch", "onnxruntime") if p in report.versions]
+    lines = [f"Machine: {report.machine}; " + ", ".join(f"{k} {v}" for k, v in report.versions.items())
+             + f"; {report.threads} threads; median of {report.rounds} interleaved rounds; float32, "
+             f"one layer, D = H; GEMM peak (NumPy, 2048^3) {report.gemm_peak_gflops:.0f} GFLOP/s.",
+             "", table_header(peers)]
+    lines += [format_row(r, report.gemm_peak_gflops, peers) for r in report.rows]
+    if report.memory:
+        lines += ["", "Training peak memory (forward + backward, tracemalloc) against the saved activations:",
+                  "", "| cell | H | B | T | peak MB | saved activations MB | peak / saved |", "|---|---|---|---|---|---|---|"]
+        lines += [f"| {m['kind']} | {m['H']} | {m['B']} | {m['T']} | {m['peak_mb']:.0f} | "
+                  f"{m['saved_activations_mb']:.0f} | {m['peak_mb'] / m['saved_activations_mb']:.2f} |"
+                  for m in report.memory]
+    return "\n".join(lines)

@@ -1,0 +1,89 @@
+"""The fused kernels against the reference step functions they replace."""
+
+import numpy as np
+import pytest
+
+from rnnlab import kernels
+from rnnlab.cells.gru import GRUCellConfig
+from rnnlab.cells.lstm import LSTMCellConfig
+from rnnlab.cells.rnn import RNNCellConfig
+from rnnlab.init import init_cell
+from rnnlab.recurrent import scan_backward, scan_forward
+
+CELLS = {
+    "rnn_tanh": RNNCellConfig(5),
+    "rnn_relu": RNNCellConfig(5, "relu"),
+    "lstm": LSTMCellConfig(5),
+    "gru_after": GRUCellConfig(5),
+    "gru_before": GRUCellConfig(5, reset_after=False),
+    "gru_after_nobias": GRUCellConfig(5),
+    "lstm_nobias": LSTMCellConfig(5),
+}
+
+
+def run(cell, p, x, carry, lengths, reverse, dY, dcarry, fused: bool):
+    kernels.ENABLED = fused
+    try:
+        y, final, sc = scan_forward(cell, p, x, carry, lengths, reverse)
+        y_inf, final_inf, _ = scan_forward(cell, p, x, carry, lengths, reverse, keep_cache=False)
+        dx, d0, g = scan_backward(cell, p, sc, dY, dcarry)
+    finally:
+        kernels.ENABLED = True
+    return y, final, sc, y_inf, final_inf, dx, d0, g
+
+
+@pytest.mark.parametrize("name", CELLS)
+@pytest.mark.parametrize("lengths", [None, [6, 1, 3, 0]], ids=["dense", "lengths"])
+@pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 2e-5)], ids=["f64", "f32"])
+def test_fused_matches_reference(name, lengths, reverse, dtype, tol):
+    cell = CELLS[name]
+    rng = np.random.default_rng(3)
+    T, B, D = 6, 4, 3
+    p = init_cell(cell, D, bias="nobias" not in name, dtype=dtype, rng=rng)
+    x = rng.standard_normal((T, B, D)).astype(dtype)
+    carry = tuple(rng.standard_normal((B, n)).astype(dtype) for n in cell.carry_sizes())
+    dY = rng.standard_normal((T, B, cell.output_size)).astype(dtype)
+    dcarry = tuple(rng.standard_normal((B, n)).astype(dtype) for n in cell.carry_sizes())
+    lens = None if lengths is None else np.array(lengths)
+    ref = run(cell, p, x, carry, lens, reverse, dY, dcarry, fused=False)
+    fast = run(cell, p, x, carry, lens, reverse, dY, dcarry, fused=True)
+    assert kernels.forward_kernel(cell, p, np.zeros((T, B, cell.gates * 5), dtype), carry, True) is not None
+    close = lambda a, b: np.testing.assert_allclose(a, b, rtol=tol, atol=tol)  # noqa: E731
+    for k in (0, 3):                                  # outputs, with and without caches
+        close(fast[k], ref[k])
+    for k in (1, 4, 6):                               # final carries, d initial carry
+        for a, b in zip(fast[k], ref[k]):
+            close(a, b)
+    close(fast[5], ref[5])                            # dx
+    for f in ("w_ih", "w_hh", "b_ih", "b_hh"):
+        a, b = getattr(fast[7], f), getattr(ref[7], f)
+        assert (a is None) == (b is None) == (f.startswith("b") and "nobias" in name)
+        if a is not None:
+            close(a, b)
+    valid = np.ones((T, B), bool) if lens is None else fast[2].mask[..., 0]
+    for a, b in zip(fast[2].caches, ref[2].caches):   # same cache layout at every valid step
+        assert a.shape == b.shape
+        close(a[valid], b[valid])
+
+
+def test_each_backward_follows_either_forward():
+    """A fused forward's cache feeds the reference backward (state-gradient hooks) and back."""
+    cell = LSTMCellConfig(4)
+    rng = np.random.default_rng(0)
+    p = init_cell(cell, 3, bias=True, dtype=np.float64, rng=rng)
+    x = rng.standard_normal((5, 2, 3))
+    carry = (np.zeros((2, 4)), np.zeros((2, 4)))
+    dY = rng.standard_normal((5, 2, 4))
+    _, _, sc = scan_forward(cell, p, x, carry, np.array([5, 3]))
+    seen = []
+    dx_hook, _, g_hook = scan_backward(cell, p, sc, dY, carry, on_state_grad=lambda t, d: seen.append(t))
+    dx, _, g = scan_backward(cell, p, sc, dY, carry)
+    assert seen == [4, 3, 2, 1, 0]
+    np.testing.assert_allclose(dx_hook, dx, atol=1e-13)
+    np.testing.assert_allclose(g_hook.w_hh, g.w_hh, atol=1e-13)
+
+
+def test_variants_without_a_kernel_use_the_reference():
+    for cell in (LSTMCellConfig(4, peephole=True), LSTMCellConfig(4, cifg=True), LSTMCellConfig(4, proj_size=2)):
+        assert kernels.forward_kernel(cell, None, None, None, True) is None

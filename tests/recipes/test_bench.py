@@ -1,0 +1,59 @@
+"""The benchmark command's pieces: FLOP counts, timing rows, the report, peak memory."""
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from rnnlab.cli import cli
+from rnnlab.errors import ConfigError
+from rnnlab.recipes import bench
+
+
+def test_flops_count_the_gemms():
+    # LSTM forward: per step x @ W_ih^T (B x D x 4H) and h @ W_hh^T (B x H x 4H), 2 FLOPs per MAC
+    assert bench.network_flops("LSTM", 8, 2, 3, "inference") == 2 * 3 * 2 * 4 * 8 * 16
+    assert bench.network_flops("GRU", 8, 2, 3, "training") == 3 * 2 * 3 * 2 * 3 * 8 * 16
+    assert bench.network_flops("RNN", 8, 1, 1, "stream") == 2 * 8 * 16
+
+
+def test_bench_point_times_every_available_peer():
+    peers = bench.available_peers()
+    for mode in bench.MODES:
+        row = bench.bench_point("GRU", 8, 1, 4, mode, rounds=1, peers=peers, threads=1)
+        assert row.ours_s > 0 and row.gflops() > 0
+        expected = {p for p in peers if not (p == "onnxruntime" and mode == "training")}
+        assert set(row.peers_s) == expected
+
+
+def test_run_bench_report_and_errors():
+    rows = []
+    rep = bench.run_bench(("RNN",), (8,), (1, 2), (3,), ("inference", "stream"), rounds=1, threads=1,
+                          peers=[], memory=False, on_row=lambda r, peak: rows.append(r))
+    assert [(r.B, r.mode) for r in rep.rows] == [(1, "inference"), (1, "stream"), (2, "inference")]
+    assert rows == rep.rows and rep.gemm_peak_gflops > 0
+    text = bench.format_report(rep)
+    assert "| RNN | 8 | 2 | 3 | inference |" in text and "torch" not in text.split("\n", 2)[2]
+    with pytest.raises(ConfigError, match="kinds"):
+        bench.run_bench(("LSTMX",), (8,), (1,), (3,), peers=[], memory=False)
+    with pytest.raises(ConfigError, match="modes"):
+        bench.run_bench(("RNN",), (8,), (1,), (3,), ("fast",), peers=[], memory=False)
+
+
+def test_training_memory_is_linear_in_T_and_near_the_saved_activations():
+    ms = [bench.training_memory("LSTM", 32, 16, T) for T in (20, 40, 80)]
+    saved = [m["saved_activations_mb"] for m in ms]
+    assert saved[1] == pytest.approx(2 * saved[0], rel=0.05) and saved[2] == pytest.approx(4 * saved[0], rel=0.05)
+    peaks = np.array([m["peak_mb"] for m in ms])
+    assert (peaks >= np.array(saved)).all()
+    assert peaks[2] - peaks[1] == pytest.approx(2 * (peaks[1] - peaks[0]), rel=0.15)  # linear growth
+    assert (peaks / np.array(saved) < 2.5).all()
+
+
+def test_bench_command(tmp_path):
+    out = tmp_path / "table.md"
+    res = CliRunner().invoke(cli, ["bench", "--kinds", "LSTM", "--hidden", "8", "--batch", "1", "--steps", "3",
+                                   "--rounds", "1", "--no-memory", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "| LSTM | 8 | 1 | 3 | stream |" in out.read_text()
+    res = CliRunner().invoke(cli, ["bench", "--hidden", "8,x"])
+    assert res.exit_code == 2 and "--hidden" in res.output
