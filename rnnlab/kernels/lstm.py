@@ -32,17 +32,21 @@ class Forward:
         self.w = np.ascontiguousarray((p.w_hh * scale[:, None]).T)   # (H, 4H) scaled W_hh^T
         self.HS, self.CS = carry_buffer(T, carry[0]), carry_buffer(T, carry[1])  # (T+1, B, H)
         self.carries = (self.HS, self.CS)
-        n = T if keep_cache else 1
-        self.ACT = np.empty((n, B, G), dtype=XP.dtype)         # activated gates
-        self.TC = np.empty((n, B, H), dtype=XP.dtype)          # tanh(c_t)
+        # activated gates (T, B, 4H): kept, they overwrite their own input projections in XP
+        self.ACT = XP if keep_cache else np.empty((1, B, G), dtype=XP.dtype)
+        self.TC = np.empty((T if keep_cache else 1, B, H), dtype=XP.dtype)   # tanh(c_t)
+        self.rec = np.empty((B, G), dtype=XP.dtype)            # h W_hh^T of one step
         self.tmp = np.empty((B, H), dtype=XP.dtype)
 
     def step(self, t: int, hold) -> None:
         H, k = self.H, t if self.keep else 0
         a, tc = self.ACT[k], self.TC[k]                        # (B, 4H), (B, H)
         h, c, h_new, c_new = self.HS[t], self.CS[t], self.HS[t + 1], self.CS[t + 1]
-        np.matmul(h, self.w, out=a)                            # recurrent pre-activations
-        a += self.XP[t]
+        if self.keep:                                          # a holds XP[t] already
+            a += np.matmul(h, self.w, out=self.rec)            # + recurrent pre-activations
+        else:
+            np.matmul(h, self.w, out=a)
+            a += self.XP[t]
         np.tanh(a, out=a)                                      # all gates in one pass
         sig = a[:, :2 * H]                                     # i, f: 0.5 tanh + 0.5
         sig *= 0.5
