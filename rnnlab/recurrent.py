@@ -28,6 +28,7 @@ class ScanCache:
     mask: np.ndarray | None        # (T, B, 1) True where a step is valid
     padded: np.ndarray | None      # (T,) True where some row is past its length
     order: np.ndarray | None       # (T, B, 1) gather index of the per-row reversal
+    spent: bool = False            # a fused backward overwrote the caches (LSTM gates)
 
 
 def step_mask(lengths: np.ndarray | None, T: int) -> np.ndarray | None:
@@ -99,6 +100,10 @@ def scan_backward(cell: Cell, p: CellParams, sc: ScanCache, dY: np.ndarray, dcar
 
     `on_state_grad(t, dstate)`, if given, sees dL/d(state after step t) for every t (in
     processing order): the chain-rule product through time that the tutorials derive."""
+    if sc.spent:
+        raise RuntimeError("backward: this forward call's saved activations were used up by an "
+                           "earlier backward (the LSTM's gates become their gradients to save "
+                           "memory); run forward again")
     T = dY.shape[0]
     dY = gather_time(dY, sc.order)                                 # into processing order
     kern = None if on_state_grad is not None else kernels.backward_kernel(cell, p, sc.caches, dcarry)
@@ -108,6 +113,7 @@ def scan_backward(cell: Cell, p: CellParams, sc: ScanCache, dY: np.ndarray, dcar
         for t in range(T - 1, -1, -1):
             kern.step(t, dY[t], None if sc.padded is None or not sc.padded[t] else ~sc.mask[t])
         dXP, drecs, dcarry = kern.dxp(), kern.drecs(), kern.dcarry()
+        sc.spent = getattr(kern, "consumes_cache", False)
     else:
         dXP, drecs, dcarry = _reference_backward(cell, p, sc, dY, dcarry, on_state_grad)
     grads = CellParams(w_ih=flat(dXP).T @ flat(sc.x), w_hh=None)   # (G*H, D); the cell fills w_hh

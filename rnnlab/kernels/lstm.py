@@ -77,17 +77,21 @@ class Backward:
         T, B, G = self.act.shape
         H = cell.hidden_size
         self.H, self.w = H, p.w_hh                             # (4H, H)
-        self.DA = np.empty((T, B, G), dtype=self.act.dtype)    # pre-activation grads = dXP
+        self.DA = self.act                    # pre-activation grads = dXP, in the gates' place
         self.d = tuple(np.array(d, dtype=self.act.dtype) for d in dcarry)   # dh, dc (B, H)
         self.nxt = tuple(np.empty_like(d) for d in self.d)
         self.ds = np.empty((B, G), dtype=self.act.dtype)       # local derivatives of the gates
         self.tmp = np.empty((B, H), dtype=self.act.dtype)
+        self.di = np.empty((B, H), dtype=self.act.dtype)
+
+    consumes_cache = True     # the saved gates become their gradients: one backward per forward
 
     def step(self, t: int, dy, hold) -> None:
         H = self.H
         np.add(self.d[0], dy, out=self.d[0])                    # dL/dh_t: output + recurrence
         dh, dc = masked(hold, self.d)
-        a, tc, c, da, ds, tmp = self.act[t], self.tc[t], self.c[t], self.DA[t], self.ds, self.tmp
+        a, tc, c, ds, tmp = self.act[t], self.tc[t], self.c[t], self.ds, self.tmp
+        da = a                                                 # gradients overwrite the gates
         i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
         dh_prev, dc_prev = self.nxt
         np.subtract(1, a, out=ds)                              # s' = s (1 - s) for i, f, o
@@ -99,12 +103,13 @@ class Backward:
         tmp *= o
         tmp *= dh
         dc = np.add(dc, tmp, out=tmp)
-        np.multiply(dh, tc, out=da[:, 3 * H:])                 # do = dh tanh(c)
-        np.multiply(dc, g, out=da[:, :H])                      # di = dc g
-        np.multiply(dc, c, out=da[:, H:2 * H])                 # df = dc c_prev
-        np.multiply(dc, i, out=da[:, 2 * H:3 * H])             # dg = dc i
-        da *= ds                                               # through the activations
         np.multiply(dc, f, out=dc_prev)                        # c' = f c + i g
+        np.multiply(dc, g, out=self.di)                        # di = dc g, aside: g goes next
+        np.multiply(dc, i, out=g)                              # dg = dc i
+        np.copyto(i, self.di)
+        np.multiply(dc, c, out=f)                              # df = dc c_prev
+        np.multiply(dh, tc, out=o)                             # do = dh tanh(c)
+        da *= ds                                               # through the activations
         np.matmul(da, self.w, out=dh_prev)                     # back through W_hh
         hold_rows(hold, self.nxt, self.d)
         self.d, self.nxt = self.nxt, self.d

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from rnnlab import kernels
+from rnnlab import LSTM, kernels
 from rnnlab.cells.gru import GRUCellConfig
 from rnnlab.cells.lstm import LSTMCellConfig
 from rnnlab.cells.rnn import RNNCellConfig
@@ -26,10 +26,11 @@ def run(cell, p, x, carry, lengths, reverse, dY, dcarry, fused: bool):
     try:
         y, final, sc = scan_forward(cell, p, x, carry, lengths, reverse)
         y_inf, final_inf, _ = scan_forward(cell, p, x, carry, lengths, reverse, keep_cache=False)
+        saved = (tuple(c.copy() for c in sc.caches), sc.mask)   # before a backward may reuse them
         dx, d0, g = scan_backward(cell, p, sc, dY, dcarry)
     finally:
         kernels.ENABLED = True
-    return y, final, sc, y_inf, final_inf, dx, d0, g
+    return y, final, saved, y_inf, final_inf, dx, d0, g
 
 
 @pytest.mark.parametrize("name", CELLS)
@@ -61,8 +62,8 @@ def test_fused_matches_reference(name, lengths, reverse, dtype, tol):
         assert (a is None) == (b is None) == (f.startswith("b") and "nobias" in name)
         if a is not None:
             close(a, b)
-    valid = np.ones((T, B), bool) if lens is None else fast[2].mask[..., 0]
-    for a, b in zip(fast[2].caches, ref[2].caches):   # same cache layout at every valid step
+    valid = np.ones((T, B), bool) if lens is None else fast[2][1][..., 0]
+    for a, b in zip(fast[2][0], ref[2][0]):   # same cache layout at every valid step
         assert a.shape == b.shape
         close(a[valid], b[valid])
 
@@ -87,3 +88,14 @@ def test_each_backward_follows_either_forward():
 def test_variants_without_a_kernel_use_the_reference():
     for cell in (LSTMCellConfig(4, peephole=True), LSTMCellConfig(4, cifg=True), LSTMCellConfig(4, proj_size=2)):
         assert kernels.forward_kernel(cell, None, None, None, True) is None
+
+
+def test_a_used_up_lstm_cache_refuses_a_second_backward():
+    net = LSTM(3, 4, rng=0)
+    x = np.ones((5, 2, 3), np.float32)
+    y, _ = net(x)
+    net.backward(np.ones_like(y))
+    with pytest.raises(RuntimeError, match="used up by an earlier backward.*run forward again"):
+        net.backward(np.ones_like(y))
+    net(x)
+    net.backward(np.ones_like(y))                     # a new forward, a new backward
