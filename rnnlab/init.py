@@ -7,6 +7,7 @@ import numpy as np
 from ._checks import choice
 from .errors import ConfigError
 from .cells.base import Cell
+from .cells.layernorm import LayerNormLSTMCellConfig
 from .cells.lstm import LSTMCellConfig
 from .params import CellParams
 
@@ -47,11 +48,18 @@ def init_cell(cell: Cell, input_size: int, *, bias: bool, dtype: np.dtype,
     for name, shp in cell.param_shapes(input_size).items():
         if name in ("b_ih", "b_hh") and not bias:
             continue
-        arrays[name] = rng.uniform(-k, k, size=shp)
+        if name == "ln_weight":                        # layer-norm gains start at 1, biases at 0
+            arrays[name] = np.ones(shp)
+        elif name == "ln_bias":
+            arrays[name] = np.zeros(shp)
+        else:
+            arrays[name] = rng.uniform(-k, k, size=shp)
     if scheme == "orthogonal":
         R = arrays["w_hh"].shape[1]
         arrays["w_hh"] = np.concatenate([orthogonal(H, R, rng) for _ in range(cell.gates)])
-    if forget_bias is not None:
+    if forget_bias is not None and isinstance(cell, LayerNormLSTMCellConfig):
+        arrays["ln_bias"][H:2 * H] = forget_bias       # b of the forget gate, after the norms
+    elif forget_bias is not None:
         if not isinstance(cell, LSTMCellConfig) or not bias:
             raise ConfigError("forget_bias: needs an LSTM with bias=True")
         if cell.cifg:

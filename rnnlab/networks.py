@@ -16,6 +16,7 @@ import numpy as np
 from . import _checks as check
 from .cells.base import Carry, Cell
 from .cells.gru import GRUCellConfig
+from .cells.layernorm import LayerNormGRUCellConfig, LayerNormLSTMCellConfig
 from .cells.lstm import LSTMCellConfig
 from .cells.rnn import NONLINEARITIES, RNNCellConfig
 from .errors import ConfigError, ShapeError
@@ -232,8 +233,19 @@ class RNN(_RecurrentNetwork):
                          bidirectional, dtype, init, rng)
 
 
+def _layer_norm_cell(make, bias: bool, **plain_only: object):
+    """The layer-norm cell, refusing the options it does not combine with."""
+    clash = [k for k, v in plain_only.items() if v]
+    if clash:
+        raise ConfigError(f"layer_norm: cannot be combined with {', '.join(clash)}")
+    if not bias:
+        raise ConfigError("layer_norm: needs bias=True (its biases sit after the normalisation)")
+    return make()
+
+
 class LSTM(_RecurrentNetwork):
-    """LSTM, as `torch.nn.LSTM` (with `proj_size`), plus `peephole`, `cifg` and `forget_bias`.
+    """LSTM, as `torch.nn.LSTM` (with `proj_size`), plus `peephole`, `cifg` and `forget_bias`;
+    `layer_norm=True` gives the layer-normalised LSTM (`rnnlab.cells.layernorm`).
 
     `forward` returns `output, (h_n, c_n)`; see `rnnlab.cells.lstm` for the equations.
     """
@@ -242,25 +254,34 @@ class LSTM(_RecurrentNetwork):
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
                  bidirectional: bool = False, proj_size: int = 0, *,
                  peephole: bool = False, cifg: bool = False, forget_bias: float | None = None,
-                 dtype: object = np.float32, init: str = "pytorch",
+                 layer_norm: bool = False, dtype: object = np.float32, init: str = "pytorch",
                  rng: np.random.Generator | int | None = None) -> None:
         H = check.positive_int(hidden_size, "hidden_size")
         P = check.positive_int(proj_size, "proj_size", allow_zero=True)
         if P >= H:
             raise ConfigError(f"proj_size: expected an int < hidden_size ({H}), got {P}")
-        cell = LSTMCellConfig(H, P, bool(peephole), bool(cifg))
+        if layer_norm:
+            cell = _layer_norm_cell(lambda: LayerNormLSTMCellConfig(H), bias, proj_size=P,
+                                    peephole=peephole, cifg=cifg)
+        else:
+            cell = LSTMCellConfig(H, P, bool(peephole), bool(cifg))
         super().__init__(cell, input_size, num_layers, bias, batch_first, dropout,
                          bidirectional, dtype, init, rng, forget_bias)
 
 
 class GRU(_RecurrentNetwork):
-    """GRU, as `torch.nn.GRU`; `reset_after=False` gives Cho et al.'s original form."""
+    """GRU, as `torch.nn.GRU`; `reset_after=False` gives Cho et al.'s original form;
+    `layer_norm=True` the layer-normalised GRU (reset after, `rnnlab.cells.layernorm`)."""
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
-                 bidirectional: bool = False, *, reset_after: bool = True,
+                 bidirectional: bool = False, *, reset_after: bool = True, layer_norm: bool = False,
                  dtype: object = np.float32, init: str = "pytorch",
                  rng: np.random.Generator | int | None = None) -> None:
-        cell = GRUCellConfig(check.positive_int(hidden_size, "hidden_size"), bool(reset_after))
+        H = check.positive_int(hidden_size, "hidden_size")
+        if layer_norm:
+            cell = _layer_norm_cell(lambda: LayerNormGRUCellConfig(H), bias, reset_before=not reset_after)
+        else:
+            cell = GRUCellConfig(H, bool(reset_after))
         super().__init__(cell, input_size, num_layers, bias, batch_first, dropout,
                          bidirectional, dtype, init, rng)

@@ -20,6 +20,8 @@ TORCH_STEMS = {
     "b_hh": "bias_hh",
     "w_hr": "weight_hr",
     "w_peephole": "weight_peephole",
+    "ln_weight": "layer_norm_weight",
+    "ln_bias": "layer_norm_bias",
 }
 
 
@@ -31,6 +33,8 @@ class CellParams:
     b_hh: np.ndarray | None = None
     w_hr: np.ndarray | None = None
     w_peephole: np.ndarray | None = None
+    ln_weight: np.ndarray | None = None
+    ln_bias: np.ndarray | None = None
 
     def items(self) -> list[tuple[str, np.ndarray]]:
         """(field, array) for every parameter present, in PyTorch's order."""

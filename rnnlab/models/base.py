@@ -17,7 +17,7 @@ from .. import _checks as check
 from ..errors import ConfigError
 from ..networks import GRU, LSTM, RNN
 
-CELLS = ("rnn", "rnn_relu", "lstm", "gru", "gru_reset_before", "lstm_peephole", "lstm_cifg")
+CELLS = ("rnn", "rnn_relu", "lstm", "gru", "gru_reset_before", "lstm_peephole", "lstm_cifg", "lstm_ln", "gru_ln")
 
 
 @dataclass
@@ -43,9 +43,10 @@ def make_rnn(rc: RecurrentConfig, input_size: int, dtype: np.dtype, rng: np.rand
     if rc.cell in ("rnn", "rnn_relu"):
         return RNN(input_size, rc.hidden_size, nonlinearity="relu" if rc.cell == "rnn_relu" else "tanh", **common)
     if rc.cell.startswith("gru"):
-        return GRU(input_size, rc.hidden_size, reset_after=rc.cell == "gru", **common)
+        return GRU(input_size, rc.hidden_size, reset_after=rc.cell != "gru_reset_before",
+                   layer_norm=rc.cell == "gru_ln", **common)
     return LSTM(input_size, rc.hidden_size, peephole=rc.cell == "lstm_peephole",
-                cifg=rc.cell == "lstm_cifg", **common)
+                cifg=rc.cell == "lstm_cifg", layer_norm=rc.cell == "lstm_ln", **common)
 
 
 def last_layer_state(net, state) -> np.ndarray:

@@ -13,7 +13,7 @@ F64 = dict(dtype=np.float64)
 
 
 @pytest.mark.parametrize("pooling", ["last", "mean", "max"])
-@pytest.mark.parametrize("cell,bi", [("lstm", True), ("gru", False), ("rnn", True)])
+@pytest.mark.parametrize("cell,bi", [("lstm", True), ("gru", False), ("rnn", True), ("lstm_ln", False), ("gru_ln", True)])
 def test_classifier_on_tokens(pooling, cell, bi):
     vocab = Vocab(["<pad>", "<unk>", "a", "b", "c"])
     cfg = ClassifierConfig(3, 0, 3, RecurrentConfig(cell, 3, 2, 0.2, bi), pooling, dropout=0.2)
@@ -86,7 +86,7 @@ def test_forecaster_gradcheck_and_forecast_units():
         m.forecast(np.ones(3))
 
 
-@pytest.mark.parametrize("cell,bi", [("lstm", True), ("rnn", False)])
+@pytest.mark.parametrize("cell,bi", [("lstm", True), ("rnn", False), ("lstm_ln", True)])
 def test_sequence_regressor_gradcheck(cell, bi):
     m = SequenceRegressor(RegressorConfig(2, 1, RecurrentConfig(cell, 3, 2, bidirectional=bi)), rng=0, **F64)
     rng = np.random.default_rng(0)
