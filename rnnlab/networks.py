@@ -23,7 +23,7 @@ from .errors import ConfigError, ShapeError
 from .init import INIT_SCHEMES, init_cell, make_rng
 from .module import ParamModule
 from .params import CellParams
-from .recurrent import ScanCache, scan_backward, scan_forward
+from .recurrent import Noise, ScanCache, scan_backward, scan_forward
 from .streaming import Stream
 
 State = np.ndarray | tuple[np.ndarray, np.ndarray]
@@ -41,7 +41,7 @@ class _RecurrentNetwork(ParamModule):
     def __init__(self, cell: Cell, input_size: int, num_layers: int, bias: bool,
                  batch_first: bool, dropout: float, bidirectional: bool, dtype: object,
                  init: str, rng: np.random.Generator | int | None,
-                 forget_bias: float | None = None) -> None:
+                 forget_bias: float | None = None, regularisers: dict | None = None) -> None:
         self.input_size = check.positive_int(input_size, "input_size")
         self.hidden_size = cell.hidden_size
         self.num_layers = check.positive_int(num_layers, "num_layers")
@@ -62,10 +62,40 @@ class _RecurrentNetwork(ParamModule):
             self.layers.append([init_cell(cell, d_in, bias=self.bias, dtype=self.dtype,
                                           rng=self.rng, scheme=init, forget_bias=forget_bias)
                                 for _ in range(self.num_directions)])
+        self._set_regularisers(**(regularisers or {}))
         self.training = True
         self._cache: _ForwardCache | None = None
         self._grads: list[list[CellParams]] | None = None
         self.state_grad_hook: Callable[[int, int, int, Carry], None] | None = None  # diagnostics
+
+    # -- regularisers inside the time loop ------------------------------------------------------
+    def _set_regularisers(self, zoneout=0.0, input_dropout: float = 0.0,
+                          recurrent_dropout: float = 0.0) -> None:
+        n = len(self.cell.carry_sizes())
+        z = tuple(zoneout) if isinstance(zoneout, (tuple, list)) else (zoneout,) * n
+        if len(z) != n:
+            raise ConfigError(f"zoneout: expected a probability or {n} of them (one per carry: "
+                              f"{'h, c' if n == 2 else 'h'}), got {zoneout!r}")
+        self.zoneout = tuple(check.probability(v, "zoneout") for v in z)
+        self.input_dropout = check.probability(input_dropout, "input_dropout")
+        self.recurrent_dropout = check.probability(recurrent_dropout, "recurrent_dropout")
+        if self.recurrent_dropout and isinstance(self.cell, (GRUCellConfig, LayerNormGRUCellConfig)):
+            raise ConfigError("recurrent_dropout: not available for GRU yet (Gal's GRU masks h only "
+                              "inside its matmuls, not on the z * h path); use it with RNN or LSTM")
+
+    def _noise(self, D: int, B: int, T: int) -> Noise | None:
+        """Fresh masks for one layer and direction (training), zoneout's expectation (evaluation)."""
+        zoned = any(self.zoneout)
+        if not self.training:
+            return Noise(zoneout=self.zoneout) if zoned else None
+        if not (zoned or self.input_dropout or self.recurrent_dropout):
+            return None
+
+        def mask(p: float, shape) -> np.ndarray | None:
+            return None if not p else (self.rng.random(shape) >= p).astype(self.dtype) / (1 - p)
+        zone = tuple(self.rng.random((T, B, s)) < pz for s, pz in zip(self.cell.carry_sizes(), self.zoneout))
+        return Noise(mask(self.input_dropout, (B, D)), mask(self.recurrent_dropout, (B, self.cell.output_size)),
+                     zone if zoned else None)
 
     # -- naming ------------------------------------------------------------------------------
     def _param_sets(self) -> list[tuple[str, CellParams]]:
@@ -139,7 +169,8 @@ class _RecurrentNetwork(ParamModule):
             outs, layer_scans, layer_final = [], [], []
             for d, p in enumerate(params):
                 y, carry, sc = scan_forward(self.cell, p, inputs, carries0[layer][d], lens,
-                                            reverse=d == 1, keep_cache=keep_cache)
+                                            reverse=d == 1, keep_cache=keep_cache,
+                                            noise=self._noise(inputs.shape[-1], B, T))
                 outs.append(y)
                 layer_scans.append(sc)
                 layer_final.append(carry)
@@ -225,12 +256,15 @@ class RNN(_RecurrentNetwork):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
                  dropout: float = 0.0, bidirectional: bool = False, *,
+                 zoneout: float = 0.0, input_dropout: float = 0.0, recurrent_dropout: float = 0.0,
                  dtype: object = np.float32, init: str = "pytorch",
                  rng: np.random.Generator | int | None = None) -> None:
         cell = RNNCellConfig(check.positive_int(hidden_size, "hidden_size"),
                              check.choice(nonlinearity, "nonlinearity", NONLINEARITIES))
         super().__init__(cell, input_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, dtype, init, rng)
+                         bidirectional, dtype, init, rng,
+                         regularisers=dict(zoneout=zoneout, input_dropout=input_dropout,
+                                           recurrent_dropout=recurrent_dropout))
 
 
 def _layer_norm_cell(make, bias: bool, **plain_only: object):
@@ -254,7 +288,9 @@ class LSTM(_RecurrentNetwork):
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
                  bidirectional: bool = False, proj_size: int = 0, *,
                  peephole: bool = False, cifg: bool = False, forget_bias: float | None = None,
-                 layer_norm: bool = False, dtype: object = np.float32, init: str = "pytorch",
+                 layer_norm: bool = False, zoneout: float | tuple[float, float] = 0.0,
+                 input_dropout: float = 0.0, recurrent_dropout: float = 0.0,
+                 dtype: object = np.float32, init: str = "pytorch",
                  rng: np.random.Generator | int | None = None) -> None:
         H = check.positive_int(hidden_size, "hidden_size")
         P = check.positive_int(proj_size, "proj_size", allow_zero=True)
@@ -266,7 +302,8 @@ class LSTM(_RecurrentNetwork):
         else:
             cell = LSTMCellConfig(H, P, bool(peephole), bool(cifg))
         super().__init__(cell, input_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, dtype, init, rng, forget_bias)
+                         bidirectional, dtype, init, rng, forget_bias,
+                         dict(zoneout=zoneout, input_dropout=input_dropout, recurrent_dropout=recurrent_dropout))
 
 
 class GRU(_RecurrentNetwork):
@@ -276,6 +313,7 @@ class GRU(_RecurrentNetwork):
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
                  bidirectional: bool = False, *, reset_after: bool = True, layer_norm: bool = False,
+                 zoneout: float = 0.0, input_dropout: float = 0.0, recurrent_dropout: float = 0.0,
                  dtype: object = np.float32, init: str = "pytorch",
                  rng: np.random.Generator | int | None = None) -> None:
         H = check.positive_int(hidden_size, "hidden_size")
@@ -284,4 +322,6 @@ class GRU(_RecurrentNetwork):
         else:
             cell = GRUCellConfig(H, bool(reset_after))
         super().__init__(cell, input_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, dtype, init, rng)
+                         bidirectional, dtype, init, rng,
+                         regularisers=dict(zoneout=zoneout, input_dropout=input_dropout,
+                                           recurrent_dropout=recurrent_dropout))

@@ -21,6 +21,22 @@ from .params import CellParams
 
 
 @dataclass
+class Noise:
+    """The regularisers of one layer and direction, fixed for one forward call.
+
+    x_mask (B, D): variational dropout on the input (Gal & Ghahramani 2016): one scaled mask per
+        sequence, the same at every step.
+    h_mask (B, R): variational dropout on h where the step reads it, also one mask per sequence.
+    zoneout (Krueger et al. 2016), one entry per carry (h, and c for LSTM): (T, B, size) boolean
+        masks, True where a unit keeps its previous value (training), or a probability p
+        (evaluation: the expectation p * old + (1 - p) * new).
+    """
+    x_mask: np.ndarray | None = None
+    h_mask: np.ndarray | None = None
+    zoneout: tuple[np.ndarray | float, ...] | None = None
+
+
+@dataclass
 class ScanCache:
     """What one direction of one layer saves for its backward pass."""
     x: np.ndarray                  # (T, B, D) the input in processing order
@@ -29,6 +45,7 @@ class ScanCache:
     padded: np.ndarray | None      # (T,) True where some row is past its length
     order: np.ndarray | None       # (T, B, 1) gather index of the per-row reversal
     spent: bool = False            # a fused backward overwrote the caches (LSTM gates)
+    noise: Noise | None = None     # dropout masks and zoneout of the forward call
 
 
 def step_mask(lengths: np.ndarray | None, T: int) -> np.ndarray | None:
@@ -50,13 +67,33 @@ def gather_time(a: np.ndarray, order: np.ndarray | None) -> np.ndarray:
     return a if order is None else np.take_along_axis(a, order, axis=0)
 
 
+def keep_weights(noise: Noise | None, mask, padded, t: int, carry: Carry):
+    """How much of each carry's old value step t keeps: a (B, .) weight per carry (1 in rows
+    past their length, the zoneout mask or probability elsewhere), or None when nothing is kept."""
+    pad = None if padded is None or not padded[t] else ~mask[t]   # (B, 1) rows past their length
+    zone = None if noise is None else noise.zoneout
+    if zone is None and pad is None:
+        return None
+    out = []
+    for j, c in enumerate(carry):
+        k = 0.0 if zone is None else zone[j][t] if isinstance(zone[j], np.ndarray) else zone[j]
+        if pad is not None:
+            k = np.where(pad, 1.0, k)
+        out.append(np.asarray(k, dtype=c.dtype))
+    return tuple(out)
+
+
 def scan_forward(cell: Cell, p: CellParams, x: np.ndarray, carry: Carry,
                  lengths: np.ndarray | None = None, reverse: bool = False,
-                 keep_cache: bool = True) -> tuple[np.ndarray, Carry, ScanCache | None]:
-    """Run `cell` over x (T, B, D) from `carry`; returns outputs (T, B, R), final carry, cache."""
+                 keep_cache: bool = True, noise: Noise | None = None
+                 ) -> tuple[np.ndarray, Carry, ScanCache | None]:
+    """Run `cell` over x (T, B, D) from `carry`; returns outputs (T, B, R), final carry, cache.
+    `noise`: dropout masks and zoneout (training) or zoneout's expectation (evaluation)."""
     T, B, _ = x.shape
     order = reverse_order(lengths, T, B) if reverse else None
     xs = gather_time(x, order)                                     # (T, B, D) processing order
+    if noise is not None and noise.x_mask is not None:
+        xs = xs * noise.x_mask                                     # one input mask for all steps
     mask = step_mask(lengths, T)
     padded = None if mask is None else ~mask.all(axis=(1, 2))     # (T,) steps needing a mask
     XP = flat(xs) @ p.w_ih.T                                       # (T*B, G*H): one GEMM, all steps
@@ -64,7 +101,7 @@ def scan_forward(cell: Cell, p: CellParams, x: np.ndarray, carry: Carry,
         if b is not None:
             XP += b
     XP = XP.reshape(T, B, -1)
-    kern = kernels.forward_kernel(cell, p, XP, carry, keep_cache)
+    kern = None if noise is not None else kernels.forward_kernel(cell, p, XP, carry, keep_cache)
     if kern is not None:                                           # the fused path
         for t in range(T):
             kern.step(t, None if padded is None or not padded[t] else ~mask[t])
@@ -75,12 +112,15 @@ def scan_forward(cell: Cell, p: CellParams, x: np.ndarray, carry: Carry,
         return Y, kern.final(), ScanCache(x=xs, caches=kern.caches(), mask=mask, padded=padded, order=order)
     Y = np.empty((T, B, cell.output_size), dtype=x.dtype)          # (T, B, R)
     caches = []
+    h_mask = None if noise is None else noise.h_mask
     for t in range(T):
-        new, cache = cell.step_forward(p, XP[t], carry)
+        read = carry if h_mask is None else (carry[0] * h_mask,) + carry[1:]  # dropped h
+        new, cache = cell.step_forward(p, XP[t], read)
+        keep = keep_weights(noise, mask, padded, t, carry)
+        if keep is not None:                                       # held rows, zoned-out units
+            new = tuple(k * o + (1 - k) * n for k, n, o in zip(keep, new, carry))
         if padded is not None and padded[t]:
-            m = mask[t]                                            # (B, 1)
-            new = tuple(np.where(m, n, o) for n, o in zip(new, carry))  # padded rows hold
-            np.multiply(new[0], m, out=Y[t])                       # and output zeros
+            np.multiply(new[0], mask[t], out=Y[t])                 # padded steps output zeros
         else:
             Y[t] = new[0]
         carry = new
@@ -90,7 +130,7 @@ def scan_forward(cell: Cell, p: CellParams, x: np.ndarray, carry: Carry,
     if not keep_cache:
         return Y, carry, None
     stacked = tuple(np.stack(field) for field in zip(*caches))        # each (T, B, .)
-    return Y, carry, ScanCache(x=xs, caches=stacked, mask=mask, padded=padded, order=order)
+    return Y, carry, ScanCache(x=xs, caches=stacked, mask=mask, padded=padded, order=order, noise=noise)
 
 
 def scan_backward(cell: Cell, p: CellParams, sc: ScanCache, dY: np.ndarray, dcarry: Carry,
@@ -106,7 +146,8 @@ def scan_backward(cell: Cell, p: CellParams, sc: ScanCache, dY: np.ndarray, dcar
                            "memory); run forward again")
     T = dY.shape[0]
     dY = gather_time(dY, sc.order)                                 # into processing order
-    kern = None if on_state_grad is not None else kernels.backward_kernel(cell, p, sc.caches, dcarry)
+    fused = on_state_grad is None and sc.noise is None
+    kern = kernels.backward_kernel(cell, p, sc.caches, dcarry) if fused else None
     if kern is not None:                                           # the fused path
         if sc.mask is not None:
             dY = dY * sc.mask                                      # padded outputs are constants
@@ -121,6 +162,8 @@ def scan_backward(cell: Cell, p: CellParams, sc: ScanCache, dY: np.ndarray, dcar
         grads.b_ih = flat(dXP).sum(0)
     cell.recurrent_grads(p, sc.caches, drecs, grads)
     dx = (flat(dXP) @ p.w_ih).reshape(sc.x.shape)                  # (T, B, D): one GEMM
+    if sc.noise is not None and sc.noise.x_mask is not None:
+        dx *= sc.noise.x_mask                                      # back through the input mask
     return gather_time(dx, sc.order), dcarry, grads
 
 
@@ -129,20 +172,20 @@ def _reference_backward(cell, p, sc: ScanCache, dY, dcarry, on_state_grad):
     T = dY.shape[0]
     dXP = np.empty((T,) + dY.shape[1:2] + (p.w_ih.shape[0],), dtype=dY.dtype)  # (T, B, G*H)
     drecs = []
+    h_mask = None if sc.noise is None else sc.noise.h_mask
     for t in range(T - 1, -1, -1):
         cache = tuple(field[t] for field in sc.caches)
-        if sc.padded is not None and sc.padded[t]:
-            m = sc.mask[t]                                         # (B, 1)
-            dc = (dcarry[0] + dY[t] * m,) + dcarry[1:]             # a padded output is a constant
-            if on_state_grad is not None:
-                on_state_grad(t, dc)
-            dxp, dprev, drec = cell.step_backward(p, tuple(d * m for d in dc), cache)
-            dprev = tuple(np.where(m, dp, d) for dp, d in zip(dprev, dc))  # padded rows pass through
-        else:
-            dc = (dcarry[0] + dY[t],) + dcarry[1:]
-            if on_state_grad is not None:
-                on_state_grad(t, dc)
-            dxp, dprev, drec = cell.step_backward(p, dc, cache)
+        dy = dY[t] * sc.mask[t] if sc.padded is not None and sc.padded[t] else dY[t]
+        dc = (dcarry[0] + dy,) + dcarry[1:]                        # a padded output is a constant
+        if on_state_grad is not None:
+            on_state_grad(t, dc)
+        keep = keep_weights(sc.noise, sc.mask, sc.padded, t, dc)
+        din = dc if keep is None else tuple((1 - k) * d for k, d in zip(keep, dc))
+        dxp, dprev, drec = cell.step_backward(p, din, cache)
+        if h_mask is not None:
+            dprev = (dprev[0] * h_mask,) + dprev[1:]               # the step read the dropped h
+        if keep is not None:
+            dprev = tuple(dp + k * d for dp, k, d in zip(dprev, keep, dc))  # kept values pass on
         dXP[t] = dxp
         drecs.append(drec)
         dcarry = dprev

@@ -21,8 +21,8 @@ from .errors import ConfigError, DTypeError, ShapeError
 
 
 class _Layer:
-    def __init__(self, cell, p, carry: Carry) -> None:
-        self.cell, self.p = cell, p
+    def __init__(self, cell, p, carry: Carry, zoneout: tuple[float, ...]) -> None:
+        self.cell, self.p, self.zoneout = cell, p, zoneout
         dtype = p.w_ih.dtype
         G = p.w_ih.shape[0]
         B = carry[0].shape[0]
@@ -41,10 +41,14 @@ class _Layer:
         if self.b is not None:
             xp += self.b
         if self.kern is None:                                          # reference step (variants)
-            self.carry, _ = self.cell.step_forward(self.p, xp, self.carry)
+            new, _ = self.cell.step_forward(self.p, xp, self.carry)
+            self.carry = tuple(z * o + (1 - z) * n if z else n for z, n, o in zip(self.zoneout, new, self.carry))
             return self.carry[0]
         self.kern.step(0, None)                                        # writes carry row 1
-        for S in self.kern.carries:
+        for S, z in zip(self.kern.carries, self.zoneout):
+            if z:                                                      # zoneout's expectation
+                S[1] *= 1 - z
+                S[1] += z * S[0]
             S[0] = S[1]                                                # becomes the next input
         return self.kern.carries[0][0]
 
@@ -53,7 +57,8 @@ class _Layer:
 
 
 class Stream:
-    """Run `net` (unidirectional, any depth) one step at a time from `hx` (zeros if None)."""
+    """Run `net` (unidirectional, any depth) one step at a time from `hx` (zeros if None), as in
+    evaluation: no dropout, zoneout's expectation."""
 
     def __init__(self, net, batch_size: int = 1, hx=None) -> None:
         if net.bidirectional:
@@ -67,7 +72,8 @@ class Stream:
     def reset(self, hx=None) -> None:
         """Start again from `hx` ((L, B, size) as torch.nn takes it) or zeros."""
         carries = self.net._split_state(hx, self.B, False)
-        self.layers = [_Layer(self.net.cell, ps[0], carries[k][0]) for k, ps in enumerate(self.net.layers)]
+        self.layers = [_Layer(self.net.cell, ps[0], carries[k][0], self.net.zoneout)
+                       for k, ps in enumerate(self.net.layers)]
 
     def step(self, x: np.ndarray) -> np.ndarray:
         """One time step: x (B, D), or (D,) when batch_size is 1; returns a fresh (B, R) / (R,)."""

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..errors import RnnlabError
-from ..models.base import CELLS
+from ..models.base import CELLS, Regularisers
 from ..optim import OPTIMIZERS
 from ..optim.schedules import SCHEDULES
 from ..train import TrainConfig
@@ -54,6 +54,12 @@ def train_options(f):
         click.option("--hidden-size", type=int, default=None),
         click.option("--num-layers", type=int, default=None),
         click.option("--dropout", type=float, default=None),
+        click.option("--zoneout", type=float, default=0.0, show_default=True,
+                     help="Zoneout of h (and c): each unit keeps its previous value with this probability."),
+        click.option("--input-dropout", type=float, default=0.0, show_default=True,
+                     help="Variational dropout of the recurrent layers' inputs (one mask per sequence)."),
+        click.option("--recurrent-dropout", type=float, default=0.0, show_default=True,
+                     help="Variational dropout of h where each step reads it (RNN, LSTM)."),
     ]
     for o in reversed(opts):
         f = o(f)
@@ -114,7 +120,8 @@ def train_lm_cmd(text, level, embedding_dim, batch_size, bptt, valid_fraction, m
         num_layers=kw["num_layers"] or 2, embedding_dim=embedding_dim, dropout=kw["dropout"] or 0.0,
         batch_size=batch_size, bptt=bptt, valid_fraction=valid_fraction, min_freq=min_freq,
         train_config=_train_config(kw, epochs=3, lr=3e-3), resume=not kw["no_resume"],
-        progress=not kw["quiet"], max_chars=max_chars)
+        progress=not kw["quiet"], max_chars=max_chars,
+        regularisers=Regularisers(kw["zoneout"], kw["input_dropout"], kw["recurrent_dropout"]))
     prime = "def " if text is None else "\n"
     sample = sample_text(result.best_checkpoint, prime if level == "char" else "the",
                          sample_length, temperature=0.8, seed=kw["seed"])
@@ -144,7 +151,8 @@ def describe_cmd(checkpoint):
 
 def _rnn_kw(kw: dict, hidden: int, layers: int) -> dict:
     return dict(cell=kw["cell"], hidden_size=kw["hidden_size"] or hidden,
-                num_layers=kw["num_layers"] or layers, resume=not kw["no_resume"], progress=not kw["quiet"])
+                num_layers=kw["num_layers"] or layers, resume=not kw["no_resume"], progress=not kw["quiet"],
+                regularisers=Regularisers(kw["zoneout"], kw["input_dropout"], kw["recurrent_dropout"]))
 
 
 @cli.command("train-classifier")

@@ -89,6 +89,9 @@ def _recurrent(g: _Graph, net, x: str, lens: str, h0: str, c0: str | None):
 
 
 def _check_exportable(net) -> None:
+    if any(getattr(net, "zoneout", ())):
+        raise ConfigError("zoneout: evaluation blends each new state with the previous one, which "
+                          "the ONNX RNN/LSTM/GRU operators cannot express; export a network without it")
     if isinstance(net.cell, LSTMCellConfig) and net.cell.proj_size:
         raise ConfigError("proj_size: the ONNX LSTM operator has no projection; a projected LSTM "
                           "cannot be exported")

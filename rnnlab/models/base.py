@@ -20,26 +20,45 @@ from ..networks import GRU, LSTM, RNN
 CELLS = ("rnn", "rnn_relu", "lstm", "gru", "gru_reset_before", "lstm_peephole", "lstm_cifg", "lstm_ln", "gru_ln")
 
 
+@dataclass(frozen=True)
+class Regularisers:
+    """Inside the time loop: zoneout of h (and c), variational dropout of inputs and of h."""
+    zoneout: float = 0.0
+    input_dropout: float = 0.0
+    recurrent_dropout: float = 0.0
+
+
 @dataclass
 class RecurrentConfig:
-    """The recurrent part of a model: which cell, how wide, how deep."""
+    """The recurrent part of a model: which cell, how wide, how deep, how regularised
+    (`dropout` is between stacked layers; the rest act inside the time loop, see `Regularisers`)."""
     cell: str = "lstm"
     hidden_size: int = 128
     num_layers: int = 1
     dropout: float = 0.0
     bidirectional: bool = False
+    zoneout: float = 0.0
+    input_dropout: float = 0.0
+    recurrent_dropout: float = 0.0
 
     def __post_init__(self) -> None:
         check.choice(self.cell, "cell", CELLS)
         check.positive_int(self.hidden_size, "hidden_size")
         check.positive_int(self.num_layers, "num_layers")
-        check.probability(self.dropout, "dropout")
+        for name in ("dropout", "zoneout", "input_dropout", "recurrent_dropout"):
+            check.probability(getattr(self, name), name)
+
+    @classmethod
+    def make(cls, cell: str, hidden_size: int, num_layers: int = 1, dropout: float = 0.0,
+             bidirectional: bool = False, regularisers: Regularisers | None = None) -> "RecurrentConfig":
+        return cls(cell, hidden_size, num_layers, dropout, bidirectional, **asdict(regularisers or Regularisers()))
 
 
 def make_rnn(rc: RecurrentConfig, input_size: int, dtype: np.dtype, rng: np.random.Generator):
     """The network for a `RecurrentConfig` (dropout here is between stacked layers)."""
     common = dict(num_layers=rc.num_layers, dropout=rc.dropout, bidirectional=rc.bidirectional,
-                  dtype=dtype, rng=rng)
+                  zoneout=rc.zoneout, input_dropout=rc.input_dropout,
+                  recurrent_dropout=rc.recurrent_dropout, dtype=dtype, rng=rng)
     if rc.cell in ("rnn", "rnn_relu"):
         return RNN(input_size, rc.hidden_size, nonlinearity="relu" if rc.cell == "rnn_relu" else "tanh", **common)
     if rc.cell.startswith("gru"):

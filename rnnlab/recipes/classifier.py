@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data import DataError, Vocab, bucket_batches, pad_sequences, read_sst, read_ts
-from ..models.base import RecurrentConfig
+from ..models.base import RecurrentConfig, Regularisers
 from ..models.classifier import ClassifierConfig, SequenceClassifier
 from ..train import TrainConfig, TrainResult, evaluate, train
 
@@ -84,7 +84,7 @@ def train_classifier(train_path: str | Path, valid_path: str | Path | None = Non
                      embedding_dim: int = 128, pooling: str = "last", dropout: float = 0.0,
                      word_dropout: float = 0.0, embedding_init_std: float = 1.0, min_freq: int = 1, batch_size: int = 32, valid_fraction: float = 0.1,
                      train_config: TrainConfig | None = None, resume: bool = True,
-                     progress: bool = True) -> TrainResult:
+                     progress: bool = True, regularisers: Regularisers | None = None) -> TrainResult:
     """Train on an SST-style file (`<label> <tokens>`) or a `.ts` series file; validation on
     `valid_path` or, without one, on the last `valid_fraction` of the training file."""
     seqs, labels = read_examples(train_path)
@@ -98,7 +98,7 @@ def train_classifier(train_path: str | Path, valid_path: str | Path | None = Non
                                         [seqs[i] for i in order[cut:]], [labels[i] for i in order[cut:]])
     label_set = sorted(set(labels), key=lambda s: (len(s), s))
     features = isinstance(seqs[0], np.ndarray)
-    rc = RecurrentConfig(cell, hidden_size, num_layers, dropout, bidirectional)
+    rc = RecurrentConfig.make(cell, hidden_size, num_layers, dropout, bidirectional, regularisers)
     if features:
         stacked = np.concatenate(seqs)
         cfg = ClassifierConfig(len(label_set), stacked.shape[1], embedding_dim, rc, pooling, dropout,

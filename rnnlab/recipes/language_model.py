@@ -10,7 +10,7 @@ import numpy as np
 
 from ..data import Vocab, read_text, stream_batches
 from ..data.readers import DataError
-from ..models.base import RecurrentConfig
+from ..models.base import RecurrentConfig, Regularisers
 from ..models.language_model import LanguageModel, LanguageModelConfig
 from ..train import TrainConfig, TrainResult, evaluate, train
 
@@ -64,7 +64,7 @@ def train_language_model(text_path: str | Path | None = None, run_dir: str | Pat
                          batch_size: int = 32, bptt: int = 64, valid_fraction: float = 0.1,
                          min_freq: int = 1, train_config: TrainConfig | None = None,
                          resume: bool = True, progress: bool = True,
-                         max_chars: int | None = None) -> TrainResult:
+                         max_chars: int | None = None, regularisers: Regularisers | None = None) -> TrainResult:
     """Train a language model on a text file (default: Python's standard-library sources),
     first (1 - valid_fraction) for training, the rest for validation."""
     text = read_text(text_path) if text_path is not None else stdlib_corpus()
@@ -78,7 +78,7 @@ def train_language_model(text_path: str | Path | None = None, run_dir: str | Pat
     vocab = Vocab.build(tokens[:cut], min_freq=min_freq, specials=("<unk>",))
     ids = vocab.encode(tokens)
     cfg = LanguageModelConfig(level, embedding_dim,
-                              RecurrentConfig(cell, hidden_size, num_layers, dropout), dropout)
+                              RecurrentConfig.make(cell, hidden_size, num_layers, dropout, regularisers=regularisers), dropout)
     tc = train_config or TrainConfig()
     model = LanguageModel(vocab, cfg, rng=tc.seed)
     task = StreamTask(ids[:cut], ids[cut:], batch_size, bptt)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data import DataError, bucket_batches, pad_sequences, read_csv_series, read_jsb_chorales
-from ..models.base import RecurrentConfig
+from ..models.base import RecurrentConfig, Regularisers
 from ..models.sequence_regression import Forecaster, ForecasterConfig, PianoRollConfig, PianoRollModel
 from ..train import TrainConfig, TrainResult, evaluate, train
 
@@ -43,14 +43,15 @@ def train_forecaster(csv_path: str | Path, run_dir: str | Path = "runs/forecaste
                      column: int | str = -1, window: int = 48, horizon: int = 1, cell: str = "lstm",
                      hidden_size: int = 32, num_layers: int = 1, batch_size: int = 32,
                      test_fraction: float = 0.2, train_config: TrainConfig | None = None,
-                     resume: bool = True, progress: bool = True) -> TrainResult:
+                     resume: bool = True, progress: bool = True,
+                     regularisers: Regularisers | None = None) -> TrainResult:
     """The series' first (1 - test_fraction) trains (normalised by its mean and std), the rest
     validates; windows never straddle the cut."""
     series = read_csv_series(csv_path, column)
     cut = int(len(series) * (1 - test_fraction))
     mean, std = float(series[:cut].mean()), float(series[:cut].std() + 1e-8)
     z = ((series - mean) / std).astype(np.float32)
-    cfg = ForecasterConfig(1, horizon, RecurrentConfig(cell, hidden_size, num_layers), window, horizon, mean, std)
+    cfg = ForecasterConfig(1, horizon, RecurrentConfig.make(cell, hidden_size, num_layers, regularisers=regularisers), window, horizon, mean, std)
     tc = train_config or TrainConfig()
     model = Forecaster(cfg, rng=tc.seed)
     x, y = windows(z[:cut], window, horizon)
@@ -92,12 +93,12 @@ class RollTask:
 def train_music(json_path: str | Path, run_dir: str | Path = "runs/music", *, cell: str = "lstm",
                 hidden_size: int = 64, num_layers: int = 1, batch_size: int = 8,
                 train_config: TrainConfig | None = None, resume: bool = True,
-                progress: bool = True) -> TrainResult:
+                progress: bool = True, regularisers: Regularisers | None = None) -> TrainResult:
     """Next-step piano-roll prediction on the "train" split, validated on "valid"."""
     data = read_jsb_chorales(json_path)
     rolls = {k: [r for r in v if len(r) >= 2] for k, v in data.items()}
     tc = train_config or TrainConfig()
-    model = PianoRollModel(PianoRollConfig(88, RecurrentConfig(cell, hidden_size, num_layers)), rng=tc.seed)
+    model = PianoRollModel(PianoRollConfig(88, RecurrentConfig.make(cell, hidden_size, num_layers, regularisers=regularisers)), rng=tc.seed)
     return train(model, RollTask(rolls["train"], rolls["valid"], batch_size), tc, run_dir,
                  resume=resume, progress=progress)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data import DataError, Vocab, bucket_batches, read_conllu
-from ..models.base import RecurrentConfig
+from ..models.base import RecurrentConfig, Regularisers
 from ..models.tagger import Tagger, TaggerConfig
 from ..train import TrainConfig, TrainResult, evaluate, train
 
@@ -43,7 +43,8 @@ def train_tagger(train_path: str | Path, valid_path: str | Path, run_dir: str | 
                  column: str = "upos", cell: str = "lstm", hidden_size: int = 128, num_layers: int = 1,
                  word_dim: int = 100, char_dim: int = 32, char_hidden: int = 32, dropout: float = 0.25,
                  min_freq: int = 2, batch_size: int = 32, train_config: TrainConfig | None = None,
-                 resume: bool = True, progress: bool = True) -> TrainResult:
+                 resume: bool = True, progress: bool = True,
+                 regularisers: Regularisers | None = None) -> TrainResult:
     """BiLSTM tagger on CoNLL-U files; words seen fewer than `min_freq` times become <unk>
     (the character model still reads them)."""
     train_sents = read_conllu(train_path, column)
@@ -52,7 +53,7 @@ def train_tagger(train_path: str | Path, valid_path: str | Path, run_dir: str | 
     chars = Vocab.build(c for ws, _ in train_sents for w in ws for c in w)
     tags = Vocab.build((t for _, ts in train_sents for t in ts), specials=())
     cfg = TaggerConfig(word_dim, char_dim, char_hidden,
-                       RecurrentConfig(cell, hidden_size, num_layers, 0.0, True), dropout)
+                       RecurrentConfig.make(cell, hidden_size, num_layers, 0.0, True, regularisers), dropout)
     tc = train_config or TrainConfig()
     model = Tagger(words, chars, tags, cfg, rng=tc.seed)
     check_tags(model, valid_sents, str(valid_path))

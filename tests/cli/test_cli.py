@@ -125,3 +125,20 @@ def test_convert_command(tmp_path, text_file):
     assert res.exit_code == 0 and "ONNX graph of the language_model" in res.output, res.output
     res = runner.invoke(cli, ["convert", str(text_file), str(tmp_path / "x.onnx")])
     assert res.exit_code == 1 and "expected a .safetensors, .pt or .pth file" in res.output
+
+
+@pytest.mark.parametrize("cell", ["lstm_ln", "gru_ln", "rnn"])
+def test_train_lm_with_layer_norm_cells_and_regularisers(tmp_path, text_file, cell):
+    runner = CliRunner()
+    run = tmp_path / "run"
+    extra = ["--recurrent-dropout", "0.2"] if not cell.startswith("gru") else []
+    res = runner.invoke(cli, ["train-lm", str(text_file), "--run-dir", str(run), "--epochs", "1", "--cell", cell,
+                              "--hidden-size", "8", "--num-layers", "2", "--bptt", "16", "--batch-size", "4",
+                              "--zoneout", "0.1", "--input-dropout", "0.1", *extra, "--quiet", "--sample-length", "5"])
+    assert res.exit_code == 0, res.output
+    info = json.loads(runner.invoke(cli, ["describe", str(run / "best.safetensors")]).output)
+    rnn = info["config"]["model"]["rnn"]
+    assert (rnn["cell"], rnn["zoneout"], rnn["input_dropout"]) == (cell, 0.1, 0.1)
+    res = runner.invoke(cli, ["train-lm", str(text_file), "--run-dir", str(tmp_path / "g"), "--cell", "gru",
+                              "--recurrent-dropout", "0.2", "--quiet"])
+    assert res.exit_code == 1 and "recurrent_dropout: not available for GRU" in res.output
