@@ -15,6 +15,7 @@ import numpy as np
 
 from . import _checks as check
 from .cells.base import Carry, Cell
+from .cells.clockwork import ClockworkCellConfig, exponential_periods
 from .cells.gru import GRUCellConfig
 from .cells.layernorm import LayerNormGRUCellConfig, LayerNormLSTMCellConfig
 from .cells.lstm import LSTMCellConfig
@@ -265,6 +266,32 @@ class RNN(_RecurrentNetwork):
                          bidirectional, dtype, init, rng,
                          regularisers=dict(zoneout=zoneout, input_dropout=input_dropout,
                                            recurrent_dropout=recurrent_dropout))
+
+
+class ClockworkRNN(_RecurrentNetwork):
+    """Clockwork RNN (Koutnik et al. 2014; `rnnlab.cells.clockwork`): tanh units in modules that
+    update every `periods[i]` steps (default 1, 2, 4, ... for `num_modules`), each reading only
+    modules as slow or slower. Parameters and keys as torch.nn.RNN's; W_hh outside the
+    block upper-triangular mask starts at zero and is never used."""
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
+                 bidirectional: bool = False, *, periods: tuple[int, ...] | None = None,
+                 num_modules: int = 4, zoneout: float = 0.0, input_dropout: float = 0.0,
+                 recurrent_dropout: float = 0.0, dtype: object = np.float32, init: str = "pytorch",
+                 rng: np.random.Generator | int | None = None) -> None:
+        H = check.positive_int(hidden_size, "hidden_size")
+        if periods is None:
+            periods = exponential_periods(check.positive_int(num_modules, "num_modules"))
+        cell = ClockworkCellConfig(H, tuple(int(p) for p in periods))
+        super().__init__(cell, input_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, dtype, init, rng,
+                         regularisers=dict(zoneout=zoneout, input_dropout=input_dropout,
+                                           recurrent_dropout=recurrent_dropout))
+        mask = cell.recurrent_mask(self.dtype)
+        for params in self.layers:
+            for p in params:
+                p.w_hh *= mask                                     # unused entries at zero
 
 
 def _layer_norm_cell(make, bias: bool, **plain_only: object):

@@ -83,6 +83,22 @@ def keep_weights(noise: Noise | None, mask, padded, t: int, carry: Carry):
     return tuple(out)
 
 
+def with_schedule(cell: Cell, noise: Noise | None, T: int) -> Noise | None:
+    """Merge a cell's own schedule of held units (Clockwork RNN: idle modules) into zoneout."""
+    schedule = getattr(cell, "keep_schedule", None)
+    if schedule is None:
+        return noise
+    idle = schedule(T)                                             # (T, 1, H) True: unit holds
+    zone = None if noise is None else noise.zoneout
+    if zone is None:
+        merged = (idle,)
+    elif isinstance(zone[0], np.ndarray):
+        merged = (zone[0] | idle,) + zone[1:]                      # training: held if either
+    else:
+        merged = (np.where(idle, 1.0, zone[0]),) + zone[1:]        # evaluation: idle units hold
+    return Noise(None if noise is None else noise.x_mask, None if noise is None else noise.h_mask, merged)
+
+
 def scan_forward(cell: Cell, p: CellParams, x: np.ndarray, carry: Carry,
                  lengths: np.ndarray | None = None, reverse: bool = False,
                  keep_cache: bool = True, noise: Noise | None = None
@@ -94,6 +110,7 @@ def scan_forward(cell: Cell, p: CellParams, x: np.ndarray, carry: Carry,
     xs = gather_time(x, order)                                     # (T, B, D) processing order
     if noise is not None and noise.x_mask is not None:
         xs = xs * noise.x_mask                                     # one input mask for all steps
+    noise = with_schedule(cell, noise, T)
     mask = step_mask(lengths, T)
     padded = None if mask is None else ~mask.all(axis=(1, 2))     # (T,) steps needing a mask
     XP = flat(xs) @ p.w_ih.T                                       # (T*B, G*H): one GEMM, all steps

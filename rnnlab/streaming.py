@@ -23,6 +23,7 @@ from .errors import ConfigError, DTypeError, ShapeError
 class _Layer:
     def __init__(self, cell, p, carry: Carry, zoneout: tuple[float, ...]) -> None:
         self.cell, self.p, self.zoneout = cell, p, zoneout
+        self.t = 0                                                     # for a cell's own clock
         dtype = p.w_ih.dtype
         G = p.w_ih.shape[0]
         B = carry[0].shape[0]
@@ -42,7 +43,12 @@ class _Layer:
             xp += self.b
         if self.kern is None:                                          # reference step (variants)
             new, _ = self.cell.step_forward(self.p, xp, self.carry)
-            self.carry = tuple(z * o + (1 - z) * n if z else n for z, n, o in zip(self.zoneout, new, self.carry))
+            dt = self.carry[0].dtype
+            keep = [np.asarray(z, dtype=dt) for z in self.zoneout]     # zoneout's expectation
+            if hasattr(self.cell, "keep_schedule"):                    # idle clockwork modules hold
+                keep[0] = np.where(self.cell.keep_schedule(self.t + 1)[self.t], 1.0, keep[0]).astype(dt)
+            self.t += 1
+            self.carry = tuple(k * o + (1 - k) * n for k, n, o in zip(keep, new, self.carry))
             return self.carry[0]
         self.kern.step(0, None)                                        # writes carry row 1
         for S, z in zip(self.kern.carries, self.zoneout):

@@ -15,9 +15,9 @@ import numpy as np
 
 from .. import _checks as check
 from ..errors import ConfigError
-from ..networks import GRU, LSTM, RNN
+from ..networks import GRU, LSTM, RNN, ClockworkRNN
 
-CELLS = ("rnn", "rnn_relu", "lstm", "gru", "gru_reset_before", "lstm_peephole", "lstm_cifg", "lstm_ln", "gru_ln")
+CELLS = ("rnn", "rnn_relu", "lstm", "gru", "gru_reset_before", "lstm_peephole", "lstm_cifg", "lstm_ln", "gru_ln", "clockwork")
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,8 @@ def make_rnn(rc: RecurrentConfig, input_size: int, dtype: np.dtype, rng: np.rand
     common = dict(num_layers=rc.num_layers, dropout=rc.dropout, bidirectional=rc.bidirectional,
                   zoneout=rc.zoneout, input_dropout=rc.input_dropout,
                   recurrent_dropout=rc.recurrent_dropout, dtype=dtype, rng=rng)
+    if rc.cell == "clockwork":                      # up to 4 modules, periods 1, 2, 4, 8
+        return ClockworkRNN(input_size, rc.hidden_size, num_modules=min(4, rc.hidden_size), **common)
     if rc.cell in ("rnn", "rnn_relu"):
         return RNN(input_size, rc.hidden_size, nonlinearity="relu" if rc.cell == "rnn_relu" else "tanh", **common)
     if rc.cell.startswith("gru"):
