@@ -16,6 +16,7 @@ length and for zoneout): `keep_schedule(T)` tells the loop which units hold at w
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +24,14 @@ import numpy as np
 from ..errors import ConfigError
 from ..params import CellParams
 from .base import Cache, Carry, flat, gate_param_shapes
+
+
+@functools.lru_cache(maxsize=64)
+def _mask(H: int, periods: tuple[int, ...], dtype: str) -> np.ndarray:
+    m = ClockworkCellConfig(H, periods).module_of_unit()
+    mask = (m[None, :] >= m[:, None]).astype(dtype)
+    mask.flags.writeable = False                       # shared between calls
+    return mask
 
 
 def exponential_periods(num_modules: int) -> tuple[int, ...]:
@@ -63,8 +72,7 @@ class ClockworkCellConfig:
 
     def recurrent_mask(self, dtype=np.float64) -> np.ndarray:
         """(H, H) M[u, v] = 1 when unit u's module reads unit v's (module(v) >= module(u))."""
-        m = self.module_of_unit()
-        return (m[None, :] >= m[:, None]).astype(dtype)
+        return _mask(self.hidden_size, self.periods, np.dtype(dtype).str)
 
     def keep_schedule(self, T: int) -> np.ndarray:
         """(T, 1, H) True where a unit's module is idle at step t (t mod period != 0)."""
