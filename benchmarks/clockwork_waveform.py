@@ -10,7 +10,7 @@ normalised by the waveform's variance (NMSE; the paper's CW-RNN 0.007, RNN 0.18,
 import time
 
 import numpy as np
-from _common import RESULTS, report
+from _common import report
 
 import rnnlab
 from rnnlab.layers import Dense
@@ -73,4 +73,4 @@ if __name__ == "__main__":
         print(f"{r['model']:10s} seed {r['seed']}: {r['parameters']} parameters, NMSE {r['nmse']:.4f}, "
               f"{r['seconds']:.0f} s")
     report("clockwork_waveform", {"T": T, "iterations": ITERATIONS, "optimizer": "adam 3e-3, clip 1",
-                                  "runs": runs, "results_dir": str(RESULTS)})
+                                  "runs": runs})
