@@ -24,6 +24,8 @@ VARIANTS = {                       # name -> settings that differ from BASE
     "gru_ln": dict(cell="gru_ln"),
     "lstm_zoneout": dict(cell="lstm", regularisers=Regularisers(zoneout=0.1)),
     "lstm_variational": dict(cell="lstm", regularisers=Regularisers(input_dropout=0.1, recurrent_dropout=0.1)),
+    "lstm_3x192": dict(cell="lstm", num_layers=3, hidden_size=192, dropout=0.0),
+    "dg_lstm_3x192": dict(cell="dg_lstm", num_layers=3, hidden_size=192, dropout=0.0),
 }
 TRAIN = TrainConfig(epochs=2, optimizer="adam", lr=3e-3, clip=5.0, seed=0, checkpoint_every=50)
 

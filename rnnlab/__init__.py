@@ -2,13 +2,13 @@
 
 from .cell_modules import GRUCell, LSTMCell, RNNCell
 from .errors import ConfigError, DTypeError, RnnlabError, ShapeError, ValueRangeError
-from .networks import GRU, LSTM, RNN, ClockworkRNN
+from .networks import GRU, LSTM, RNN, ClockworkRNN, DepthGatedLSTM
 from .params import CellParams
 from .streaming import Stream
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "RNN", "LSTM", "GRU", "ClockworkRNN", "RNNCell", "LSTMCell", "GRUCell", "CellParams", "Stream",
+    "RNN", "LSTM", "GRU", "ClockworkRNN", "DepthGatedLSTM", "RNNCell", "LSTMCell", "GRUCell", "CellParams", "Stream",
     "RnnlabError", "ShapeError", "DTypeError", "ValueRangeError", "ConfigError",
 ]

@@ -46,7 +46,7 @@ def init_cell(cell: Cell, input_size: int, *, bias: bool, dtype: np.dtype,
     k = 1.0 / np.sqrt(H)
     arrays = {}
     for name, shp in cell.param_shapes(input_size).items():
-        if name in ("b_ih", "b_hh") and not bias:
+        if name in ("b_ih", "b_hh", "b_up") and not bias:
             continue
         if name == "ln_weight":                        # layer-norm gains start at 1, biases at 0
             arrays[name] = np.ones(shp)
@@ -55,8 +55,12 @@ def init_cell(cell: Cell, input_size: int, *, bias: bool, dtype: np.dtype,
         else:
             arrays[name] = rng.uniform(-k, k, size=shp)
     if scheme == "orthogonal":
-        R = arrays["w_hh"].shape[1]
-        arrays["w_hh"] = np.concatenate([orthogonal(H, R, rng) for _ in range(cell.gates)])
+        R = arrays["w_hh"].shape[-1]
+
+        def blocks() -> np.ndarray:
+            return np.concatenate([orthogonal(H, R, rng) for _ in range(cell.gates)])
+        w = arrays["w_hh"]
+        arrays["w_hh"] = np.stack([blocks() for _ in range(w.shape[0])]) if w.ndim == 3 else blocks()
     if forget_bias is not None and isinstance(cell, LayerNormLSTMCellConfig):
         arrays["ln_bias"][H:2 * H] = forget_bias       # b of the forget gate, after the norms
     elif forget_bias is not None:

@@ -16,6 +16,7 @@ import numpy as np
 from . import _checks as check
 from .cells.base import Carry, Cell
 from .cells.clockwork import ClockworkCellConfig, exponential_periods
+from .cells.depth_gated import DepthGatedLSTMCellConfig
 from .cells.gru import GRUCellConfig
 from .cells.layernorm import LayerNormGRUCellConfig, LayerNormLSTMCellConfig
 from .cells.lstm import LSTMCellConfig
@@ -292,6 +293,109 @@ class ClockworkRNN(_RecurrentNetwork):
         for params in self.layers:
             for p in params:
                 p.w_hh *= mask                                     # unused entries at zero
+
+
+class DepthGatedLSTM(ParamModule):
+    """Depth-Gated LSTM (Yao et al. 2015; `rnnlab.cells.depth_gated`): `num_layers` >= 2 LSTM
+    layers of equal width whose cells are linked across depth by a depth gate.
+
+    Called as `rnnlab.LSTM`: outputs are the top layer's h (T, B, Dn*H), final states
+    `(h_n, c_n)` (L*Dn, B, H). Inside, each direction is one recurrent cell running the whole
+    stack per time step. With `bidirectional=True` each direction is its own depth-gated stack
+    and their top outputs are concatenated (layer l of one direction does not read the other
+    direction's layer l-1, unlike torch's bidirectional stacks).
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 2, bias: bool = True,
+                 batch_first: bool = False, bidirectional: bool = False, *, zoneout: float = 0.0,
+                 input_dropout: float = 0.0, recurrent_dropout: float = 0.0,
+                 dtype: object = np.float32, init: str = "pytorch",
+                 rng: np.random.Generator | int | None = None) -> None:
+        H = check.positive_int(hidden_size, "hidden_size")
+        L = check.positive_int(num_layers, "num_layers")
+        self.stack = _RecurrentNetwork(DepthGatedLSTMCellConfig(H, L), input_size, 1, bias, batch_first,
+                                       0.0, bidirectional, dtype, init, rng,
+                                       regularisers=dict(zoneout=zoneout, input_dropout=input_dropout,
+                                                         recurrent_dropout=recurrent_dropout))
+        self.input_size, self.hidden_size, self.num_layers = self.stack.input_size, H, L
+        self.bidirectional, self.num_directions = self.stack.bidirectional, self.stack.num_directions
+        self.batch_first, self.dtype, self.bias = self.stack.batch_first, self.stack.dtype, self.stack.bias
+        self.cell = LSTMCellConfig(H)                # what models read: carries (h, c) of size H
+        self.training = True
+
+    @property
+    def rng(self) -> np.random.Generator:
+        return self.stack.rng                        # the masks' source is the stack's
+
+    @rng.setter
+    def rng(self, value: np.random.Generator) -> None:
+        self.stack.rng = value
+
+    def _param_sets(self):
+        return self.stack._param_sets()
+
+    def _grad_sets(self):
+        return self.stack._grad_sets()
+
+    def train(self, mode: bool = True) -> "DepthGatedLSTM":
+        self.training = mode
+        self.stack.train(mode)
+        return self
+
+    def _pack(self, state, names=("h_0", "c_0")):
+        """(L*Dn, [B,] H) pairs -> the stack cell's (Dn, [B,] L*H) pairs."""
+        if state is None:
+            return None
+        if not (isinstance(state, tuple) and len(state) == 2):
+            raise ShapeError(f"{names[0][:-2]}: expected a tuple ({names[0]}, {names[1]}), got {type(state).__name__}")
+        L, Dn, H = self.num_layers, self.num_directions, self.hidden_size
+        out = []
+        for name, a in zip(names, state):
+            check.array(a, name, self.dtype, (2, 3))
+            if a.shape[0] != L * Dn or a.shape[-1] != H:
+                raise ShapeError(f"{name}: expected ({L * Dn}, batch, {H}) (num_layers * num_directions, "
+                                 f"batch, hidden_size), got {a.shape}")
+            mid = a.shape[1:-1]                                            # (B,) or ()
+            a = a.reshape((L, Dn) + mid + (H,))
+            out.append(np.ascontiguousarray(np.moveaxis(a, 0, -2)).reshape((Dn,) + mid + (L * H,)))
+        return tuple(out)
+
+    def _unpack(self, state):
+        L, Dn, H = self.num_layers, self.num_directions, self.hidden_size
+        out = []
+        for a in state:
+            mid = a.shape[1:-1]
+            a = a.reshape((Dn,) + mid + (L, H))
+            out.append(np.ascontiguousarray(np.moveaxis(a, -2, 0)).reshape((L * Dn,) + mid + (H,)))
+        return tuple(out)
+
+    def __call__(self, x, hx=None, lengths=None):
+        return self.forward(x, hx, lengths)
+
+    def forward(self, x, hx=None, lengths=None, keep_cache: bool = True):
+        """The top layer's outputs and every layer's final (h, c), as `rnnlab.LSTM`."""
+        y_all, state = self.stack.forward(x, self._pack(hx), lengths, keep_cache)
+        L, Dn, H = self.num_layers, self.num_directions, self.hidden_size
+        y = y_all.reshape(y_all.shape[:-1] + (Dn, L, H))[..., L - 1, :]  # each direction's top
+        return np.ascontiguousarray(y).reshape(y_all.shape[:-1] + (Dn * H,)), self._unpack(state)
+
+    def backward(self, doutput, dstate=None, *, on_state_grad=None):
+        L, Dn, H = self.num_layers, self.num_directions, self.hidden_size
+        d_all = None
+        if doutput is not None:
+            check.array(doutput, "doutput", self.dtype, (2, 3))
+            d_all = np.zeros(doutput.shape[:-1] + (Dn, L, H), dtype=self.dtype)
+            d_all[..., L - 1, :] = doutput.reshape(doutput.shape[:-1] + (Dn, H))
+            d_all = d_all.reshape(doutput.shape[:-1] + (Dn * L * H,))
+        dx, dst = self.stack.backward(d_all, self._pack(dstate, ("dh_n", "dc_n")), on_state_grad=on_state_grad)
+        return dx, self._unpack(dst)
+
+    def stream(self, batch_size: int = 1, hx=None):
+        raise ConfigError("stream: not available for DepthGatedLSTM yet; call the network on the sequence")
+
+    def __repr__(self) -> str:
+        return (f"DepthGatedLSTM({self.input_size}, {self.hidden_size}, num_layers={self.num_layers}, "
+                f"bidirectional={self.bidirectional}, dtype={self.dtype})")
 
 
 def _layer_norm_cell(make, bias: bool, **plain_only: object):

@@ -22,6 +22,9 @@ TORCH_STEMS = {
     "w_peephole": "weight_peephole",
     "ln_weight": "layer_norm_weight",
     "ln_bias": "layer_norm_bias",
+    "w_up": "weight_up",
+    "b_up": "bias_up",
+    "w_depth": "weight_depth",
 }
 
 
@@ -35,6 +38,9 @@ class CellParams:
     w_peephole: np.ndarray | None = None
     ln_weight: np.ndarray | None = None
     ln_bias: np.ndarray | None = None
+    w_up: np.ndarray | None = None
+    b_up: np.ndarray | None = None
+    w_depth: np.ndarray | None = None
 
     def items(self) -> list[tuple[str, np.ndarray]]:
         """(field, array) for every parameter present, in PyTorch's order."""

@@ -10,6 +10,7 @@ from ..recurrent import gather_time
 def gate_activations(net) -> dict[str, dict[str, np.ndarray]]:
     """{"l0", "l0_reverse", ...: {gate name: (T, B, H)}} from the last forward call (made with
     the cache kept), in input time order."""
+    net = getattr(net, "stack", net)                 # DepthGatedLSTM: the stack cell inside
     fc = net._cache
     if fc is None:
         raise RuntimeError("gate_activations: run the network forward first (keep_cache=True)")

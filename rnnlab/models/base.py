@@ -15,9 +15,9 @@ import numpy as np
 
 from .. import _checks as check
 from ..errors import ConfigError
-from ..networks import GRU, LSTM, RNN, ClockworkRNN
+from ..networks import GRU, LSTM, RNN, ClockworkRNN, DepthGatedLSTM
 
-CELLS = ("rnn", "rnn_relu", "lstm", "gru", "gru_reset_before", "lstm_peephole", "lstm_cifg", "lstm_ln", "gru_ln", "clockwork")
+CELLS = ("rnn", "rnn_relu", "lstm", "gru", "gru_reset_before", "lstm_peephole", "lstm_cifg", "lstm_ln", "gru_ln", "clockwork", "dg_lstm")
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,9 @@ def make_rnn(rc: RecurrentConfig, input_size: int, dtype: np.dtype, rng: np.rand
     common = dict(num_layers=rc.num_layers, dropout=rc.dropout, bidirectional=rc.bidirectional,
                   zoneout=rc.zoneout, input_dropout=rc.input_dropout,
                   recurrent_dropout=rc.recurrent_dropout, dtype=dtype, rng=rng)
+    if rc.cell == "dg_lstm":                        # its layers are linked inside one step:
+        common.pop("dropout")                       # no dropout between them
+        return DepthGatedLSTM(input_size, rc.hidden_size, **dict(common, num_layers=max(2, rc.num_layers)))
     if rc.cell == "clockwork":                      # up to 4 modules, periods 1, 2, 4, 8
         return ClockworkRNN(input_size, rc.hidden_size, num_modules=min(4, rc.hidden_size), **common)
     if rc.cell in ("rnn", "rnn_relu"):

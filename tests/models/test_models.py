@@ -13,7 +13,7 @@ F64 = dict(dtype=np.float64)
 
 
 @pytest.mark.parametrize("pooling", ["last", "mean", "max"])
-@pytest.mark.parametrize("cell,bi", [("lstm", True), ("gru", False), ("rnn", True), ("lstm_ln", False), ("gru_ln", True), ("clockwork", True)])
+@pytest.mark.parametrize("cell,bi", [("lstm", True), ("gru", False), ("rnn", True), ("lstm_ln", False), ("gru_ln", True), ("clockwork", True), ("dg_lstm", False)])
 def test_classifier_on_tokens(pooling, cell, bi):
     vocab = Vocab(["<pad>", "<unk>", "a", "b", "c"])
     cfg = ClassifierConfig(3, 0, 3, RecurrentConfig(cell, 3, 2, 0.2, bi), pooling, dropout=0.2)
