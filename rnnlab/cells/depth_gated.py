@@ -69,30 +69,30 @@ class DepthGatedLSTMCellConfig:
         acts = np.empty((L, B, 5 * H), dtype=xp.dtype)  # activated gates per layer (d unused in layer 1)
         h_new, c_new = np.empty_like(h_all), np.empty_like(c_all)
         tcs = np.empty((L, B, H), dtype=xp.dtype)
-        for l in range(L):
-            sl = slice(l * H, (l + 1) * H)
+        for k in range(L):
+            sl = slice(k * H, (k + 1) * H)
             h, c = h_all[:, sl], c_all[:, sl]          # (B, H) this layer's previous state
-            a = acts[l]
-            rec = h @ p.w_hh[l].T                      # (B, 4H)
-            if l == 0:
+            a = acts[k]
+            rec = h @ p.w_hh[k].T                      # (B, 4H)
+            if k == 0:
                 a[:, :4 * H] = xp + rec
                 a[:, 4 * H:] = 0
             else:
-                a[:] = h_new[:, sl.start - H:sl.start] @ p.w_up[l - 1].T   # x^l = h_t^{l-1}
+                a[:] = h_new[:, sl.start - H:sl.start] @ p.w_up[k - 1].T   # x^l = h_t^{l-1}
                 if p.b_up is not None:
-                    a += p.b_up[l - 1]
+                    a += p.b_up[k - 1]
                 a[:, :4 * H] += rec
                 if p.b_hh is not None:
-                    a[:, :4 * H] += p.b_hh[l]
+                    a[:, :4 * H] += p.b_hh[k]
                 c_low = c_new[:, sl.start - H:sl.start]
-                a[:, 4 * H:] += p.w_depth[l - 1, :H] * c + p.w_depth[l - 1, H:] * c_low
+                a[:, 4 * H:] += p.w_depth[k - 1, :H] * c + p.w_depth[k - 1, H:] * c_low
             _lstm_gates(a, H)
             i, f, g, o, d = (a[:, k * H:(k + 1) * H] for k in range(5))
             c_new[:, sl] = f * c + i * g
-            if l > 0:
+            if k > 0:
                 c_new[:, sl] += d * c_new[:, sl.start - H:sl.start]         # the depth link
-            np.tanh(c_new[:, sl], out=tcs[l])
-            np.multiply(o, tcs[l], out=h_new[:, sl])
+            np.tanh(c_new[:, sl], out=tcs[k])
+            np.multiply(o, tcs[k], out=h_new[:, sl])
         return (h_new, c_new), (h_all, c_all, acts, h_new, c_new, tcs)
 
     def step_backward(self, p: CellParams, dcarry: Carry, cache: Cache):
@@ -103,9 +103,9 @@ class DepthGatedLSTMCellConfig:
         dh_prev, dc_prev = np.empty_like(dh_all), np.empty_like(dc_all)
         das = np.zeros_like(acts)                      # (L, B, 5H) pre-activation grads
         dxp = None
-        for l in range(L - 1, -1, -1):
-            sl = slice(l * H, (l + 1) * H)
-            a, tc, da = acts[l], tcs[l], das[l]
+        for k in range(L - 1, -1, -1):
+            sl = slice(k * H, (k + 1) * H)
+            a, tc, da = acts[k], tcs[k], das[k]
             i, f, g, o, d = (a[:, k * H:(k + 1) * H] for k in range(5))
             dh, c = dh_new[:, sl], c_all[:, sl]
             dc = dc_new[:, sl] + dh * o * (1 - tc * tc)               # h = o tanh(c)
@@ -114,16 +114,16 @@ class DepthGatedLSTMCellConfig:
             da[:, H:2 * H] = dc * c * f * (1 - f)
             da[:, 2 * H:3 * H] = dc * i * (1 - g * g)
             dc_prev[:, sl] = dc * f
-            if l > 0:
+            if k > 0:
                 low = slice(sl.start - H, sl.start)
                 dd = dc * c_new[:, low] * d * (1 - d)                  # depth gate pre-activation
                 da[:, 4 * H:] = dd
-                dc_prev[:, sl] += dd * p.w_depth[l - 1, :H]            # d read c_{t-1}^l
-                dc_new[:, low] += dc * d + dd * p.w_depth[l - 1, H:]   # c^l read c_t^{l-1} twice
-                dh_new[:, low] += da @ p.w_up[l - 1]                   # x^l = h_t^{l-1}
+                dc_prev[:, sl] += dd * p.w_depth[k - 1, :H]            # d read c_{t-1}^l
+                dc_new[:, low] += dc * d + dd * p.w_depth[k - 1, H:]   # c^l read c_t^{l-1} twice
+                dh_new[:, low] += da @ p.w_up[k - 1]                   # x^l = h_t^{l-1}
             else:
                 dxp = da[:, :4 * H].copy()                             # layer 1's projected input
-            dh_prev[:, sl] = da[:, :4 * H] @ p.w_hh[l]
+            dh_prev[:, sl] = da[:, :4 * H] @ p.w_hh[k]
         return dxp, (dh_prev, dc_prev), (das,)
 
     sigmoid_gates = ("input", "forget", "output")
@@ -143,17 +143,17 @@ class DepthGatedLSTMCellConfig:
         gw_hh = np.empty_like(p.w_hh)
         gw_up = np.empty_like(p.w_up)
         gw_depth = np.empty_like(p.w_depth)
-        for l in range(L):
-            sl = slice(l * H, (l + 1) * H)
-            da = flat(das[:, l])                         # (T*B, 5H)
-            gw_hh[l] = da[:, :4 * H].T @ flat(h_all[..., sl])
-            if l > 0:
+        for k in range(L):
+            sl = slice(k * H, (k + 1) * H)
+            da = flat(das[:, k])                         # (T*B, 5H)
+            gw_hh[k] = da[:, :4 * H].T @ flat(h_all[..., sl])
+            if k > 0:
                 low = slice(sl.start - H, sl.start)
-                gw_up[l - 1] = da.T @ flat(h_new[..., low])
+                gw_up[k - 1] = da.T @ flat(h_new[..., low])
                 dd = da[:, 4 * H:]
-                gw_depth[l - 1, :H] = (dd * flat(c_all[..., sl])).sum(0)
-                gw_depth[l - 1, H:] = (dd * flat(c_new[..., low])).sum(0)
+                gw_depth[k - 1, :H] = (dd * flat(c_all[..., sl])).sum(0)
+                gw_depth[k - 1, H:] = (dd * flat(c_new[..., low])).sum(0)
         grads.w_hh, grads.w_up, grads.w_depth = gw_hh, gw_up, gw_depth
         if p.b_hh is not None:
-            grads.b_hh = np.stack([flat(das[:, l, :, :4 * H]).sum(0) for l in range(L)])
-            grads.b_up = np.stack([flat(das[:, l]).sum(0) for l in range(1, L)])
+            grads.b_hh = np.stack([flat(das[:, k, :, :4 * H]).sum(0) for k in range(L)])
+            grads.b_up = np.stack([flat(das[:, k]).sum(0) for k in range(1, L)])
