@@ -81,9 +81,6 @@ class _RecurrentNetwork(ParamModule):
         self.zoneout = tuple(check.probability(v, "zoneout") for v in z)
         self.input_dropout = check.probability(input_dropout, "input_dropout")
         self.recurrent_dropout = check.probability(recurrent_dropout, "recurrent_dropout")
-        if self.recurrent_dropout and isinstance(self.cell, (GRUCellConfig, LayerNormGRUCellConfig)):
-            raise ConfigError("recurrent_dropout: not available for GRU yet (Gal's GRU masks h only "
-                              "inside its matmuls, not on the z * h path); use it with RNN or LSTM")
 
     def _noise(self, D: int, B: int, T: int) -> Noise | None:
         """Fresh masks for one layer and direction (training), zoneout's expectation (evaluation)."""

@@ -131,8 +131,11 @@ def scan_forward(cell: Cell, p: CellParams, x: np.ndarray, carry: Carry,
     caches = []
     h_mask = None if noise is None else noise.h_mask
     for t in range(T):
-        read = carry if h_mask is None else (carry[0] * h_mask,) + carry[1:]  # dropped h
-        new, cache = cell.step_forward(p, XP[t], read)
+        if h_mask is not None and getattr(cell, "masks_recurrent_reads", False):
+            new, cache = cell.step_forward(p, XP[t], carry, h_mask)  # the cell masks its matmuls
+        else:
+            read = carry if h_mask is None else (carry[0] * h_mask,) + carry[1:]  # dropped h
+            new, cache = cell.step_forward(p, XP[t], read)
         keep = keep_weights(noise, mask, padded, t, carry)
         if keep is not None:                                       # held rows, zoned-out units
             new = tuple(k * o + (1 - k) * n for k, n, o in zip(keep, new, carry))
@@ -190,6 +193,8 @@ def _reference_backward(cell, p, sc: ScanCache, dY, dcarry, on_state_grad):
     dXP = np.empty((T,) + dY.shape[1:2] + (p.w_ih.shape[0],), dtype=dY.dtype)  # (T, B, G*H)
     drecs = []
     h_mask = None if sc.noise is None else sc.noise.h_mask
+    if getattr(cell, "masks_recurrent_reads", False):
+        h_mask = None                                              # the cell's backward applies it
     for t in range(T - 1, -1, -1):
         cache = tuple(field[t] for field in sc.caches)
         dy = dY[t] * sc.mask[t] if sc.padded is not None and sc.padded[t] else dY[t]

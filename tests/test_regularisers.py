@@ -13,6 +13,10 @@ CASES = {
                                     input_dropout=0.3, recurrent_dropout=0.4, **F64),
     "lstm_ln_zoneout_recdrop": lambda: rnnlab.LSTM(2, 3, layer_norm=True, zoneout=0.4, recurrent_dropout=0.3, **F64),
     "gru_zoneout_indrop": lambda: rnnlab.GRU(2, 3, num_layers=2, zoneout=0.4, input_dropout=0.3, **F64),
+    "gru_all": lambda: rnnlab.GRU(2, 3, bidirectional=True, zoneout=0.3, input_dropout=0.2,
+                                  recurrent_dropout=0.4, **F64),
+    "gru_before_recdrop": lambda: rnnlab.GRU(2, 3, reset_after=False, recurrent_dropout=0.4, **F64),
+    "gru_ln_recdrop": lambda: rnnlab.GRU(2, 3, layer_norm=True, recurrent_dropout=0.4, zoneout=0.2, **F64),
     "rnn_all": lambda: rnnlab.RNN(2, 3, bidirectional=True, zoneout=0.3, input_dropout=0.2,
                                   recurrent_dropout=0.3, **F64),
 }
@@ -71,8 +75,6 @@ def test_variational_masks_are_one_per_sequence():
 
 
 def test_regulariser_errors(tmp_path):
-    with pytest.raises(ConfigError, match="recurrent_dropout: not available for GRU"):
-        rnnlab.GRU(3, 4, recurrent_dropout=0.2)
     with pytest.raises(ConfigError, match="zoneout: expected a probability or 2"):
         rnnlab.LSTM(3, 4, zoneout=(0.1, 0.2, 0.3))
     with pytest.raises(ConfigError, match=r"input_dropout: expected a float in \[0, 1\), got 1"):
@@ -81,3 +83,15 @@ def test_regulariser_errors(tmp_path):
     from rnnlab.interop.onnx_io import export_network
     with pytest.raises(ConfigError, match="zoneout"):
         export_network(rnnlab.LSTM(3, 4, zoneout=0.1), tmp_path / "z.onnx")
+
+
+def test_gru_recurrent_dropout_masks_only_the_matmul_reads():
+    """Gal's GRU: with the update gate forced to 1 (h' = h), a dropped h must still pass on
+    whole through z * h; only what the matmuls read is masked."""
+    net = rnnlab.GRU(2, 30, recurrent_dropout=0.5, dtype=np.float64, rng=0)
+    sd = net.state_dict()
+    sd["bias_ih_l0"][30:60] = 50.0                                   # z = 1
+    net.load_state_dict(sd)
+    h0 = np.random.default_rng(0).standard_normal((1, 4, 30))
+    _, h = net(np.zeros((3, 4, 2)), h0)
+    np.testing.assert_allclose(h, h0, atol=1e-12)

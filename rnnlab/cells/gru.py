@@ -45,11 +45,16 @@ class GRUCellConfig:
         folded[2 * H:] = 0                             # b_hn sits inside r * (...): kept per step
         return folded
 
-    def step_forward(self, p: CellParams, xp: np.ndarray, carry: Carry) -> tuple[Carry, Cache]:
+    # recurrent dropout (Gal & Ghahramani 2016) masks h where the matmuls read it, not on z * h
+    masks_recurrent_reads = True
+
+    def step_forward(self, p: CellParams, xp: np.ndarray, carry: Carry,
+                     h_mask: np.ndarray | None = None) -> tuple[Carry, Cache]:
         (h,) = carry                                   # (B, H)
         H = self.hidden_size
+        hr = h if h_mask is None else h * h_mask       # what the matmuls read
         if self.reset_after:
-            hp = h @ p.w_hh.T                          # (B, 3H) recurrent part of all gates
+            hp = hr @ p.w_hh.T                         # (B, 3H) recurrent part of all gates
             rz = sigmoid(xp[:, :2 * H] + hp[:, :2 * H])  # (B, 2H)
             hn = hp[:, 2 * H:].copy()                  # (B, H) h W_hn^T (+ b_hn), own memory
             if p.b_hh is not None:
@@ -58,17 +63,20 @@ class GRUCellConfig:
             n = np.tanh(xp[:, 2 * H:] + r * hn)
             rec = hn                                   # saved: dr = dn_pre * hn
         else:
-            rz = sigmoid(xp[:, :2 * H] + h @ p.w_hh[:2 * H].T)
+            rz = sigmoid(xp[:, :2 * H] + hr @ p.w_hh[:2 * H].T)
             r, z = rz[:, :H], rz[:, H:]
-            rh = r * h                                 # (B, H) reset applied before the matmul
+            rh = r * hr                                # (B, H) reset applied before the matmul
             n = np.tanh(xp[:, 2 * H:] + rh @ p.w_hh[2 * H:].T)
             rec = rh                                   # saved: the operand of W_hn
         h_new = n + z * (h - n)                        # (1 - z) n + z h
-        return (h_new,), (h, rz, n, rec)
+        cache = (h, rz, n, rec)
+        return (h_new,), cache if h_mask is None else cache + (h_mask,)
 
     def step_backward(self, p: CellParams, dcarry: Carry, cache: Cache):
         (dh,) = dcarry                                 # (B, H)
-        h, rz, n, rec = cache
+        h, rz, n, rec = cache[:4]
+        m = cache[4] if len(cache) == 5 else None      # the recurrent dropout mask, if any
+        hr = h if m is None else h * m
         H = self.hidden_size
         r, z = rz[:, :H], rz[:, H:]
         da = np.empty((h.shape[0], 3 * H), dtype=h.dtype)  # input-side pre-activation grads
@@ -76,31 +84,34 @@ class GRUCellConfig:
         dan = dh * (1 - z) * (1 - n * n)               # through (1-z) n and tanh
         da[:, 2 * H:] = dan
         da[:, H:2 * H] = dh * (h - n) * z * (1 - z)    # h' = n + z (h - n)
-        dh_prev = dh * z                               # the direct path z * h
         if self.reset_after:
             da[:, :H] = dan * rec * r * (1 - r)        # n_pre = xn + r * hn
             dhp[:, :2 * H] = da[:, :2 * H]
             dhp[:, 2 * H:] = dan * r                   # d(hn) = dan * r
-            dh_prev += dhp @ p.w_hh                    # (B, H) all three gates at once
+            dhr = dhp @ p.w_hh                         # (B, H) all three gates at once
         else:
             drh = dan @ p.w_hh[2 * H:]                 # (B, H) back through W_hn
-            da[:, :H] = drh * h * r * (1 - r)          # rh = r * h
-            dh_prev += drh * r
+            da[:, :H] = drh * hr * r * (1 - r)         # rh = r * hr
             dhp[:] = da
-            dh_prev += da[:, :2 * H] @ p.w_hh[:2 * H]  # r, z read h directly
+            dhr = drh * r + da[:, :2 * H] @ p.w_hh[:2 * H]  # r, z read hr directly
+        if m is not None:
+            dhr *= m                                   # the matmuls read the dropped h
+        dh_prev = dh * z + dhr                         # and the direct path z * h
         return da, (dh_prev,), (dhp,)
 
     sigmoid_gates = ("reset", "update")
 
     def activations(self, caches: Cache) -> dict[str, np.ndarray]:
         """Named activations from stacked caches, each (T, B, H)."""
-        h, rz, n, _ = caches
+        h, rz, n = caches[:3]
         H = self.hidden_size
         z = rz[..., H:]
         return {"reset": rz[..., :H], "update": z, "candidate": n, "hidden": n + z * (h - n)}
 
     def recurrent_grads(self, p, caches, drecs, grads: CellParams) -> None:
-        h, rz, n, rec = caches                         # each (T, B, .)
+        h, rz, n, rec = caches[:4]                     # each (T, B, .)
+        if len(caches) == 5:
+            h = h * caches[4]                          # the matmuls read the dropped h
         (dhp,) = drecs                                 # (T, B, 3H)
         H = self.hidden_size
         if self.reset_after:

@@ -150,21 +150,27 @@ class LayerNormGRUCellConfig:
     def input_bias(self, p: CellParams) -> np.ndarray | None:
         return None
 
-    def step_forward(self, p: CellParams, xp: np.ndarray, carry: Carry) -> tuple[Carry, Cache]:
+    masks_recurrent_reads = True                       # recurrent dropout: only the matmul reads h * m
+
+    def step_forward(self, p: CellParams, xp: np.ndarray, carry: Carry,
+                     h_mask: np.ndarray | None = None) -> tuple[Carry, Cache]:
         (h,) = carry                                   # (B, H)
         H = self.hidden_size
+        hr = h if h_mask is None else h * h_mask
         vx, xhx, ivx = ln_forward(xp, p.ln_weight[:3 * H], p.ln_bias[:3 * H])          # (B, 3H)
-        vh, xhh, ivh = ln_forward(h @ p.w_hh.T, p.ln_weight[3 * H:], p.ln_bias[3 * H:])  # (B, 3H)
+        vh, xhh, ivh = ln_forward(hr @ p.w_hh.T, p.ln_weight[3 * H:], p.ln_bias[3 * H:])  # (B, 3H)
         rz = sigmoid(vx[:, :2 * H] + vh[:, :2 * H])    # (B, 2H)
         r, z = rz[:, :H], rz[:, H:]
         hn = vh[:, 2 * H:]                             # saved: dr = dn_pre * hn
         n = np.tanh(vx[:, 2 * H:] + r * hn)
         h_new = n + z * (h - n)                        # (1 - z) n + z h
-        return (h_new,), (h, rz, n, hn, xhx, ivx, xhh, ivh)
+        cache = (h, rz, n, hn, xhx, ivx, xhh, ivh)
+        return (h_new,), cache if h_mask is None else cache + (h_mask,)
 
     def step_backward(self, p: CellParams, dcarry: Carry, cache: Cache):
         (dh,) = dcarry
-        h, rz, n, hn, xhx, ivx, xhh, ivh = cache
+        h, rz, n, hn, xhx, ivx, xhh, ivh = cache[:8]
+        m = cache[8] if len(cache) == 9 else None
         H = self.hidden_size
         r, z = rz[:, :H], rz[:, H:]
         dvx = np.empty((h.shape[0], 3 * H), dtype=h.dtype)   # grads of v_x and v_h
@@ -177,7 +183,10 @@ class LayerNormGRUCellConfig:
         dvh[:, 2 * H:] = dn * r
         dxp = ln_backward(dvx, xhx, ivx, p.ln_weight[:3 * H])
         dhr = ln_backward(dvh, xhh, ivh, p.ln_weight[3 * H:])
-        dh_prev = dh * z + dhr @ p.w_hh                # the direct path z h, and the recurrence
+        dread = dhr @ p.w_hh                           # (B, H) back through the recurrence
+        if m is not None:
+            dread *= m                                 # which read the dropped h
+        dh_prev = dh * z + dread                       # and the direct path z h
         return dxp, (dh_prev,), (dvx, dvh, dhr)
 
     sigmoid_gates = ("reset", "update")
@@ -190,6 +199,8 @@ class LayerNormGRUCellConfig:
 
     def recurrent_grads(self, p, caches, drecs, grads: CellParams) -> None:
         h, xhx, xhh = caches[0], caches[4], caches[6]
+        if len(caches) == 9:
+            h = h * caches[8]                          # the matmul read the dropped h
         dvx, dvh, dhr = drecs
         grads.w_hh = flat(dhr).T @ flat(h)             # (3H, H)
         grads.ln_weight, grads.ln_bias = _ln_param_grads((dvx, dvh), (xhx, xhh))

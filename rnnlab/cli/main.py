@@ -59,7 +59,7 @@ def train_options(f):
         click.option("--input-dropout", type=float, default=0.0, show_default=True,
                      help="Variational dropout of the recurrent layers' inputs (one mask per sequence)."),
         click.option("--recurrent-dropout", type=float, default=0.0, show_default=True,
-                     help="Variational dropout of h where each step reads it (RNN, LSTM)."),
+                     help="Variational dropout of h where each step's matmuls read it (one mask per sequence)."),
     ]
     for o in reversed(opts):
         f = o(f)
