@@ -370,7 +370,8 @@ def _int_list(value: str, name: str) -> tuple[int, ...]:
 
 
 @cli.command("bench")
-@click.option("--kinds", default="RNN,LSTM,GRU", show_default=True)
+@click.option("--kinds", default="RNN,LSTM,GRU", show_default=True,
+              help="Also LSTM_LN, GRU_LN, CLOCKWORK, DG_LSTM, LSTM_ZONEOUT (timed without peers).")
 @click.option("--hidden", "hs", default="64,256,1024", show_default=True, help="Hidden sizes H (D = H).")
 @click.option("--batch", "bs", default="1,32,128", show_default=True, help="Batch sizes B.")
 @click.option("--steps", "ts", default="50,200", show_default=True, help="Sequence lengths T.")

@@ -25,11 +25,23 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import GRU, LSTM, RNN, __version__
+from .. import GRU, LSTM, RNN, ClockworkRNN, DepthGatedLSTM, __version__
 from ..errors import ConfigError
 
-KINDS = {"RNN": RNN, "LSTM": LSTM, "GRU": GRU}
-GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
+KINDS = {  # kind -> network of input and hidden size H; the first three have torch/ONNX peers
+    "RNN": lambda H: RNN(H, H, rng=0),
+    "LSTM": lambda H: LSTM(H, H, rng=0),
+    "GRU": lambda H: GRU(H, H, rng=0),
+    "LSTM_LN": lambda H: LSTM(H, H, layer_norm=True, rng=0),
+    "GRU_LN": lambda H: GRU(H, H, layer_norm=True, rng=0),
+    "CLOCKWORK": lambda H: ClockworkRNN(H, H, num_modules=min(8, H), rng=0),
+    "DG_LSTM": lambda H: DepthGatedLSTM(H, H, num_layers=2, rng=0),
+    "LSTM_ZONEOUT": lambda H: LSTM(H, H, zoneout=0.1, rng=0),
+}
+PEERED = ("RNN", "LSTM", "GRU")
+# GEMM multiply-adds per step and batch row, in units of H^2 (D = H): input + recurrent blocks
+MACS = {"RNN": 2, "LSTM": 8, "GRU": 6, "LSTM_LN": 8, "GRU_LN": 6, "CLOCKWORK": 2,
+        "DG_LSTM": 8 + 9, "LSTM_ZONEOUT": 8}
 MODES = ("inference", "training", "stream")
 GAP_S = 0.3
 
@@ -53,8 +65,9 @@ def gemm_peak(n: int = 2048, rounds: int = 5) -> float:
 
 
 def network_flops(kind: str, H: int, B: int, T: int, mode: str) -> float:
-    """GEMM FLOPs of one call (input size D = H, one layer)."""
-    fwd = 2.0 * T * B * GATES[kind] * H * (H + H)
+    """GEMM FLOPs of one call (input size D = H; one layer, DG_LSTM two; Clockwork's mask
+    not discounted)."""
+    fwd = 2.0 * T * B * MACS[kind] * H * H
     return 3 * fwd if mode == "training" else fwd
 
 
@@ -92,10 +105,12 @@ class BenchReport:
 def _functions(kind: str, H: int, B: int, T: int, mode: str, peers: list[str], threads: int):
     """{library: zero-argument function} for one grid point and mode."""
     rng = np.random.default_rng(0)
-    net = KINDS[kind](H, H, rng=0)
+    net = KINDS[kind](H)
     x = rng.standard_normal((T, B, H)).astype(np.float32)
     g = rng.standard_normal((T, B, H)).astype(np.float32)
     fns: dict[str, Callable[[], object]] = {}
+    if kind not in PEERED:
+        peers = []
     if mode == "inference":
         fns["rnnlab"] = lambda: net.forward(x, keep_cache=False)
     elif mode == "training":
@@ -103,6 +118,8 @@ def _functions(kind: str, H: int, B: int, T: int, mode: str, peers: list[str], t
             net(x)
             net.backward(g)
         fns["rnnlab"] = ours_train
+    elif kind == "DG_LSTM":
+        return {}                                     # no streaming for it yet
     else:
         stream = net.stream(batch_size=B)
 
@@ -172,8 +189,11 @@ def _ort_function(net, x: np.ndarray, mode: str, threads: int):
 
 
 def bench_point(kind: str, H: int, B: int, T: int, mode: str, rounds: int, peers: list[str],
-                threads: int) -> Row:
+                threads: int) -> Row | None:
+    """One row, or None where the mode does not apply (DG_LSTM has no streaming)."""
     fns = _functions(kind, H, B, T, mode, peers, threads)
+    if not fns:
+        return None
     for fn in fns.values():                                   # warm-up
         fn()
         time.sleep(GAP_S)
@@ -190,18 +210,19 @@ def training_memory(kind: str, H: int, B: int, T: int) -> dict:
     """Peak memory (tracemalloc, NumPy's allocations) of one training call against what the
     saved activations need; the network and the input are not counted."""
     rng = np.random.default_rng(0)
-    net = KINDS[kind](H, H, rng=0)
+    net = KINDS[kind](H)
     x = rng.standard_normal((T, B, H)).astype(np.float32)
     g = rng.standard_normal((T, B, H)).astype(np.float32)
     tracemalloc.start()
     tracemalloc.reset_peak()
     base = tracemalloc.get_traced_memory()[0]
     net(x)
-    saved = {id(_root(a)): _root(a).nbytes for sc in net._cache.scans[0] for a in sc.caches}
+    cache = getattr(net, "stack", net)._cache
+    saved = {id(_root(a)): _root(a).nbytes for sc in cache.scans[0] for a in sc.caches}
     net.backward(g)
     peak = tracemalloc.get_traced_memory()[1] - base
     tracemalloc.stop()
-    net._cache = None
+    getattr(net, "stack", net)._cache = None
     return {"kind": kind, "H": H, "B": B, "T": T, "peak_mb": peak / 2 ** 20,
             "saved_activations_mb": sum(saved.values()) / 2 ** 20}
 
@@ -236,6 +257,8 @@ def run_bench(kinds=("RNN", "LSTM", "GRU"), Hs=(64, 256, 1024), Bs=(1, 32, 128),
                         if mode == "stream" and B != 1:
                             continue
                         row = bench_point(kind, H, B, T, mode, rounds, peers, threads)
+                        if row is None:
+                            continue
                         report.rows.append(row)
                         if on_row is not None:
                             on_row(row, report.gemm_peak_gflops)
@@ -280,6 +303,7 @@ def table_header(peers: list[str]) -> str:
 
 def format_report(report: BenchReport) -> str:
     peers = [p for p in ("torch", "onnxruntime") if p in report.versions]
+    peers = [p for p in peers if any(p in r.peers_s for r in report.rows)] if report.rows else peers
     lines = [f"Machine: {report.machine}; " + ", ".join(f"{k} {v}" for k, v in report.versions.items())
              + f"; {report.threads} threads; median of {report.rounds} interleaved rounds; float32, "
              f"one layer, D = H; GEMM peak (NumPy, 2048^3) {report.gemm_peak_gflops:.0f} GFLOP/s.",

@@ -57,3 +57,15 @@ def test_bench_command(tmp_path):
     assert "| LSTM | 8 | 1 | 3 | stream |" in out.read_text()
     res = CliRunner().invoke(cli, ["bench", "--hidden", "8,x"])
     assert res.exit_code == 2 and "--hidden" in res.output
+
+
+def test_issue7_kinds_run_without_peers():
+    for kind in ("LSTM_LN", "GRU_LN", "CLOCKWORK", "DG_LSTM", "LSTM_ZONEOUT"):
+        for mode in bench.MODES:
+            row = bench.bench_point(kind, 8, 1, 3, mode, rounds=1, peers=bench.available_peers(), threads=1)
+            if kind == "DG_LSTM" and mode == "stream":
+                assert row is None
+                continue
+            assert row.ours_s > 0 and row.peers_s == {}
+    m = bench.training_memory("DG_LSTM", 16, 4, 10)
+    assert m["peak_mb"] >= m["saved_activations_mb"] > 0
