@@ -89,6 +89,8 @@ def _recurrent(g: _Graph, net, x: str, lens: str, h0: str, c0: str | None):
 
 
 def _check_exportable(net) -> None:
+    if hasattr(net, "stack"):
+        raise ConfigError("DepthGatedLSTM: its depth gates have no ONNX operator; it cannot be exported")
     if any(getattr(net, "zoneout", ())):
         raise ConfigError("zoneout: evaluation blends each new state with the previous one, which "
                           "the ONNX RNN/LSTM/GRU operators cannot express; export a network without it")

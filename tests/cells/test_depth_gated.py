@@ -57,3 +57,10 @@ def test_depth_gated_errors():
         net(np.zeros((4, 1, 2), np.float32), (np.zeros((3, 1, 3), np.float32),) * 2)
     with pytest.raises(ConfigError, match="stream"):
         net.stream()
+
+
+def test_export_refused(tmp_path):
+    pytest.importorskip("onnx")
+    from rnnlab.interop.onnx_io import export_network
+    with pytest.raises(ConfigError, match="DepthGatedLSTM"):
+        export_network(rnnlab.DepthGatedLSTM(2, 3), tmp_path / "d.onnx")

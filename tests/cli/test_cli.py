@@ -127,7 +127,7 @@ def test_convert_command(tmp_path, text_file):
     assert res.exit_code == 1 and "expected a .safetensors, .pt or .pth file" in res.output
 
 
-@pytest.mark.parametrize("cell", ["lstm_ln", "gru_ln", "rnn"])
+@pytest.mark.parametrize("cell", ["lstm_ln", "gru_ln", "rnn", "clockwork", "dg_lstm"])
 def test_train_lm_with_layer_norm_cells_and_regularisers(tmp_path, text_file, cell):
     runner = CliRunner()
     run = tmp_path / "run"
