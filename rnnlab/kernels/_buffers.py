@@ -27,3 +27,25 @@ def hold_rows(hold: np.ndarray | None, new: tuple, old: tuple) -> None:
 def masked(hold: np.ndarray | None, ds: tuple) -> tuple:
     """The step sees zero carry gradient in padded rows."""
     return ds if hold is None else tuple(np.where(hold, 0, d) for d in ds)
+
+
+class BackwardSteps:
+    """What the fused backward kernels share: `d` holds dL/d(carry) of the step about to run,
+    `nxt` receives the step's d(previous carry), DA the pre-activation gradients (= dXP)."""
+
+    DA: np.ndarray
+    d: tuple
+    nxt: tuple
+
+    def finish_step(self, hold: np.ndarray | None) -> None:
+        hold_rows(hold, self.nxt, self.d)                      # padded rows pass theirs on
+        self.d, self.nxt = self.nxt, self.d
+
+    def dxp(self) -> np.ndarray:
+        return self.DA
+
+    def drecs(self):
+        return (self.DA,)
+
+    def dcarry(self):
+        return self.d

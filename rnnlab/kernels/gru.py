@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._buffers import carry_buffer, hold_rows, masked
+from ._buffers import BackwardSteps, carry_buffer, hold_rows, masked
 
 
 def input_scale(cell, dtype) -> np.ndarray:
@@ -81,7 +81,7 @@ class Forward:
         return (self.HS[:-1], self.RZ, self.N, self.REC)      # reference layout
 
 
-class Backward:
+class Backward(BackwardSteps):
     def __init__(self, cell, p, caches, dcarry) -> None:
         self.h, self.rz, self.n, self.rec = caches
         T, B, H = self.n.shape
@@ -131,14 +131,7 @@ class Backward:
             dh_prev += drh
         np.multiply(dh, z, out=tmp)                            # the direct path z h
         dh_prev += tmp
-        hold_rows(hold, self.nxt, self.d)
-        self.d, self.nxt = self.nxt, self.d
-
-    def dxp(self) -> np.ndarray:
-        return self.DA
+        self.finish_step(hold)
 
     def drecs(self):
         return (self.DHP,)
-
-    def dcarry(self):
-        return self.d

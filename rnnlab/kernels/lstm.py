@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._buffers import carry_buffer, hold_rows, masked
+from ._buffers import BackwardSteps, carry_buffer, hold_rows, masked
 
 
 def input_scale(cell, dtype) -> np.ndarray:
@@ -71,7 +71,7 @@ class Forward:
         return (self.HS[:-1], self.CS[:-1], self.ACT, self.CS[1:], self.TC)   # reference layout
 
 
-class Backward:
+class Backward(BackwardSteps):
     def __init__(self, cell, p, caches, dcarry) -> None:
         self.h, self.c, self.act, _, self.tc = caches
         T, B, G = self.act.shape
@@ -111,14 +111,4 @@ class Backward:
         np.multiply(dh, tc, out=o)                             # do = dh tanh(c)
         da *= ds                                               # through the activations
         np.matmul(da, self.w, out=dh_prev)                     # back through W_hh
-        hold_rows(hold, self.nxt, self.d)
-        self.d, self.nxt = self.nxt, self.d
-
-    def dxp(self) -> np.ndarray:
-        return self.DA
-
-    def drecs(self):
-        return (self.DA,)
-
-    def dcarry(self):
-        return self.d
+        self.finish_step(hold)

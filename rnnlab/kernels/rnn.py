@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._buffers import carry_buffer, hold_rows, masked
+from ._buffers import BackwardSteps, carry_buffer, hold_rows, masked
 
 
 def input_scale(cell, dtype) -> np.ndarray:
@@ -39,7 +39,7 @@ class Forward:
         return (self.HS[:-1], self.HS[1:])                     # reference layout
 
 
-class Backward:
+class Backward(BackwardSteps):
     def __init__(self, cell, p, caches, dcarry) -> None:
         self.h_new = caches[1]
         T, B, H = self.h_new.shape
@@ -61,14 +61,4 @@ class Backward:
             np.subtract(1, da, out=da)
             da *= dh
         np.matmul(da, self.w, out=self.nxt[0])                 # back through W_hh
-        hold_rows(hold, self.nxt, self.d)
-        self.d, self.nxt = self.nxt, self.d
-
-    def dxp(self) -> np.ndarray:
-        return self.DA
-
-    def drecs(self):
-        return (self.DA,)
-
-    def dcarry(self):
-        return self.d
+        self.finish_step(hold)
