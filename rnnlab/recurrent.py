@@ -11,7 +11,7 @@ reverse direction runs backwards within each row's own length (x[L-1], ..., x[0]
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -67,10 +67,15 @@ def gather_time(a: np.ndarray, order: np.ndarray | None) -> np.ndarray:
     return a if order is None else np.take_along_axis(a, order, axis=0)
 
 
+def held_rows(mask, padded, t: int) -> np.ndarray | None:
+    """(B, 1) True for the rows past their length at step t, or None when there are none."""
+    return None if padded is None or not padded[t] else ~mask[t]
+
+
 def keep_weights(noise: Noise | None, mask, padded, t: int, carry: Carry):
     """How much of each carry's old value step t keeps: a (B, .) weight per carry (1 in rows
     past their length, the zoneout mask or probability elsewhere), or None when nothing is kept."""
-    pad = None if padded is None or not padded[t] else ~mask[t]   # (B, 1) rows past their length
+    pad = held_rows(mask, padded, t)
     zone = None if noise is None else noise.zoneout
     if zone is None and pad is None:
         return None
@@ -96,7 +101,7 @@ def with_schedule(cell: Cell, noise: Noise | None, T: int) -> Noise | None:
         merged = (zone[0] | idle,) + zone[1:]                      # training: held if either
     else:
         merged = (np.where(idle, 1.0, zone[0]),) + zone[1:]        # evaluation: idle units hold
-    return Noise(None if noise is None else noise.x_mask, None if noise is None else noise.h_mask, merged)
+    return replace(noise or Noise(), zoneout=merged)
 
 
 def scan_forward(cell: Cell, p: CellParams, x: np.ndarray, carry: Carry,
@@ -121,7 +126,7 @@ def scan_forward(cell: Cell, p: CellParams, x: np.ndarray, carry: Carry,
     kern = None if noise is not None else kernels.forward_kernel(cell, p, XP, carry, keep_cache)
     if kern is not None:                                           # the fused path
         for t in range(T):
-            kern.step(t, None if padded is None or not padded[t] else ~mask[t])
+            kern.step(t, held_rows(mask, padded, t))
         Y = kern.outputs()                                         # (T, B, R)
         Y = gather_time(Y if mask is None else Y * mask, order)    # padded steps output zeros
         if not keep_cache:
@@ -172,7 +177,7 @@ def scan_backward(cell: Cell, p: CellParams, sc: ScanCache, dY: np.ndarray, dcar
         if sc.mask is not None:
             dY = dY * sc.mask                                      # padded outputs are constants
         for t in range(T - 1, -1, -1):
-            kern.step(t, dY[t], None if sc.padded is None or not sc.padded[t] else ~sc.mask[t])
+            kern.step(t, dY[t], held_rows(sc.mask, sc.padded, t))
         dXP, drecs, dcarry = kern.dxp(), kern.drecs(), kern.dcarry()
         sc.spent = getattr(kern, "consumes_cache", False)
     else:

@@ -49,6 +49,19 @@ class Cell(Protocol):
                         grads: CellParams) -> None: ...
 
 
+class HiddenStateOnly:
+    """For cells whose only carry is h (RNN, GRU, their variants): output and carry are (B, H)."""
+
+    hidden_size: int
+
+    @property
+    def output_size(self) -> int:
+        return self.hidden_size
+
+    def carry_sizes(self) -> tuple[int, ...]:
+        return (self.hidden_size,)
+
+
 def gate_param_shapes(gates: int, H: int, D: int, R: int) -> dict[str, tuple[int, ...]]:
     """Shapes of the G stacked gate blocks: w_ih (G*H, D), w_hh (G*H, R), two biases (G*H,)."""
     return {"w_ih": (gates * H, D), "w_hh": (gates * H, R), "b_ih": (gates * H,), "b_hh": (gates * H,)}

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..params import CellParams
-from .base import Cache, Carry, flat, gate_param_shapes
+from .base import Cache, Carry, HiddenStateOnly, flat, gate_param_shapes
 
 
 @functools.lru_cache(maxsize=64)
@@ -39,7 +39,7 @@ def exponential_periods(num_modules: int) -> tuple[int, ...]:
 
 
 @dataclass(frozen=True)
-class ClockworkCellConfig:
+class ClockworkCellConfig(HiddenStateOnly):
     hidden_size: int
     periods: tuple[int, ...] = (1, 2, 4, 8)
 
@@ -54,13 +54,6 @@ class ClockworkCellConfig:
         if len(ps) > self.hidden_size:
             raise ConfigError(f"periods: {len(ps)} modules need at least as many hidden units, "
                               f"got hidden_size {self.hidden_size}")
-
-    @property
-    def output_size(self) -> int:
-        return self.hidden_size
-
-    def carry_sizes(self) -> tuple[int, ...]:
-        return (self.hidden_size,)
 
     def param_shapes(self, input_size: int) -> dict[str, tuple[int, ...]]:
         return gate_param_shapes(1, self.hidden_size, input_size, self.hidden_size)

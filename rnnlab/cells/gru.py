@@ -15,22 +15,15 @@ import numpy as np
 
 from ..params import CellParams
 from ._math import sigmoid
-from .base import Cache, Carry, flat, gate_param_shapes
+from .base import Cache, Carry, HiddenStateOnly, flat, gate_param_shapes
 
 
 @dataclass(frozen=True)
-class GRUCellConfig:
+class GRUCellConfig(HiddenStateOnly):
     hidden_size: int
     reset_after: bool = True
 
     gates = 3
-
-    @property
-    def output_size(self) -> int:
-        return self.hidden_size
-
-    def carry_sizes(self) -> tuple[int, ...]:
-        return (self.hidden_size,)
 
     def param_shapes(self, input_size: int) -> dict[str, tuple[int, ...]]:
         return gate_param_shapes(3, self.hidden_size, input_size, self.hidden_size)

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..params import CellParams
 from ._math import sigmoid
-from .base import Cache, Carry, flat
+from .base import Cache, Carry, HiddenStateOnly, flat
 
 EPS = 1e-5
 
@@ -131,17 +131,10 @@ class LayerNormLSTMCellConfig:
 
 
 @dataclass(frozen=True)
-class LayerNormGRUCellConfig:
+class LayerNormGRUCellConfig(HiddenStateOnly):
     hidden_size: int
 
     gates = 3
-
-    @property
-    def output_size(self) -> int:
-        return self.hidden_size
-
-    def carry_sizes(self) -> tuple[int, ...]:
-        return (self.hidden_size,)
 
     def param_shapes(self, input_size: int) -> dict[str, tuple[int, ...]]:
         H = self.hidden_size

@@ -10,24 +10,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..params import CellParams
-from .base import Cache, Carry, flat, gate_param_shapes
+from .base import Cache, Carry, HiddenStateOnly, flat, gate_param_shapes
 
 NONLINEARITIES = ("tanh", "relu")
 
 
 @dataclass(frozen=True)
-class RNNCellConfig:
+class RNNCellConfig(HiddenStateOnly):
     hidden_size: int
     nonlinearity: str = "tanh"
 
     gates = 1
-
-    @property
-    def output_size(self) -> int:
-        return self.hidden_size
-
-    def carry_sizes(self) -> tuple[int, ...]:
-        return (self.hidden_size,)
 
     def param_shapes(self, input_size: int) -> dict[str, tuple[int, ...]]:
         return gate_param_shapes(1, self.hidden_size, input_size, self.hidden_size)

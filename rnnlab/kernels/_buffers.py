@@ -29,6 +29,18 @@ def masked(hold: np.ndarray | None, ds: tuple) -> tuple:
     return ds if hold is None else tuple(np.where(hold, 0, d) for d in ds)
 
 
+class ForwardSteps:
+    """What the fused forward kernels share: `carries` are (T+1, B, .) buffers, h first."""
+
+    carries: tuple
+
+    def outputs(self) -> np.ndarray:
+        return self.carries[0][1:]                             # (T, B, H): h after every step
+
+    def final(self):
+        return tuple(S[-1] for S in self.carries)
+
+
 class BackwardSteps:
     """What the fused backward kernels share: `d` holds dL/d(carry) of the step about to run,
     `nxt` receives the step's d(previous carry), DA the pre-activation gradients (= dXP)."""

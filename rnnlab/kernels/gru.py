@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._buffers import BackwardSteps, carry_buffer, hold_rows, masked
+from ._buffers import BackwardSteps, ForwardSteps, carry_buffer, hold_rows, masked
 
 
 def input_scale(cell, dtype) -> np.ndarray:
@@ -17,7 +17,7 @@ def input_scale(cell, dtype) -> np.ndarray:
     return s
 
 
-class Forward:
+class Forward(ForwardSteps):
     def __init__(self, cell, p, XP, carry, keep_cache: bool, scaled: bool = False) -> None:
         T, B, G = XP.shape
         H = cell.hidden_size
@@ -71,11 +71,7 @@ class Forward:
         h_new += n
         hold_rows(hold, (h_new,), (h,))
 
-    def outputs(self) -> np.ndarray:
-        return self.HS[1:]
 
-    def final(self):
-        return (self.HS[-1],)
 
     def caches(self):
         return (self.HS[:-1], self.RZ, self.N, self.REC)      # reference layout

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._buffers import BackwardSteps, carry_buffer, hold_rows, masked
+from ._buffers import BackwardSteps, ForwardSteps, carry_buffer, hold_rows, masked
 
 
 def input_scale(cell, dtype) -> np.ndarray:
@@ -20,7 +20,7 @@ def input_scale(cell, dtype) -> np.ndarray:
     return s
 
 
-class Forward:
+class Forward(ForwardSteps):
     def __init__(self, cell, p, XP, carry, keep_cache: bool, scaled: bool = False) -> None:
         T, B, G = XP.shape
         H = cell.hidden_size
@@ -61,11 +61,7 @@ class Forward:
         np.multiply(o, tc, out=h_new)                          # h = o tanh(c)
         hold_rows(hold, (h_new, c_new), (h, c))
 
-    def outputs(self) -> np.ndarray:
-        return self.HS[1:]                                     # (T, B, H)
 
-    def final(self):
-        return (self.HS[-1], self.CS[-1])
 
     def caches(self):
         return (self.HS[:-1], self.CS[:-1], self.ACT, self.CS[1:], self.TC)   # reference layout

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._buffers import BackwardSteps, carry_buffer, hold_rows, masked
+from ._buffers import BackwardSteps, ForwardSteps, carry_buffer, hold_rows, masked
 
 
 def input_scale(cell, dtype) -> np.ndarray:
     return np.ones(cell.hidden_size, dtype=dtype)             # no sigmoid gates
 
 
-class Forward:
+class Forward(ForwardSteps):
     def __init__(self, cell, p, XP, carry, keep_cache: bool, scaled: bool = False) -> None:
         T = XP.shape[0]
         self.XP, self.relu = XP, cell.nonlinearity == "relu"
@@ -29,11 +29,7 @@ class Forward:
             np.tanh(h_new, out=h_new)
         hold_rows(hold, (h_new,), (h,))
 
-    def outputs(self) -> np.ndarray:
-        return self.HS[1:]
 
-    def final(self):
-        return (self.HS[-1],)
 
     def caches(self):
         return (self.HS[:-1], self.HS[1:])                     # reference layout
