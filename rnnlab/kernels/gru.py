@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _jit
 from ._buffers import BackwardSteps, ForwardSteps, carry_buffer, hold_rows, masked
 
 
@@ -19,20 +20,23 @@ def input_scale(cell, dtype) -> np.ndarray:
 
 class Forward(ForwardSteps):
     def __init__(self, cell, p, XP, carry, keep_cache: bool, scaled: bool = False) -> None:
-        T, B, G = XP.shape
+        T, B, _ = XP.shape
         H = cell.hidden_size
         self.H, self.keep, self.after = H, keep_cache, cell.reset_after
         if not scaled:
             XP[..., :2 * H] *= 0.5                             # (T, B, 3H), ours to change
         self.XP = XP
-        w = p.w_hh.copy()
-        w[:2 * H] *= 0.5
-        if self.after:
-            self.w = np.ascontiguousarray(w.T)                 # (H, 3H)
+        self.jit = _jit.ENABLED
+        w = p.w_hh                     # the compiled step halves the r, z columns itself
+        if not self.jit:
+            w = p.w_hh.copy()
+            w[:2 * H] *= 0.5
+        if self.after:                 # views of W^T: BLAS reads the transpose in place
+            self.w = w.T                                       # (H, 3H)
             self.b_hn = None if p.b_hh is None else p.b_hh[2 * H:]
         else:
-            self.w_rz = np.ascontiguousarray(w[:2 * H].T)       # (H, 2H)
-            self.w_n = np.ascontiguousarray(w[2 * H:].T)        # (H, H)
+            self.w_rz = w[:2 * H].T                            # (H, 2H)
+            self.w_n = w[2 * H:].T                             # (H, H)
         self.HS = carry_buffer(T, carry[0])                    # (T+1, B, H)
         self.carries = (self.HS,)
         n = T if keep_cache else 1
@@ -40,12 +44,17 @@ class Forward(ForwardSteps):
         self.N = np.empty((n, B, H), dtype=XP.dtype)
         self.REC = np.empty((n, B, H), dtype=XP.dtype)
         self.hp = np.empty((B, 3 * H if self.after else 2 * H), dtype=XP.dtype)
+        self.no_bias = np.empty(0, dtype=XP.dtype)
 
     def step(self, t: int, hold) -> None:
         H, k, xp, hp = self.H, t if self.keep else 0, self.XP[t], self.hp
         rz, n, rec = self.RZ[k], self.N[k], self.REC[k]
         h, h_new = self.HS[t], self.HS[t + 1]
         r, z = rz[:, :H], rz[:, H:]
+        if self.jit:
+            self._compiled(xp, hp, rz, n, rec, h, h_new)
+            hold_rows(hold, (h_new,), (h,))
+            return
         if self.after:
             np.matmul(h, self.w, out=hp)                       # all three recurrent blocks
             np.add(xp[:, :2 * H], hp[:, :2 * H], out=rz)
@@ -71,7 +80,18 @@ class Forward(ForwardSteps):
         h_new += n
         hold_rows(hold, (h_new,), (h,))
 
-
+    def _compiled(self, xp, hp, rz, n, rec, h, h_new) -> None:
+        """The step with its elementwise passes compiled (rnnlab.kernels._jit)."""
+        if self.after:
+            np.matmul(h, self.w, out=hp)                       # all three recurrent blocks
+            b_hn = self.no_bias if self.b_hn is None else self.b_hn
+            _jit.gru_after_forward(xp, hp, b_hn, rz, n, rec, h, h_new)
+        else:
+            np.matmul(h, self.w_rz, out=hp)
+            _jit.gru_gates(xp, hp, rz)                         # r, z
+            _jit.gru_before_reset(rz, h, rec)                  # rec = r h
+            np.matmul(rec, self.w_n, out=n)
+            _jit.gru_before_forward(xp, rz, n, h, h_new)
 
     def caches(self):
         return (self.HS[:-1], self.RZ, self.N, self.REC)      # reference layout
@@ -90,6 +110,7 @@ class Backward(BackwardSteps):
         self.ds = np.empty((B, 3 * H), dtype=dt)
         self.tmp = np.empty((B, H), dtype=dt)
         self.tmp2 = np.empty((B, H), dtype=dt)
+        self.jit = _jit.ENABLED
 
     def step(self, t: int, dy, hold) -> None:
         H = self.H
@@ -98,6 +119,10 @@ class Backward(BackwardSteps):
         h, rz, n, rec, da, ds, tmp = self.h[t], self.rz[t], self.n[t], self.rec[t], self.DA[t], self.ds, self.tmp
         r, z = rz[:, :H], rz[:, H:]
         (dh_prev,) = self.nxt
+        if self.jit:
+            self._compiled(t, h, rz, n, rec, dh, da, dh_prev)
+            self.finish_step(hold)
+            return
         np.subtract(1, rz, out=ds[:, :2 * H])                  # s' = s (1 - s) for r, z
         ds[:, :2 * H] *= rz
         np.multiply(n, n, out=ds[:, 2 * H:])                   # tanh' = 1 - n^2
@@ -128,6 +153,21 @@ class Backward(BackwardSteps):
         np.multiply(dh, z, out=tmp)                            # the direct path z h
         dh_prev += tmp
         self.finish_step(hold)
+
+    def _compiled(self, t, h, rz, n, rec, dh, da, dh_prev) -> None:
+        """The step with its elementwise passes compiled (rnnlab.kernels._jit)."""
+        H = self.H
+        _jit.gru_backward_zn(h, rz, n, dh, da)                 # dz, dn
+        if self.after:
+            dhp = self.DHP[t]
+            _jit.gru_after_backward_r(rz, rec, da, dhp)        # dr; recurrent side dhp
+            np.matmul(dhp, self.w, out=dh_prev)                # all three blocks at once
+        else:
+            drh = np.matmul(da[:, 2 * H:], self.w[2 * H:], out=self.tmp2)  # back through W_hn
+            _jit.gru_before_backward_r(rz, h, drh, da)         # dr; drh becomes drh r
+            np.matmul(da[:, :2 * H], self.w[:2 * H], out=dh_prev)  # r, z read h
+            dh_prev += drh
+        _jit.gru_direct(dh_prev, dh, rz)                       # + dh z
 
     def drecs(self):
         return (self.DHP,)

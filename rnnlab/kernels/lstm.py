@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _jit
 from ._buffers import BackwardSteps, ForwardSteps, carry_buffer, hold_rows, masked
 
 
@@ -29,7 +30,10 @@ class Forward(ForwardSteps):
         if not scaled:
             XP *= scale                                        # (T, B, 4H), ours to change
         self.XP = XP
-        self.w = np.ascontiguousarray((p.w_hh * scale[:, None]).T)   # (H, 4H) scaled W_hh^T
+        self.jit = _jit.ENABLED
+        # (H, 4H) views of W_hh^T (BLAS reads the transpose in place): the compiled step halves
+        # the sigmoid columns itself, the NumPy step reads a scaled copy
+        self.w = p.w_hh.T if self.jit else (p.w_hh * scale[:, None]).T
         self.HS, self.CS = carry_buffer(T, carry[0]), carry_buffer(T, carry[1])  # (T+1, B, H)
         self.carries = (self.HS, self.CS)
         # activated gates (T, B, 4H): kept, they overwrite their own input projections in XP
@@ -39,14 +43,23 @@ class Forward(ForwardSteps):
         self.tmp = np.empty((B, H), dtype=XP.dtype)
 
     def step(self, t: int, hold) -> None:
-        H, k = self.H, t if self.keep else 0
+        k = t if self.keep else 0
         a, tc = self.ACT[k], self.TC[k]                        # (B, 4H), (B, H)
         h, c, h_new, c_new = self.HS[t], self.CS[t], self.HS[t + 1], self.CS[t + 1]
-        if self.keep:                                          # a holds XP[t] already
-            a += np.matmul(h, self.w, out=self.rec)            # + recurrent pre-activations
+        if self.jit:
+            np.matmul(h, self.w, out=self.rec)                 # recurrent pre-activations
+            _jit.lstm_forward(self.XP[t], self.rec, a, c, c_new, h_new, tc)   # all the rest
         else:
-            np.matmul(h, self.w, out=a)
-            a += self.XP[t]
+            if self.keep:                                      # a holds XP[t] already
+                a += np.matmul(h, self.w, out=self.rec)        # + recurrent pre-activations
+            else:
+                np.matmul(h, self.w, out=a)
+                a += self.XP[t]
+            self._gates(a, c, c_new, h_new, tc)
+        hold_rows(hold, (h_new, c_new), (h, c))
+
+    def _gates(self, a, c, c_new, h_new, tc) -> None:
+        H = self.H
         np.tanh(a, out=a)                                      # all gates in one pass
         sig = a[:, :2 * H]                                     # i, f: 0.5 tanh + 0.5
         sig *= 0.5
@@ -59,9 +72,6 @@ class Forward(ForwardSteps):
         c_new += self.tmp
         np.tanh(c_new, out=tc)
         np.multiply(o, tc, out=h_new)                          # h = o tanh(c)
-        hold_rows(hold, (h_new, c_new), (h, c))
-
-
 
     def caches(self):
         return (self.HS[:-1], self.CS[:-1], self.ACT, self.CS[1:], self.TC)   # reference layout
@@ -70,7 +80,7 @@ class Forward(ForwardSteps):
 class Backward(BackwardSteps):
     def __init__(self, cell, p, caches, dcarry) -> None:
         self.h, self.c, self.act, _, self.tc = caches
-        T, B, G = self.act.shape
+        _, B, G = self.act.shape
         H = cell.hidden_size
         self.H, self.w = H, p.w_hh                             # (4H, H)
         self.DA = self.act                    # pre-activation grads = dXP, in the gates' place
@@ -79,17 +89,26 @@ class Backward(BackwardSteps):
         self.ds = np.empty((B, G), dtype=self.act.dtype)       # local derivatives of the gates
         self.tmp = np.empty((B, H), dtype=self.act.dtype)
         self.di = np.empty((B, H), dtype=self.act.dtype)
+        self.jit = _jit.ENABLED
 
     consumes_cache = True     # the saved gates become their gradients: one backward per forward
 
     def step(self, t: int, dy, hold) -> None:
-        H = self.H
         np.add(self.d[0], dy, out=self.d[0])                    # dL/dh_t: output + recurrence
         dh, dc = masked(hold, self.d)
-        a, tc, c, ds, tmp = self.act[t], self.tc[t], self.c[t], self.ds, self.tmp
+        a, tc, c = self.act[t], self.tc[t], self.c[t]
+        dh_prev, dc_prev = self.nxt
+        if self.jit:
+            _jit.lstm_backward(a, tc, c, dh, dc, dc_prev)      # the passes below, compiled
+        else:
+            self._gate_grads(a, tc, c, dh, dc, dc_prev)
+        np.matmul(a, self.w, out=dh_prev)                      # back through W_hh
+        self.finish_step(hold)
+
+    def _gate_grads(self, a, tc, c, dh, dc, dc_prev) -> None:
+        H, ds, tmp = self.H, self.ds, self.tmp
         da = a                                                 # gradients overwrite the gates
         i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
-        dh_prev, dc_prev = self.nxt
         np.subtract(1, a, out=ds)                              # s' = s (1 - s) for i, f, o
         ds *= a
         np.multiply(g, g, out=ds[:, 2 * H:3 * H])              # tanh' = 1 - g^2 for g
@@ -106,5 +125,3 @@ class Backward(BackwardSteps):
         np.multiply(dc, c, out=f)                              # df = dc c_prev
         np.multiply(dh, tc, out=o)                             # do = dh tanh(c)
         da *= ds                                               # through the activations
-        np.matmul(da, self.w, out=dh_prev)                     # back through W_hh
-        self.finish_step(hold)

@@ -27,6 +27,7 @@ import numpy as np
 
 from .. import GRU, LSTM, RNN, ClockworkRNN, DepthGatedLSTM, __version__
 from ..errors import ConfigError
+from ..kernels import _jit
 
 KINDS = {  # kind -> network of input and hidden size H; the first three have torch/ONNX peers
     "RNN": lambda H: RNN(H, H, rng=0),
@@ -213,6 +214,8 @@ def training_memory(kind: str, H: int, B: int, T: int) -> dict:
     net = KINDS[kind](H)
     x = rng.standard_normal((T, B, H)).astype(np.float32)
     g = rng.standard_normal((T, B, H)).astype(np.float32)
+    net(x[:1])                                  # compiled code loads (or compiles) outside the count
+    net.backward(g[:1])
     tracemalloc.start()
     tracemalloc.reset_peak()
     base = tracemalloc.get_traced_memory()[0]
@@ -244,7 +247,8 @@ def run_bench(kinds=("RNN", "LSTM", "GRU"), Hs=(64, 256, 1024), Bs=(1, 32, 128),
         if m not in MODES:
             raise ConfigError(f"modes: expected some of {list(MODES)}, got {m!r}")
     peers = available_peers() if peers is None else peers
-    versions = {"rnnlab": __version__, "numpy": np.__version__}
+    versions = {"rnnlab": __version__, "numpy": np.__version__,
+                "gate math": f"compiled (numba {_jit.numba.__version__})" if _jit.ENABLED else "NumPy"}
     for p in peers:
         versions[p] = __import__(p).__version__
     report = BenchReport(f"{platform.machine()}, {_cpu_name()}, {_cores()} cores", versions, threads,

@@ -8,6 +8,7 @@ from rnnlab.cells.gru import GRUCellConfig
 from rnnlab.cells.lstm import LSTMCellConfig
 from rnnlab.cells.rnn import RNNCellConfig
 from rnnlab.init import init_cell
+from rnnlab.kernels import _jit
 from rnnlab.recurrent import scan_backward, scan_forward
 
 CELLS = {
@@ -21,15 +22,20 @@ CELLS = {
 }
 
 
-def run(cell, p, x, carry, lengths, reverse, dY, dcarry, fused: bool):
-    kernels.ENABLED = fused
+MODES = ["numpy", pytest.param("jit", marks=pytest.mark.skipif(not _jit.AVAILABLE, reason="numba not installed"))]
+
+
+def run(cell, p, x, carry, lengths, reverse, dY, dcarry, mode: str):
+    """mode: "reference" (the cells' step functions), "numpy" or "jit" (the fused kernels with
+    their elementwise passes in NumPy or compiled)."""
+    kernels.ENABLED, _jit.ENABLED = mode != "reference", mode == "jit"
     try:
         y, final, sc = scan_forward(cell, p, x, carry, lengths, reverse)
         y_inf, final_inf, _ = scan_forward(cell, p, x, carry, lengths, reverse, keep_cache=False)
         saved = (tuple(c.copy() for c in sc.caches), sc.mask)   # before a backward may reuse them
         dx, d0, g = scan_backward(cell, p, sc, dY, dcarry)
     finally:
-        kernels.ENABLED = True
+        kernels.ENABLED, _jit.ENABLED = True, _jit.AVAILABLE
     return y, final, saved, y_inf, final_inf, dx, d0, g
 
 
@@ -37,7 +43,8 @@ def run(cell, p, x, carry, lengths, reverse, dY, dcarry, fused: bool):
 @pytest.mark.parametrize("lengths", [None, [6, 1, 3, 0]], ids=["dense", "lengths"])
 @pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 2e-5)], ids=["f64", "f32"])
-def test_fused_matches_reference(name, lengths, reverse, dtype, tol):
+@pytest.mark.parametrize("mode", MODES)
+def test_fused_matches_reference(name, lengths, reverse, dtype, tol, mode):
     cell = CELLS[name]
     rng = np.random.default_rng(3)
     T, B, D = 6, 4, 3
@@ -47,8 +54,8 @@ def test_fused_matches_reference(name, lengths, reverse, dtype, tol):
     dY = rng.standard_normal((T, B, cell.output_size)).astype(dtype)
     dcarry = tuple(rng.standard_normal((B, n)).astype(dtype) for n in cell.carry_sizes())
     lens = None if lengths is None else np.array(lengths)
-    ref = run(cell, p, x, carry, lens, reverse, dY, dcarry, fused=False)
-    fast = run(cell, p, x, carry, lens, reverse, dY, dcarry, fused=True)
+    ref = run(cell, p, x, carry, lens, reverse, dY, dcarry, "reference")
+    fast = run(cell, p, x, carry, lens, reverse, dY, dcarry, mode)
     assert kernels.forward_kernel(cell, p, np.zeros((T, B, cell.gates * 5), dtype), carry, True) is not None
     close = lambda a, b: np.testing.assert_allclose(a, b, rtol=tol, atol=tol)  # noqa: E731
     for k in (0, 3):                                  # outputs, with and without caches

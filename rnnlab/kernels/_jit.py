@@ -1,0 +1,230 @@
+"""Compiled gate math for the fused kernels: one pass over memory per step instead of 9-17.
+
+Optional: it needs numba (`pip install rnnlab[jit]`); without it, or with the environment
+variable RNNLAB_JIT=0, the kernels run their NumPy passes, which compute the same thing.
+Each function here is the elementwise part of one kernel step; the GEMMs stay in NumPy's BLAS.
+
+float32 uses a rational tanh (Eigen's `generic_fast_tanh_float`: degree 13/6 on x clamped to
++-7.905, within 3e-7 of tanh, +-1 from |x| >= 9 as float32 tanh, NaN passed through) that the compiler vectorises; NumPy's float32
+tanh is a scalar libm call on machines without AVX-512 (~4 ns an element, against ~0.4 here).
+float64 keeps `math.tanh`, so gradient checks see libm's tanh on both paths.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+
+try:
+    import numba
+    from numba import types
+    from numba.extending import overload
+except ImportError:                                            # the NumPy passes run instead
+    numba = None
+
+AVAILABLE = numba is not None and os.environ.get("RNNLAB_JIT", "1") != "0"
+ENABLED = AVAILABLE     # tests switch this off to run the NumPy passes
+
+_HALF = np.float32(0.5)   # exact in both dtypes, so float32 * _HALF stays float32
+_ONE = np.float32(1.0)
+_LIM = np.float32(7.90531110763549805)
+_SAT = np.float32(9.0)
+_P = tuple(np.float32(v) for v in (-2.76076847742355e-16, 2.00018790482477e-13, -8.60467152213735e-11,
+                                   5.12229709037114e-08, 1.48572235717979e-05, 6.37261928875436e-04,
+                                   4.89352455891786e-03))
+_Q = tuple(np.float32(v) for v in (1.19825839466702e-06, 1.18534705686654e-04, 2.26843463243900e-03,
+                                   4.89352518554385e-03))
+
+
+def tanh(x):
+    """Scalar tanh as the compiled code sees it (fast rational for float32, libm for float64)."""
+    return math.tanh(x)
+
+
+def _compile(fn):
+    return fn
+
+
+if numba is not None:
+    p0, p1, p2, p3, p4, p5, p6 = _P
+    q0, q1, q2, q3 = _Q
+
+    @overload(tanh)
+    def _tanh_impl(x):
+        if isinstance(x, types.Float) and x.bitwidth == 32:
+            def fast(x):
+                v = max(min(x, _LIM), -_LIM)                   # clamp; a NaN x comes out NaN
+                v2 = v * v
+                p = ((((((p0 * v2 + p1) * v2 + p2) * v2 + p3) * v2 + p4) * v2 + p5) * v2 + p6) * v
+                q = ((q0 * v2 + q1) * v2 + q2) * v2 + q3
+                y = p / q
+                if x >= _SAT:                                  # float32 tanh is +-1 exactly there
+                    y = _ONE
+                if x <= -_SAT:
+                    y = -_ONE
+                return y
+            return fast
+        return lambda x: math.tanh(x)
+
+    def _compile(fn):
+        # "contract" lets multiply-adds fuse; no nnan/ninf, so NaN and inf propagate as in NumPy.
+        # error_model="numpy": no ZeroDivisionError check, which would stop vectorisation.
+        return numba.njit(cache=True, nogil=True, error_model="numpy",
+                          fastmath={"contract", "arcp", "afn"})(fn)
+
+
+@_compile
+def lstm_forward(xp, rec, a, c, c_new, h_new, tc):
+    """xp (B, 4H): input pre-activations (i, f, o halved); rec = h W_hh^T (unscaled) ->
+    a: activated gates (may be xp itself); c (B, H) -> c_new, tc = tanh(c_new), h_new = o tc.
+    Short loops over few arrays each: these the compiler vectorises (one long loop it did not)."""
+    B, H = c.shape
+    for b in range(B):
+        x, q, r = xp[b], rec[b], a[b]                          # (4H,) i, f, g, o
+        for j in range(2 * H):
+            r[j] = tanh(x[j] + _HALF * q[j])                   # i, f at half their input
+        for j in range(2 * H, 3 * H):
+            r[j] = tanh(x[j] + q[j])                           # g
+        for j in range(3 * H, 4 * H):
+            r[j] = tanh(x[j] + _HALF * q[j])                   # o
+        for j in range(2 * H):
+            r[j] = _HALF * r[j] + _HALF                        # s(x) = 0.5 tanh(x / 2) + 0.5
+        for j in range(3 * H, 4 * H):
+            r[j] = _HALF * r[j] + _HALF
+        cp, cn, t, hn = c[b], c_new[b], tc[b], h_new[b]
+        for j in range(H):
+            cn[j] = r[H + j] * cp[j] + r[j] * r[2 * H + j]     # c' = f c + i g
+        for j in range(H):
+            t[j] = tanh(cn[j])
+        for j in range(H):
+            hn[j] = r[3 * H + j] * t[j]                        # h' = o tanh(c')
+
+
+@_compile
+def lstm_backward(a, tc, c, dh, dc, dc_prev):
+    """a (B, 4H): activated gates -> their pre-activation gradients; dc_prev = dL/dc_{t-1}."""
+    B, H = c.shape
+    for b in range(B):
+        r = a[b]
+        for j in range(H):
+            i, f, g, o = r[j], r[H + j], r[2 * H + j], r[3 * H + j]
+            t = tc[b, j]
+            d = dc[b, j] + dh[b, j] * o * (_ONE - t * t)       # dc += dh o tanh'(c)
+            dc_prev[b, j] = d * f
+            r[j] = d * g * i * (_ONE - i)                      # di s'(i)
+            r[H + j] = d * c[b, j] * f * (_ONE - f)            # df s'(f)
+            r[2 * H + j] = d * i * (_ONE - g * g)              # dg tanh'(g)
+            r[3 * H + j] = dh[b, j] * t * o * (_ONE - o)       # do s'(o)
+
+
+@_compile
+def rnn_tanh_forward(h_new, xp):
+    """h_new (B, H) holds h W_hh^T -> tanh(that + xp)."""
+    B, H = h_new.shape
+    for b in range(B):
+        for j in range(H):
+            h_new[b, j] = tanh(h_new[b, j] + xp[b, j])
+
+
+@_compile
+def rnn_tanh_backward(y, dh, da):
+    """da = dh (1 - y^2), y the step's output."""
+    B, H = y.shape
+    for b in range(B):
+        for j in range(H):
+            da[b, j] = dh[b, j] * (_ONE - y[b, j] * y[b, j])
+
+
+@_compile
+def gru_gates(xp, hp, rz):
+    """rz (B, 2H) = s(xp + hp / 2) over r and z (xp halved already, hp = h W_hh^T unscaled)."""
+    B, H2 = rz.shape
+    for b in range(B):
+        for j in range(H2):
+            rz[b, j] = _HALF * tanh(xp[b, j] + _HALF * hp[b, j]) + _HALF
+
+
+@_compile
+def gru_after_forward(xp, hp, b_hn, rz, n, rec, h, h_new):
+    """Reset-after, from hp = h W_hh^T (B, 3H, unscaled): r, z = s(xp + hp / 2) (xp halved),
+    rec = hp_n + b_hn, n = tanh(x_n + r rec),
+    h_new = n + z (h - n). `b_hn` has H entries or none."""
+    B, H = n.shape
+    bias = b_hn.shape[0] > 0
+    for b in range(B):
+        for j in range(2 * H):
+            rz[b, j] = _HALF * tanh(xp[b, j] + _HALF * hp[b, j]) + _HALF
+        for j in range(H):
+            q = hp[b, 2 * H + j] + b_hn[j] if bias else hp[b, 2 * H + j]
+            rec[b, j] = q
+            v = tanh(xp[b, 2 * H + j] + rz[b, j] * q)
+            n[b, j] = v
+            h_new[b, j] = v + rz[b, H + j] * (h[b, j] - v)
+
+
+@_compile
+def gru_before_reset(rz, h, rec):
+    """Reset-before, between the GEMMs: rec = r h."""
+    B, H = h.shape
+    for b in range(B):
+        for j in range(H):
+            rec[b, j] = rz[b, j] * h[b, j]
+
+
+@_compile
+def gru_before_forward(xp, rz, n, h, h_new):
+    """Reset-before, after rec W_hn^T is in n: n = tanh(n + x_n), h_new = n + z (h - n)."""
+    B, H = n.shape
+    for b in range(B):
+        for j in range(H):
+            v = tanh(n[b, j] + xp[b, 2 * H + j])
+            n[b, j] = v
+            h_new[b, j] = v + rz[b, H + j] * (h[b, j] - v)
+
+
+@_compile
+def gru_backward_zn(h, rz, n, dh, da):
+    """da[:, H:] (B, 2H) <- gradients of the z and n pre-activations (h' = n + z (h - n))."""
+    B, H = n.shape
+    for b in range(B):
+        for j in range(H):
+            z, v, d = rz[b, H + j], n[b, j], dh[b, j]
+            da[b, H + j] = d * (h[b, j] - v) * z * (_ONE - z)  # dz s'(z)
+            da[b, 2 * H + j] = d * (_ONE - z) * (_ONE - v * v)  # dn tanh'(n)
+
+
+@_compile
+def gru_after_backward_r(rz, rec, da, dhp):
+    """Reset-after: dr = dn rec s'(r) into da; dhp (B, 3H) = the recurrent side: dr, dz, dn r."""
+    B, H = rec.shape
+    for b in range(B):
+        for j in range(H):
+            r, dn = rz[b, j], da[b, 2 * H + j]
+            dr = dn * rec[b, j] * r * (_ONE - r)
+            da[b, j] = dr
+            dhp[b, j] = dr
+            dhp[b, H + j] = da[b, H + j]
+            dhp[b, 2 * H + j] = dn * r                         # d rec = dn r
+
+
+@_compile
+def gru_before_backward_r(rz, h, drh, da):
+    """Reset-before, drh = dn W_hn (the gradient of rec = r h): dr = drh h s'(r) into da;
+    drh becomes drh r, rec's share of dh_prev."""
+    B, H = h.shape
+    for b in range(B):
+        for j in range(H):
+            r = rz[b, j]
+            da[b, j] = drh[b, j] * h[b, j] * r * (_ONE - r)
+            drh[b, j] *= r
+
+
+@_compile
+def gru_direct(dh_prev, dh, rz):
+    """dh_prev += dh z, the direct path of h' = n + z (h - n)."""
+    B, H = dh.shape
+    for b in range(B):
+        for j in range(H):
+            dh_prev[b, j] += dh[b, j] * rz[b, H + j]
