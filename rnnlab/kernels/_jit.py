@@ -1,12 +1,14 @@
-"""Compiled gate math for the fused kernels: one pass over memory per step instead of 9-17.
+"""Compiled gate math for the fused kernels: a step's elementwise work in one call, vectorised,
+instead of 9-17 NumPy passes.
 
 Optional: it needs numba (`pip install rnnlab[jit]`); without it, or with the environment
 variable RNNLAB_JIT=0, the kernels run their NumPy passes, which compute the same thing.
 Each function here is the elementwise part of one kernel step; the GEMMs stay in NumPy's BLAS.
 
 float32 uses a rational tanh (Eigen's `generic_fast_tanh_float`: degree 13/6 on x clamped to
-+-7.905, within 3e-7 of tanh, +-1 from |x| >= 9 as float32 tanh, NaN passed through) that the compiler vectorises; NumPy's float32
-tanh is a scalar libm call on machines without AVX-512 (~4 ns an element, against ~0.4 here).
++-7.905, within 3e-7 of tanh; +-1 from |x| >= 9, as float32 tanh; NaN passed through) that the
+compiler vectorises; NumPy's float32 tanh is a scalar libm call on machines without AVX-512
+(~4 ns an element, against ~0.4 here).
 float64 keeps `math.tanh`, so gradient checks see libm's tanh on both paths.
 """
 

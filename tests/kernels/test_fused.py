@@ -57,7 +57,7 @@ def test_fused_matches_reference(name, lengths, reverse, dtype, tol, mode):
     ref = run(cell, p, x, carry, lens, reverse, dY, dcarry, "reference")
     fast = run(cell, p, x, carry, lens, reverse, dY, dcarry, mode)
     assert kernels.forward_kernel(cell, p, np.zeros((T, B, cell.gates * 5), dtype), carry, True) is not None
-    close = lambda a, b: np.testing.assert_allclose(a, b, rtol=tol, atol=tol)  # noqa: E731
+    close = lambda a, b: np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
     for k in (0, 3):                                  # outputs, with and without caches
         close(fast[k], ref[k])
     for k in (1, 4, 6):                               # final carries, d initial carry

@@ -60,7 +60,7 @@ def test_compiled_matches_numpy_passes_at_widths_off_the_vector_size(name, dtype
     lens = np.array([7, 2, 5])
     ref = run(cell, p, x, carry, lens, False, dY, dcarry, "numpy")
     jit = run(cell, p, x, carry, lens, False, dY, dcarry, "jit")
-    close = lambda a, b: np.testing.assert_allclose(a, b, rtol=tol, atol=tol)  # noqa: E731
+    close = lambda a, b: np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
     close(jit[0], ref[0])
     close(jit[3], ref[3])
     close(jit[5], ref[5])
