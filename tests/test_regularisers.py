@@ -50,7 +50,8 @@ def test_zoneout_keeps_old_units_in_training_and_blends_in_evaluation(kind):
     y_plain, _ = plain(x, hx)
     y_train, _ = zoned(x, hx)
     kept = np.isclose(y_train[0], h0[0], rtol=0, atol=0)
-    assert np.all(kept | (y_train[0] == y_plain[0]))                # each unit: old or new
+    new = np.isclose(y_train[0], y_plain[0], rtol=1e-13, atol=0)   # (compiled and NumPy tanh: 1 ulp)
+    assert np.all(kept | new)                                        # each unit: old or new
     assert abs(kept.mean() - p) < 0.03                               # about p of them kept
     y_eval, _ = zoned.eval()(x, hx)
     np.testing.assert_allclose(y_eval, p * h0 + (1 - p) * y_plain, rtol=1e-12)
