@@ -47,14 +47,16 @@ class Forward(ForwardSteps):
         self.no_bias = np.empty(0, dtype=XP.dtype)
 
     def step(self, t: int, hold) -> None:
-        H, k, xp, hp = self.H, t if self.keep else 0, self.XP[t], self.hp
-        rz, n, rec = self.RZ[k], self.N[k], self.REC[k]
+        k = t if self.keep else 0
         h, h_new = self.HS[t], self.HS[t + 1]
+        run = self._compiled if self.jit else self._passes
+        run(self.XP[t], self.hp, self.RZ[k], self.N[k], self.REC[k], h, h_new)
+        hold_rows(hold, (h_new,), (h,))
+
+    def _passes(self, xp, hp, rz, n, rec, h, h_new) -> None:
+        """The step's elementwise work as NumPy passes."""
+        H = self.H
         r, z = rz[:, :H], rz[:, H:]
-        if self.jit:
-            self._compiled(xp, hp, rz, n, rec, h, h_new)
-            hold_rows(hold, (h_new,), (h,))
-            return
         if self.after:
             np.matmul(h, self.w, out=hp)                       # all three recurrent blocks
             np.add(xp[:, :2 * H], hp[:, :2 * H], out=rz)
@@ -78,7 +80,6 @@ class Forward(ForwardSteps):
         np.subtract(h, n, out=h_new)                           # h' = n + z (h - n)
         h_new *= z
         h_new += n
-        hold_rows(hold, (h_new,), (h,))
 
     def _compiled(self, xp, hp, rz, n, rec, h, h_new) -> None:
         """The step with its elementwise passes compiled (rnnlab.kernels._jit)."""
@@ -113,16 +114,16 @@ class Backward(BackwardSteps):
         self.jit = _jit.ENABLED
 
     def step(self, t: int, dy, hold) -> None:
-        H = self.H
         np.add(self.d[0], dy, out=self.d[0])                    # dL/dh_t: output + recurrence
         (dh,) = masked(hold, self.d)
-        h, rz, n, rec, da, ds, tmp = self.h[t], self.rz[t], self.n[t], self.rec[t], self.DA[t], self.ds, self.tmp
+        run = self._compiled if self.jit else self._passes
+        run(t, self.h[t], self.rz[t], self.n[t], self.rec[t], dh, self.DA[t], self.nxt[0])
+        self.finish_step(hold)
+
+    def _passes(self, t, h, rz, n, rec, dh, da, dh_prev) -> None:
+        """The step's elementwise work as NumPy passes, with its GEMMs."""
+        H, ds, tmp = self.H, self.ds, self.tmp
         r, z = rz[:, :H], rz[:, H:]
-        (dh_prev,) = self.nxt
-        if self.jit:
-            self._compiled(t, h, rz, n, rec, dh, da, dh_prev)
-            self.finish_step(hold)
-            return
         np.subtract(1, rz, out=ds[:, :2 * H])                  # s' = s (1 - s) for r, z
         ds[:, :2 * H] *= rz
         np.multiply(n, n, out=ds[:, 2 * H:])                   # tanh' = 1 - n^2
@@ -152,7 +153,6 @@ class Backward(BackwardSteps):
             dh_prev += drh
         np.multiply(dh, z, out=tmp)                            # the direct path z h
         dh_prev += tmp
-        self.finish_step(hold)
 
     def _compiled(self, t, h, rz, n, rec, dh, da, dh_prev) -> None:
         """The step with its elementwise passes compiled (rnnlab.kernels._jit)."""

@@ -26,13 +26,12 @@ class Forward(ForwardSteps):
         np.matmul(h, self.w, out=h_new)
         if self.jit:
             _jit.rnn_tanh_forward(h_new, self.XP[t])           # tanh(h W^T + xp), one pass
-            hold_rows(hold, (h_new,), (h,))
-            return
-        h_new += self.XP[t]
-        if self.relu:
-            np.maximum(h_new, 0, out=h_new)
         else:
-            np.tanh(h_new, out=h_new)
+            h_new += self.XP[t]
+            if self.relu:
+                np.maximum(h_new, 0, out=h_new)
+            else:
+                np.tanh(h_new, out=h_new)
         hold_rows(hold, (h_new,), (h,))
 
     def caches(self):
