@@ -155,9 +155,8 @@ def gru_after_forward(xp, hp, b_hn, rz, n, rec, h, h_new):
     h_new = n + z (h - n). `b_hn` has H entries or none."""
     B, H = n.shape
     bias = b_hn.shape[0] > 0
+    gru_gates(xp, hp, rz)                                      # r, z from the first 2H columns
     for b in range(B):
-        for j in range(2 * H):
-            rz[b, j] = _HALF * tanh(xp[b, j] + _HALF * hp[b, j]) + _HALF
         for j in range(H):
             q = hp[b, 2 * H + j] + b_hn[j] if bias else hp[b, 2 * H + j]
             rec[b, j] = q

@@ -86,10 +86,11 @@ class Backward(BackwardSteps):
         self.DA = self.act                    # pre-activation grads = dXP, in the gates' place
         self.d = tuple(np.array(d, dtype=self.act.dtype) for d in dcarry)   # dh, dc (B, H)
         self.nxt = tuple(np.empty_like(d) for d in self.d)
-        self.ds = np.empty((B, G), dtype=self.act.dtype)       # local derivatives of the gates
-        self.tmp = np.empty((B, H), dtype=self.act.dtype)
-        self.di = np.empty((B, H), dtype=self.act.dtype)
         self.jit = _jit.ENABLED
+        if not self.jit:                                       # scratch of the NumPy passes
+            self.ds = np.empty((B, G), dtype=self.act.dtype)   # local derivatives of the gates
+            self.tmp = np.empty((B, H), dtype=self.act.dtype)
+            self.di = np.empty((B, H), dtype=self.act.dtype)
 
     consumes_cache = True     # the saved gates become their gradients: one backward per forward
 
@@ -99,7 +100,7 @@ class Backward(BackwardSteps):
         a, tc, c = self.act[t], self.tc[t], self.c[t]
         dh_prev, dc_prev = self.nxt
         if self.jit:
-            _jit.lstm_backward(a, tc, c, dh, dc, dc_prev)      # the passes below, compiled
+            _jit.lstm_backward(a, tc, c, dh, dc, dc_prev)      # _gate_grads, compiled
         else:
             self._gate_grads(a, tc, c, dh, dc, dc_prev)
         np.matmul(a, self.w, out=dh_prev)                      # back through W_hh
