@@ -3,7 +3,9 @@
 Method (see ../shared/notes/performance-baseline.md for why): for each grid point every
 library's function runs once to warm up, then `rounds` interleaved rounds, with an idle gap
 between libraries (OpenBLAS threads spin ~0.1 s after a call and slow whatever runs next); the
-figure is the median. Peers that are not installed are skipped and said so.
+figure is the median. A round calls the function as many times as fill about `ROUND_S`
+(counted at warm-up, the same count in every round) and takes the mean call: one
+sub-millisecond call after an idle gap measures the machine waking up, not the function. Peers that are not installed are skipped and said so.
 
 Modes: inference (the whole sequence, no cache kept), training (forward and backward of all
 outputs; torch builds its graph and runs backward; onnxruntime has none), stream (B = 1 only:
@@ -45,6 +47,7 @@ MACS = {"RNN": 2, "LSTM": 8, "GRU": 6, "LSTM_LN": 8, "GRU_LN": 6, "CLOCKWORK": 2
         "DG_LSTM": 8 + 9, "LSTM_ZONEOUT": 8}
 MODES = ("inference", "training", "stream")
 GAP_S = 0.3
+ROUND_S = 0.05
 
 
 def available_peers() -> list[str]:
@@ -73,10 +76,12 @@ def network_flops(kind: str, H: int, B: int, T: int, mode: str) -> float:
     return 3 * fwd if mode == "training" else fwd
 
 
-def _timed(fn: Callable[[], object]) -> float:
+def _timed(fn: Callable[[], object], calls: int = 1) -> float:
+    """Seconds per call, the mean of `calls` calls in a row."""
     t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
+    for _ in range(calls):
+        fn()
+    return (time.perf_counter() - t0) / calls
 
 
 @dataclass
@@ -196,13 +201,15 @@ def bench_point(kind: str, H: int, B: int, T: int, mode: str, rounds: int, peers
     fns = _functions(kind, H, B, T, mode, peers, threads)
     if not fns:
         return None
-    for fn in fns.values():                                   # warm-up
+    calls = {}
+    for k, fn in fns.items():                                 # warm-up, then count calls a round
         fn()
+        calls[k] = max(1, min(1000, round(ROUND_S / _timed(fn))))
         time.sleep(GAP_S)
     times: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(rounds):                                   # interleaved rounds
         for k, fn in fns.items():
-            times[k].append(_timed(fn))
+            times[k].append(_timed(fn, calls[k]))
             time.sleep(GAP_S)
     med = {k: statistics.median(v) for k, v in times.items()}
     return Row(kind, H, B, T, mode, med.pop("rnnlab"), med)
@@ -311,7 +318,8 @@ def format_report(report: BenchReport) -> str:
     peers = [p for p in ("torch", "onnxruntime") if p in report.versions]
     peers = [p for p in peers if any(p in r.peers_s for r in report.rows)] if report.rows else peers
     lines = [f"Machine: {report.machine}; " + ", ".join(f"{k} {v}" for k, v in report.versions.items())
-             + f"; {report.threads} threads; median of {report.rounds} interleaved rounds; float32, "
+             + f"; {report.threads} threads; median of {report.rounds} interleaved rounds (each the mean of "
+             f"the calls filling {ROUND_S * 1e3:.0f} ms); float32, "
              f"one layer, D = H; GEMM peak (NumPy, 2048^3, best of 10 before and after the grid) "
              f"{report.gemm_peak_gflops:.0f} GFLOP/s.",
              "", table_header(peers)]

@@ -1,5 +1,7 @@
 """The benchmark command's pieces: FLOP counts, timing rows, the report, peak memory."""
 
+import time
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -23,6 +25,27 @@ def test_bench_point_times_every_available_peer():
         assert row.ours_s > 0 and row.gflops() > 0
         expected = {p for p in peers if not (p == "onnxruntime" and mode == "training")}
         assert set(row.peers_s) == expected
+
+
+def test_a_round_is_the_mean_of_calls_filling_round_s(monkeypatch):
+    calls = []
+    assert bench._timed(lambda: calls.append(1), 3) > 0 and len(calls) == 3
+    # a function taking ~1 ms is called about ROUND_S / 1 ms times a round, the slow one once
+    counts = {"fast": 0, "slow": 0}
+
+    def fn(name, seconds):
+        def call():
+            counts[name] += 1
+            t0 = time.perf_counter()
+            while time.perf_counter() - t0 < seconds:
+                pass
+        return call
+    monkeypatch.setattr(bench, "GAP_S", 0.0)
+    monkeypatch.setattr(bench, "_functions", lambda *a: {"rnnlab": fn("fast", 1e-3), "torch": fn("slow", 0.06)})
+    row = bench.bench_point("GRU", 8, 1, 4, "inference", rounds=2, peers=["torch"], threads=1)
+    assert counts["slow"] == 1 + 1 + 2                           # warm-up, count, two rounds of one
+    assert 2 * 25 < counts["fast"] - 2 < 2 * 75                  # ~50 calls a round
+    assert 0.9e-3 < row.ours_s < 3e-3 and row.peers_s["torch"] >= 0.06
 
 
 def test_run_bench_report_and_errors():
