@@ -5,7 +5,8 @@ library's function runs once to warm up, then `rounds` interleaved rounds, with 
 between libraries (OpenBLAS threads spin ~0.1 s after a call and slow whatever runs next); the
 figure is the median. A round calls the function as many times as fill about `ROUND_S`
 (counted at warm-up, the same count in every round) and takes the mean call: one
-sub-millisecond call after an idle gap measures the machine waking up, not the function. Peers that are not installed are skipped and said so.
+sub-millisecond call after an idle gap measures the machine waking up, not the function.
+Peers that are not installed are skipped and said so.
 
 Modes: inference (the whole sequence, no cache kept), training (forward and backward of all
 outputs; torch builds its graph and runs backward; onnxruntime has none), stream (B = 1 only:
