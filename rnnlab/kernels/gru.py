@@ -108,10 +108,11 @@ class Backward(BackwardSteps):
         self.DHP = np.empty((T, B, 3 * H), dtype=dt) if self.after else self.DA  # recurrent side
         self.d = (np.array(dcarry[0], dtype=dt),)
         self.nxt = (np.empty_like(self.d[0]),)
-        self.ds = np.empty((B, 3 * H), dtype=dt)
-        self.tmp = np.empty((B, H), dtype=dt)
-        self.tmp2 = np.empty((B, H), dtype=dt)
+        self.tmp2 = np.empty((B, H), dtype=dt)                 # dn W_hn (reset-before)
         self.jit = _jit.ENABLED
+        if not self.jit:                                       # scratch of the NumPy passes
+            self.ds = np.empty((B, 3 * H), dtype=dt)           # local derivatives of the gates
+            self.tmp = np.empty((B, H), dtype=dt)
 
     def step(self, t: int, dy, hold) -> None:
         np.add(self.d[0], dy, out=self.d[0])                    # dL/dh_t: output + recurrence

@@ -47,7 +47,7 @@ class Backward(BackwardSteps):
         self.DA = np.empty((T, B, H), dtype=dt)
         self.d = (np.array(dcarry[0], dtype=dt),)
         self.nxt = (np.empty_like(self.d[0]),)
-        self.pos = np.empty((B, H), dtype=bool)
+        self.pos = np.empty((B, H), dtype=bool) if self.relu else None   # relu' mask
         self.jit = _jit.ENABLED and not self.relu
 
     def step(self, t: int, dy, hold) -> None:
