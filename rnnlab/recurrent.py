@@ -44,7 +44,7 @@ class ScanCache:
     mask: np.ndarray | None        # (T, B, 1) True where a step is valid
     padded: np.ndarray | None      # (T,) True where some row is past its length
     order: np.ndarray | None       # (T, B, 1) gather index of the per-row reversal
-    spent: bool = False            # a fused backward overwrote the caches (LSTM gates)
+    spent: bool = False            # a fused backward overwrote the caches (LSTM, GRU gates)
     noise: Noise | None = None     # dropout masks and zoneout of the forward call
 
 
@@ -167,8 +167,8 @@ def scan_backward(cell: Cell, p: CellParams, sc: ScanCache, dY: np.ndarray, dcar
     processing order): the chain-rule product through time that the tutorials derive."""
     if sc.spent:
         raise RuntimeError("backward: this forward call's saved activations were used up by an "
-                           "earlier backward (the LSTM's gates become their gradients to save "
-                           "memory); run forward again")
+                           "earlier backward (the LSTM's and GRU's gates become their gradients "
+                           "to save memory); run forward again")
     T = dY.shape[0]
     dY = gather_time(dY, sc.order)                                 # into processing order
     fused = on_state_grad is None and sc.noise is None

@@ -73,24 +73,22 @@ class GRUCellConfig(HiddenStateOnly):
         H = self.hidden_size
         r, z = rz[:, :H], rz[:, H:]
         da = np.empty((h.shape[0], 3 * H), dtype=h.dtype)  # input-side pre-activation grads
-        dhp = np.empty_like(da)                        # recurrent-side pre-activation grads
         dan = dh * (1 - z) * (1 - n * n)               # through (1-z) n and tanh
         da[:, 2 * H:] = dan
         da[:, H:2 * H] = dh * (h - n) * z * (1 - z)    # h' = n + z (h - n)
         if self.reset_after:
             da[:, :H] = dan * rec * r * (1 - r)        # n_pre = xn + r * hn
-            dhp[:, :2 * H] = da[:, :2 * H]
-            dhp[:, 2 * H:] = dan * r                   # d(hn) = dan * r
-            dhr = dhp @ p.w_hh                         # (B, H) all three gates at once
+            dn = dan * r                               # (B, H) d(hn): what W_hn's output gets
+            dhr = da[:, :2 * H] @ p.w_hh[:2 * H] + dn @ p.w_hh[2 * H:]   # (B, H)
         else:
+            dn = dan                                   # (B, H) what W_hn's output gets
             drh = dan @ p.w_hh[2 * H:]                 # (B, H) back through W_hn
             da[:, :H] = drh * hr * r * (1 - r)         # rh = r * hr
-            dhp[:] = da
             dhr = drh * r + da[:, :2 * H] @ p.w_hh[:2 * H]  # r, z read hr directly
         if m is not None:
             dhr *= m                                   # the matmuls read the dropped h
         dh_prev = dh * z + dhr                         # and the direct path z * h
-        return da, (dh_prev,), (dhp,)
+        return da, (dh_prev,), (da[:, :2 * H], dn)     # recurrent side: W_hr, W_hz; W_hn
 
     sigmoid_gates = ("reset", "update")
 
@@ -105,14 +103,11 @@ class GRUCellConfig(HiddenStateOnly):
         h, rz, n, rec = caches[:4]                     # each (T, B, .)
         if len(caches) == 5:
             h = h * caches[4]                          # the matmuls read the dropped h
-        (dhp,) = drecs                                 # (T, B, 3H)
+        drz, dn = drecs                                # (T, B, 2H), (T, B, H)
         H = self.hidden_size
-        if self.reset_after:
-            grads.w_hh = flat(dhp).T @ flat(h)         # (3H, H): one GEMM over all steps
-        else:
-            gw = np.empty_like(p.w_hh)
-            gw[:2 * H] = flat(dhp[..., :2 * H]).T @ flat(h)
-            gw[2 * H:] = flat(dhp[..., 2 * H:]).T @ flat(rec)  # W_hn multiplies r * h
-            grads.w_hh = gw
+        gw = np.empty_like(p.w_hh)                     # (3H, H): GEMMs over all steps
+        np.matmul(flat(drz).T, flat(h), out=gw[:2 * H])
+        np.matmul(flat(dn).T, flat(h if self.reset_after else rec), out=gw[2 * H:])  # before: W_hn reads r h
+        grads.w_hh = gw
         if p.b_hh is not None:
-            grads.b_hh = flat(dhp).sum(0)
+            grads.b_hh = np.concatenate([flat(drz).sum(0), flat(dn).sum(0)])

@@ -24,6 +24,22 @@ def hold_rows(hold: np.ndarray | None, new: tuple, old: tuple) -> None:
             np.copyto(n, o, where=hold)
 
 
+def joined(a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
+    """The (T, B, Ga + Gb) array whose last-axis columns are a then b (views into it, as a fused
+    forward leaves its gates), or None when a and b are not laid out so."""
+    root = a.base
+    if root is None or b.base is not root or not root.flags.c_contiguous:
+        return None
+    T, B, Ga = a.shape
+    G = Ga + b.shape[-1]
+    if root.size != T * B * G or b.shape[:2] != (T, B):
+        return None
+    whole = root.reshape(T, B, G)
+    first, second = whole[..., :Ga], whole[..., Ga:]
+    same = lambda u, v: u.ctypes.data == v.ctypes.data and u.strides == v.strides
+    return whole if same(first, a) and same(second, b) else None
+
+
 def masked(hold: np.ndarray | None, ds: tuple) -> tuple:
     """The step sees zero carry gradient in padded rows."""
     return ds if hold is None else tuple(np.where(hold, 0, d) for d in ds)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _jit
-from ._buffers import BackwardSteps, ForwardSteps, carry_buffer, hold_rows, masked
+from ._buffers import BackwardSteps, ForwardSteps, carry_buffer, hold_rows, joined, masked
 
 
 def input_scale(cell, dtype) -> np.ndarray:
@@ -39,18 +39,22 @@ class Forward(ForwardSteps):
             self.w_n = w[2 * H:].T                             # (H, H)
         self.HS = carry_buffer(T, carry[0])                    # (T+1, B, H)
         self.carries = (self.HS,)
-        n = T if keep_cache else 1
-        self.RZ = np.empty((n, B, 2 * H), dtype=XP.dtype)
-        self.N = np.empty((n, B, H), dtype=XP.dtype)
-        self.REC = np.empty((n, B, H), dtype=XP.dtype)
+        # the saved gates go over their own input projections once a step has read them: r, z
+        # into XP's first 2H columns, n into its last H, so they cost no memory of their own
+        self.RZ, self.N = XP[..., :2 * H], XP[..., 2 * H:]     # (T, B, 2H), (T, B, H) views
+        self.rz = np.empty((B, 2 * H), dtype=XP.dtype)         # one step's gates, contiguous
+        self.n = np.empty((B, H), dtype=XP.dtype)
+        self.REC = np.empty((T if keep_cache else 1, B, H), dtype=XP.dtype)
         self.hp = np.empty((B, 3 * H if self.after else 2 * H), dtype=XP.dtype)
         self.no_bias = np.empty(0, dtype=XP.dtype)
 
     def step(self, t: int, hold) -> None:
-        k = t if self.keep else 0
         h, h_new = self.HS[t], self.HS[t + 1]
         run = self._compiled if self.jit else self._passes
-        run(self.XP[t], self.hp, self.RZ[k], self.N[k], self.REC[k], h, h_new)
+        run(self.XP[t], self.hp, self.rz, self.n, self.REC[t if self.keep else 0], h, h_new)
+        if self.keep:
+            self.RZ[t] = self.rz                               # saved over x_r, x_z, x_n
+            self.N[t] = self.n
         hold_rows(hold, (h_new,), (h,))
 
     def _passes(self, xp, hp, rz, n, rec, h, h_new) -> None:
@@ -104,8 +108,14 @@ class Backward(BackwardSteps):
         T, B, H = self.n.shape
         dt = self.n.dtype
         self.H, self.after, self.w = H, cell.reset_after, p.w_hh   # (3H, H)
-        self.DA = np.empty((T, B, 3 * H), dtype=dt)            # input-side grads = dXP
-        self.DHP = np.empty((T, B, 3 * H), dtype=dt) if self.after else self.DA  # recurrent side
+        gates = joined(self.rz, self.n)                        # the fused forward's (T, B, 3H)
+        self.consumes_cache = gates is not None                # the gradients go over the gates
+        self.DA = np.empty((T, B, 3 * H), dtype=dt) if gates is None else gates   # = dXP
+        if self.consumes_cache:        # a step's gates are copied out before their gradients land
+            self.rz_s, self.n_s = np.empty((B, 2 * H), dtype=dt), np.empty((B, H), dtype=dt)
+        if self.after:                 # what W_hn's output gets, dn r: over rec where ours
+            self.DN = self.rec if self.consumes_cache else np.empty((T, B, H), dtype=dt)
+            self.dhp = np.empty((B, 3 * H), dtype=dt)          # one step's recurrent side
         self.d = (np.array(dcarry[0], dtype=dt),)
         self.nxt = (np.empty_like(self.d[0]),)
         self.tmp2 = np.empty((B, H), dtype=dt)                 # dn W_hn (reset-before)
@@ -117,8 +127,15 @@ class Backward(BackwardSteps):
     def step(self, t: int, dy, hold) -> None:
         np.add(self.d[0], dy, out=self.d[0])                    # dL/dh_t: output + recurrence
         (dh,) = masked(hold, self.d)
+        rz, n = self.rz[t], self.n[t]
+        if self.consumes_cache:
+            np.copyto(self.rz_s, rz)                           # before da lands on them
+            np.copyto(self.n_s, n)
+            rz, n = self.rz_s, self.n_s
         run = self._compiled if self.jit else self._passes
-        run(t, self.h[t], self.rz[t], self.n[t], self.rec[t], dh, self.DA[t], self.nxt[0])
+        run(t, self.h[t], rz, n, self.rec[t], dh, self.DA[t], self.nxt[0])
+        if self.after:
+            self.DN[t] = self.dhp[:, 2 * self.H:]               # d rec = dn r, for dW_hn
         self.finish_step(hold)
 
     def _passes(self, t, h, rz, n, rec, dh, da, dh_prev) -> None:
@@ -139,7 +156,7 @@ class Backward(BackwardSteps):
         dz *= ds[:, H:2 * H]
         dr = da[:, :H]
         if self.after:
-            dhp = self.DHP[t]
+            dhp = self.dhp
             np.multiply(dan, rec, out=dr)                      # n_pre = x_n + r * rec
             dr *= ds[:, :H]
             dhp[:, :2 * H] = da[:, :2 * H]
@@ -160,7 +177,7 @@ class Backward(BackwardSteps):
         H = self.H
         _jit.gru_backward_zn(h, rz, n, dh, da)                 # dz, dn
         if self.after:
-            dhp = self.DHP[t]
+            dhp = self.dhp
             _jit.gru_after_backward_r(rz, rec, da, dhp)        # dr; recurrent side dhp
             np.matmul(dhp, self.w, out=dh_prev)                # all three blocks at once
         else:
@@ -171,4 +188,5 @@ class Backward(BackwardSteps):
         _jit.gru_direct(dh_prev, dh, rz)                       # + dh z
 
     def drecs(self):
-        return (self.DHP,)
+        H = self.H                     # W_hr, W_hz's side; W_hn's (reset-before: dn itself)
+        return (self.DA[..., :2 * H], self.DN if self.after else self.DA[..., 2 * H:])

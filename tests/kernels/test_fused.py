@@ -106,3 +106,47 @@ def test_a_used_up_lstm_cache_refuses_a_second_backward():
         net.backward(np.ones_like(y))
     net(x)
     net.backward(np.ones_like(y))                     # a new forward, a new backward
+
+
+@pytest.mark.parametrize("name", ["gru_after", "gru_before"])
+@pytest.mark.parametrize("mode", MODES)
+def test_fused_backward_after_a_reference_forward(name, mode):
+    """The fused GRU backward writes its gradients over the gates only when they are the fused
+    forward's (one (T, B, 3H) block); after the reference forward it keeps them and allocates."""
+    cell = CELLS[name]
+    rng = np.random.default_rng(5)
+    T, B, D = 5, 3, 2
+    p = init_cell(cell, D, bias=True, dtype=np.float64, rng=rng)
+    x = rng.standard_normal((T, B, D))
+    carry = tuple(rng.standard_normal((B, n)) for n in cell.carry_sizes())
+    dY = rng.standard_normal((T, B, cell.output_size))
+    lens = np.array([5, 2, 4])
+    ref = run(cell, p, x, carry, lens, False, dY, carry, "reference")
+    kernels.ENABLED = False
+    try:
+        _, _, sc = scan_forward(cell, p, x, carry, lens)       # the reference steps' caches
+    finally:
+        kernels.ENABLED = True
+    kept = tuple(c.copy() for c in sc.caches)
+    _jit.ENABLED = mode == "jit"
+    try:
+        dx, d0, g = scan_backward(cell, p, sc, dY, carry)      # the fused backward
+        dx2, _, _ = scan_backward(cell, p, sc, dY, carry)      # the caches are still whole
+    finally:
+        _jit.ENABLED = _jit.AVAILABLE
+    np.testing.assert_allclose(dx, ref[5], atol=1e-12)
+    np.testing.assert_allclose(dx2, dx, atol=0)
+    np.testing.assert_allclose(g.w_hh, ref[7].w_hh, atol=1e-12)
+    np.testing.assert_allclose(g.b_hh, ref[7].b_hh, atol=1e-12)
+    for a, b in zip(sc.caches, kept):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_used_up_gru_cache_refuses_a_second_backward():
+    from rnnlab import GRU
+    net = GRU(3, 4, rng=0)
+    x = np.ones((5, 2, 3), np.float32)
+    y, _ = net(x)
+    net.backward(np.ones_like(y))
+    with pytest.raises(RuntimeError, match="used up by an earlier backward.*run forward again"):
+        net.backward(np.ones_like(y))
