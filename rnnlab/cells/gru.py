@@ -100,7 +100,7 @@ class GRUCellConfig(HiddenStateOnly):
         return {"reset": rz[..., :H], "update": z, "candidate": n, "hidden": n + z * (h - n)}
 
     def recurrent_grads(self, p, caches, drecs, grads: CellParams) -> None:
-        h, rz, n, rec = caches[:4]                     # each (T, B, .)
+        h, rec = caches[0], caches[3]                  # each (T, B, .)
         if len(caches) == 5:
             h = h * caches[4]                          # the matmuls read the dropped h
         drz, dn = drecs                                # (T, B, 2H), (T, B, H)

@@ -1,13 +1,22 @@
 """Fused GRU (gate order r, z, n), reset-after and reset-before: 1-2 GEMMs + 12 passes a step
 forward, about 17 backward. r and z use s(a) = 0.5 tanh(0.5 a) + 0.5 with the 0.5 folded into
-the input projections and a scaled copy of their W_hh rows."""
+the input projections and a scaled copy of their W_hh rows. In training the saved gates are
+copied over the input projections a step has read, and the backward writes their gradients over
+them in turn (as the LSTM's): no (T, B, 3H) buffer of gradients of their own."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from . import _jit
-from ._buffers import BackwardSteps, ForwardSteps, carry_buffer, hold_rows, joined, masked
+from ._buffers import (
+    BackwardSteps,
+    ForwardSteps,
+    carry_buffer,
+    hold_rows,
+    joined,
+    masked,
+)
 
 
 def input_scale(cell, dtype) -> np.ndarray:
