@@ -14,6 +14,14 @@ members is what is stable. Members train two at a time, one BLAS thread each.
 `python benchmarks/train_sst.py` trains the recipe (writes sst2_classifier_lstm_gru_seeds0-4.json);
 `... --first 5` the replication with new seeds; `... --cells gru --count 10 --first 10` the
 GRU-only probe (sst2_classifier_gru_seeds10-19.json).
+
+Pretraining (Dai & Le 2015): `--pretrain-epochs 0 5` trains every member twice, plainly and
+after 5 epochs of training its embedding and BiRNN as a bidirectional language model on the
+training sentences (labels unused; `train_classifier(pretrain_epochs=5)`). In probes on seeds
+1-6 pretrained BiLSTM members averaged 80.8-81.0% against 80.0% plain, and an average of plain
+and pretrained members scored higher than either kind alone. Declared before it ran: the
+twenty-member average of `--first 20 --pretrain-epochs 0 5` (BiLSTM and BiGRU, seeds 20-24,
+plain and pretrained) is the pretrained recipe's headline (sst2_classifier_lstm_gru_seeds20-24_pretrain0_5.json).
 """
 
 import os
@@ -39,13 +47,14 @@ def train_config(seed: int) -> TrainConfig:
     return TrainConfig(epochs=15, optimizer="adam", lr=1e-3, weight_decay=0.0, clip=5.0, patience=6, seed=seed)
 
 
-def train_member(member: tuple[str, int]) -> dict:
-    cell, seed = member
+def train_member(member: tuple[str, int, int]) -> dict:
+    cell, seed, pretrain = member
     train, dev = need("sst", "stsa.binary.train"), need("sst", "stsa.binary.dev")
-    r = train_classifier(train, dev, RESULTS / "runs" / f"sst2_{cell}_seed{seed}", cell=cell,
+    name = f"sst2_{cell}_seed{seed}" + (f"_pretrain{pretrain}" if pretrain else "")
+    r = train_classifier(train, dev, RESULTS / "runs" / name, cell=cell, pretrain_epochs=pretrain,
                          train_config=train_config(seed), resume=False, progress=False, **SETTINGS)
-    return {"cell": cell, "seed": seed, "checkpoint": str(r.best_checkpoint), "epochs_run": r.epochs_run,
-            "dev_accuracy_best_epoch": max(h["val_accuracy"] for h in r.history)}
+    return {"cell": cell, "seed": seed, "pretrain_epochs": pretrain, "checkpoint": str(r.best_checkpoint),
+            "epochs_run": r.epochs_run, "dev_accuracy_best_epoch": max(h["val_accuracy"] for h in r.history)}
 
 
 if __name__ == "__main__":
@@ -53,10 +62,13 @@ if __name__ == "__main__":
     parser.add_argument("--cells", nargs="+", choices=("lstm", "gru"), default=["lstm", "gru"])
     parser.add_argument("--first", type=int, default=0, help="first seed")
     parser.add_argument("--count", type=int, default=5, help="members per cell")
+    parser.add_argument("--pretrain-epochs", type=int, nargs="+", default=[0],
+                        help="members for each: 0 = plain, N = after N epochs of BiLM pretraining")
     args = parser.parse_args()
     seeds = range(args.first, args.first + args.count)
-    MEMBERS = [(cell, seed) for cell in args.cells for seed in seeds]
-    NAME = f"sst2_classifier_{'_'.join(args.cells)}_seeds{seeds[0]}-{seeds[-1]}"
+    MEMBERS = [(cell, seed, p) for p in args.pretrain_epochs for cell in args.cells for seed in seeds]
+    NAME = (f"sst2_classifier_{'_'.join(args.cells)}_seeds{seeds[0]}-{seeds[-1]}"
+            + ("" if args.pretrain_epochs == [0] else "_pretrain" + "_".join(map(str, args.pretrain_epochs))))
     need("sst", "stsa.binary.train")
     dev, test = need("sst", "stsa.binary.dev"), need("sst", "stsa.binary.test")
     with Timer() as t:
@@ -66,7 +78,12 @@ if __name__ == "__main__":
     scored = evaluate_ensemble(models, test)
     for r, acc in zip(runs, scored["members"]):
         r["test_accuracy"] = acc
-    by_cell = {c: [m for m, r in zip(models, runs) if r["cell"] == c] for c in args.cells}
+    groups = {f"{c}{'' if p == 0 else f'_pretrain{p}'}": [m for m, r in zip(models, runs)
+                                                           if (r["cell"], r["pretrain_epochs"]) == (c, p)]
+              for p in args.pretrain_epochs for c in args.cells}
+    if len(args.pretrain_epochs) > 1:
+        groups.update({f"pretrain{p}": [m for m, r in zip(models, runs) if r["pretrain_epochs"] == p]
+                       for p in args.pretrain_epochs})
     report(NAME, {
         "settings": SETTINGS, "members": [{k: v for k, v in r.items() if k != "checkpoint"} for r in runs],
         "train": {**train_config(0).__dict__, "seed": "per member"},
@@ -74,6 +91,6 @@ if __name__ == "__main__":
         "test_accuracy_member_range": [min(scored["members"]), max(scored["members"])],
         "test_accuracy_ensemble": scored["accuracy"],
         "dev_accuracy_ensemble": evaluate_ensemble(models, dev)["accuracy"],
-        **({f"test_accuracy_ensemble_{c}": evaluate_ensemble(ms, test)["accuracy"] for c, ms in by_cell.items()}
-           if len(by_cell) > 1 else {}),
+        **({f"test_accuracy_ensemble_{g}": evaluate_ensemble(ms, test)["accuracy"] for g, ms in groups.items()}
+           if len(groups) > 1 else {}),
         "wall_seconds": t.seconds})

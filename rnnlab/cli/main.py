@@ -168,9 +168,12 @@ def _rnn_kw(kw: dict, hidden: int, layers: int) -> dict:
               help="Training: each token becomes <unk> with this probability.")
 @click.option("--min-freq", type=int, default=1, show_default=True)
 @click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option("--pretrain-epochs", type=click.IntRange(min=0), default=0, show_default=True,
+              help="First train the embedding and the bidirectional network as a bidirectional "
+                   "language model on the training sentences for this many epochs.")
 @train_options
 def train_classifier_cmd(train_file, valid_file, bidirectional, pooling, embedding_dim, embedding_init_std,
-                         word_dropout, min_freq, batch_size, **kw):
+                         word_dropout, min_freq, batch_size, pretrain_epochs, **kw):
     """Many-to-one classification of TRAIN_FILE: sentences as `<label> <tokens>` (SST) or a
     `.ts` file of multivariate series."""
     from ..recipes.classifier import train_classifier
@@ -178,6 +181,7 @@ def train_classifier_cmd(train_file, valid_file, bidirectional, pooling, embeddi
                               bidirectional=bidirectional, pooling=pooling, embedding_dim=embedding_dim,
                               embedding_init_std=embedding_init_std, word_dropout=word_dropout,
                               dropout=kw["dropout"] or 0.0, min_freq=min_freq, batch_size=batch_size,
+                              pretrain_epochs=pretrain_epochs,
                               train_config=_train_config(kw, epochs=10, lr=2e-3), **_rnn_kw(kw, 128, 1))
     _report(result)
 

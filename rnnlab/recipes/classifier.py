@@ -9,6 +9,7 @@ import numpy as np
 
 from ..data import DataError, Vocab, bucket_batches, pad_sequences, read_sst, read_ts
 from ..models.base import RecurrentConfig, Regularisers
+from ..models.bilm import BidirectionalLM
 from ..models.classifier import ClassifierConfig, SequenceClassifier
 from ..train import TrainConfig, TrainResult, evaluate, train
 
@@ -78,15 +79,64 @@ class ClassifierTask:
         return [batch(self.model, self.valid_ex, b) for b in bucket_batches(lengths, 256)]
 
 
+@dataclass
+class SentencesTask:
+    """Unlabelled sentences (of 2+ tokens) as (x, lengths) batches, for LM pretraining."""
+    train_seqs: list[np.ndarray]
+    valid_seqs: list[np.ndarray]
+    batch_size: int
+    pad: int
+    carries_state: bool = False
+
+    def _batches(self, seqs, size, rng=None):
+        lengths = np.array([len(s) for s in seqs])
+        return [pad_sequences([seqs[i] for i in b], pad=self.pad) for b in bucket_batches(lengths, size, rng)]
+
+    def train_batches(self, rng):
+        return self._batches(self.train_seqs, self.batch_size, rng)
+
+    def valid_batches(self):
+        return self._batches(self.valid_seqs, 256)
+
+
+PRETRAIN_LR, PRETRAIN_DROPOUT, PRETRAIN_OUT_WORDS = 2e-3, 0.3, 3000
+
+
+def pretrain_encoder(model: SequenceClassifier, task: ClassifierTask, epochs: int, run_dir: Path,
+                     seed: int, resume: bool, progress: bool) -> TrainResult:
+    """Train the classifier's embedding and bidirectional network in place as a bidirectional
+    LM on the training sentences (labels unused; Dai & Le 2015), keeping the last epoch's weights."""
+    if model.embedding is None or not model.cfg.rnn.bidirectional:
+        raise DataError("pretrain_epochs: pretraining needs a bidirectional classifier of token "
+                        "sentences (bidirectional=True, an SST-style file)")
+    lm = BidirectionalLM(model.vocab, model.embedding, model.rnn, out_words=PRETRAIN_OUT_WORDS,
+                         dropout=PRETRAIN_DROPOUT, rng=model.rng)
+    long_enough = [s for s in task.train_ex.seqs if len(s) > 1]
+    valid = [s for s in task.valid_ex.seqs if len(s) > 1]
+    if not long_enough or not valid:
+        raise DataError("pretrain_epochs: pretraining needs sentences of 2 or more tokens in both "
+                        "the training and the validation data")
+    cfg = TrainConfig(epochs=epochs, optimizer="adam", lr=PRETRAIN_LR, clip=5.0, seed=seed)
+    return train(lm, SentencesTask(long_enough, valid, task.batch_size, model.vocab.pad_id), cfg,
+                 run_dir, resume=resume, progress=progress)
+
+
 def train_classifier(train_path: str | Path, valid_path: str | Path | None = None,
                      run_dir: str | Path = "runs/classifier", *, cell: str = "lstm",
                      hidden_size: int = 128, num_layers: int = 1, bidirectional: bool = False,
                      embedding_dim: int = 128, pooling: str = "last", dropout: float = 0.0,
                      word_dropout: float = 0.0, embedding_init_std: float = 1.0, min_freq: int = 1, batch_size: int = 32, valid_fraction: float = 0.1,
                      train_config: TrainConfig | None = None, resume: bool = True,
-                     progress: bool = True, regularisers: Regularisers | None = None) -> TrainResult:
+                     progress: bool = True, regularisers: Regularisers | None = None,
+                     pretrain_epochs: int = 0) -> TrainResult:
     """Train on an SST-style file (`<label> <tokens>`) or a `.ts` series file; validation on
-    `valid_path` or, without one, on the last `valid_fraction` of the training file."""
+    `valid_path` or, without one, on the last `valid_fraction` of the training file.
+
+    `pretrain_epochs` > 0 first trains the embedding and the (bidirectional) network as a
+    bidirectional language model on the training sentences (`pretrain_encoder`, in
+    `run_dir/pretrain`), then the whole classifier from there."""
+    if not (isinstance(pretrain_epochs, int) and pretrain_epochs >= 0):
+        raise ValueError(f"pretrain_epochs: expected a whole number >= 0, got {pretrain_epochs!r}")
     seqs, labels = read_examples(train_path)
     if valid_path is not None:
         vseqs, vlabels = read_examples(valid_path)
@@ -112,6 +162,8 @@ def train_classifier(train_path: str | Path, valid_path: str | Path | None = Non
     model = SequenceClassifier(vocab, cfg, label_set, rng=tc.seed)
     task = ClassifierTask(model, encode(model, seqs, labels, str(train_path)),
                           encode(model, vseqs, vlabels, str(valid_path or train_path)), batch_size)
+    if pretrain_epochs:
+        pretrain_encoder(model, task, pretrain_epochs, Path(run_dir) / "pretrain", tc.seed, resume, progress)
     return train(model, task, tc, run_dir, resume=resume, progress=progress)
 
 

@@ -42,6 +42,18 @@ def test_cli_errors_are_one_clear_line(tmp_path, text_file):
     assert res.exit_code == 2 and "transformer" in res.output
 
 
+def test_classifier_with_pretraining(tmp_path):
+    sst = tmp_path / "s.txt"
+    sst.write_text("".join(f"{i % 2} the {'good fine' if i % 2 else 'bad awful'} film\n" for i in range(40)))
+    res = CliRunner().invoke(cli, ["train-classifier", str(sst), "--run-dir", str(tmp_path / "c"), "--epochs", "1",
+                                   "--hidden-size", "4", "--bidirectional", "--pretrain-epochs", "2", "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert len((tmp_path / "c/pretrain/metrics.jsonl").read_text().splitlines()) == 2
+    res = CliRunner().invoke(cli, ["train-classifier", str(sst), "--run-dir", str(tmp_path / "d"),
+                                   "--pretrain-epochs", "1", "--quiet"])
+    assert res.exit_code == 1 and "pretraining needs a bidirectional classifier" in res.output
+
+
 def test_classifier_tagger_forecaster_music_commands(tmp_path):
     runner = CliRunner()
     common = ["--epochs", "1", "--hidden-size", "8", "--quiet"]
