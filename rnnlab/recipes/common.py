@@ -18,6 +18,9 @@ def load_model(path: str | Path, expect_kind: str | None = None):
     kind = meta["kind"]
     if expect_kind is not None and kind != expect_kind:
         raise CheckpointError(f"{path}: a checkpoint of a {kind}, expected a {expect_kind}")
+    if kind == "bidirectional_lm":
+        raise CheckpointError(f"{path}: the pretraining stage of a classifier run (its encoder as a "
+                              "bidirectional LM); use the classifier's checkpoint in the run directory above")
     if kind not in MODEL_KINDS:
         raise CheckpointError(f"{path}: unknown model kind {kind!r}")
     _guard_sizes(path, meta.get("config"), arrays)

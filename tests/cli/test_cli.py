@@ -49,6 +49,8 @@ def test_classifier_with_pretraining(tmp_path):
                                    "--hidden-size", "4", "--bidirectional", "--pretrain-epochs", "2", "--quiet"])
     assert res.exit_code == 0, res.output
     assert len((tmp_path / "c/pretrain/metrics.jsonl").read_text().splitlines()) == 2
+    res = CliRunner().invoke(cli, ["evaluate", str(tmp_path / "c/pretrain/last.safetensors"), str(sst)])
+    assert res.exit_code == 1 and "the pretraining stage of a classifier run" in res.output
     res = CliRunner().invoke(cli, ["train-classifier", str(sst), "--run-dir", str(tmp_path / "d"),
                                    "--pretrain-epochs", "1", "--quiet"])
     assert res.exit_code == 1 and "pretraining needs a bidirectional classifier" in res.output
