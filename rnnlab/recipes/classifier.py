@@ -62,6 +62,11 @@ def batch(model: SequenceClassifier, ex: Examples, idx: np.ndarray):
     return x, lengths, ex.labels[idx]
 
 
+def buckets(seqs: list, size: int, rng: np.random.Generator | None = None) -> list[np.ndarray]:
+    """Index batches of sequences of similar length (shuffled with `rng`)."""
+    return bucket_batches(np.array([len(s) for s in seqs]), size, rng)
+
+
 @dataclass
 class ClassifierTask:
     model: SequenceClassifier
@@ -71,12 +76,10 @@ class ClassifierTask:
     carries_state: bool = False
 
     def train_batches(self, rng):
-        lengths = np.array([len(s) for s in self.train_ex.seqs])
-        return [batch(self.model, self.train_ex, b) for b in bucket_batches(lengths, self.batch_size, rng)]
+        return [batch(self.model, self.train_ex, b) for b in buckets(self.train_ex.seqs, self.batch_size, rng)]
 
     def valid_batches(self):
-        lengths = np.array([len(s) for s in self.valid_ex.seqs])
-        return [batch(self.model, self.valid_ex, b) for b in bucket_batches(lengths, 256)]
+        return [batch(self.model, self.valid_ex, b) for b in buckets(self.valid_ex.seqs, 256)]
 
 
 @dataclass
@@ -89,8 +92,7 @@ class SentencesTask:
     carries_state: bool = False
 
     def _batches(self, seqs, size, rng=None):
-        lengths = np.array([len(s) for s in seqs])
-        return [pad_sequences([seqs[i] for i in b], pad=self.pad) for b in bucket_batches(lengths, size, rng)]
+        return [pad_sequences([seqs[i] for i in b], pad=self.pad) for b in buckets(seqs, size, rng)]
 
     def train_batches(self, rng):
         return self._batches(self.train_seqs, self.batch_size, rng)
@@ -170,8 +172,7 @@ def train_classifier(train_path: str | Path, valid_path: str | Path | None = Non
 def evaluate_classifier(model: SequenceClassifier, data_path: str | Path) -> dict[str, float]:
     seqs, labels = read_examples(data_path)
     ex = encode(model, seqs, labels, str(data_path))
-    lengths = np.array([len(s) for s in ex.seqs])
-    return evaluate(model, [batch(model, ex, b) for b in bucket_batches(lengths, 256)], False)
+    return evaluate(model, [batch(model, ex, b) for b in buckets(ex.seqs, 256)], False)
 
 
 def predict_classifier(model: SequenceClassifier, lines: list[str]) -> list[str]:
@@ -199,7 +200,7 @@ def evaluate_ensemble(models: list[SequenceClassifier], data_path: str | Path) -
         m.eval()
         ex = encode(m, seqs, names, str(data_path))
         p = np.empty((len(ex.seqs), len(labels)))
-        for idx in bucket_batches(np.array([len(s) for s in ex.seqs]), 256):
+        for idx in buckets(ex.seqs, 256):
             x, lengths, _ = batch(m, ex, idx)
             p[idx] = m.predict_proba(x, lengths)
         probs.append(p)
