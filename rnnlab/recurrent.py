@@ -172,14 +172,18 @@ def scan_backward(cell: Cell, p: CellParams, sc: ScanCache, dY: np.ndarray, dcar
     T = dY.shape[0]
     dY = gather_time(dY, sc.order)                                 # into processing order
     fused = on_state_grad is None and sc.noise is None
-    kern = kernels.backward_kernel(cell, p, sc.caches, dcarry) if fused else None
+    kern = kernels.backward_kernel(cell, p, sc.caches, dcarry, sc.x) if fused else None
     if kern is not None:                                           # the fused path
         if sc.mask is not None:
             dY = dY * sc.mask                                      # padded outputs are constants
         for t in range(T - 1, -1, -1):
             kern.step(t, dY[t], held_rows(sc.mask, sc.padded, t))
-        dXP, drecs, dcarry = kern.dxp(), kern.drecs(), kern.dcarry()
+        dcarry = kern.dcarry()
         sc.spent = getattr(kern, "consumes_cache", False)
+        if kern.gathered() is not None:                            # added up chunk by chunk
+            dx, grads = kern.gathered()
+            return gather_time(dx, sc.order), dcarry, grads
+        dXP, drecs = kern.dxp(), kern.drecs()
     else:
         dXP, drecs, dcarry = _reference_backward(cell, p, sc, dY, dcarry, on_state_grad)
     grads = CellParams(w_ih=flat(dXP).T @ flat(sc.x), w_hh=None)   # (G*H, D); the cell fills w_hh

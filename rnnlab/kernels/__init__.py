@@ -44,6 +44,7 @@ def input_scale(cell, dtype):
     return None if fam is None else fam.input_scale(cell, dtype)
 
 
-def backward_kernel(cell, p, caches, dcarry):
+def backward_kernel(cell, p, caches, dcarry, x):
+    """The fused backward of a forward that saved `caches` and read x (T, B, D)."""
     fam = _family(cell)
-    return None if fam is None else fam.Backward(cell, p, caches, dcarry)
+    return None if fam is None else fam.Backward(cell, p, caches, dcarry, x)

@@ -69,6 +69,11 @@ class BackwardSteps:
         hold_rows(hold, self.nxt, self.d)                      # padded rows pass theirs on
         self.d, self.nxt = self.nxt, self.d
 
+    def gathered(self):
+        """(dx, parameter grads) when the kernel added them up during its loop, else None: the
+        loop then does those GEMMs over all steps from dxp() and drecs()."""
+        return None
+
     def dxp(self) -> np.ndarray:
         return self.DA
 

@@ -112,7 +112,7 @@ class Forward(ForwardSteps):
 
 
 class Backward(BackwardSteps):
-    def __init__(self, cell, p, caches, dcarry) -> None:
+    def __init__(self, cell, p, caches, dcarry, x=None) -> None:   # x: read by the RNN's only
         self.h, self.rz, self.n, self.rec = caches
         T, B, H = self.n.shape
         dt = self.n.dtype

@@ -78,7 +78,7 @@ class Forward(ForwardSteps):
 
 
 class Backward(BackwardSteps):
-    def __init__(self, cell, p, caches, dcarry) -> None:
+    def __init__(self, cell, p, caches, dcarry, x=None) -> None:   # x: read by the RNN's only
         self.h, self.c, self.act, _, self.tc = caches
         _, B, G = self.act.shape
         H = cell.hidden_size

@@ -1,9 +1,12 @@
-"""Fused Elman RNN (tanh or ReLU): 1 GEMM + 2 passes a step forward, 1 GEMM + 3 backward."""
+"""Fused Elman RNN (tanh or ReLU): 1 GEMM + 2 passes a step forward, 1 GEMM + 3 backward;
+the backward adds its input and weight gradients chunk by chunk (see Backward)."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from ..cells.base import flat
+from ..params import CellParams
 from . import _jit
 from ._buffers import BackwardSteps, ForwardSteps, carry_buffer, hold_rows, masked
 
@@ -39,21 +42,34 @@ class Forward(ForwardSteps):
 
 
 class Backward(BackwardSteps):
-    def __init__(self, cell, p, caches, dcarry) -> None:
-        self.h_new = caches[1]
+    """The pre-activation gradients of a chunk of steps live in one (K, B, H) buffer, and each
+    chunk's share of the input and weight gradients is added as soon as it is done (GEMMs of
+    K B rows), so training holds no (T, B, H) gradient buffer next to the saved outputs."""
+
+    CHUNK_ROWS = 2048           # K B rows a chunk: large enough for GEMM speed, small in memory
+
+    def __init__(self, cell, p, caches, dcarry, x) -> None:
+        self.h_prev, self.h_new = caches                       # (T, B, H) each
         T, B, H = self.h_new.shape
         dt = self.h_new.dtype
-        self.relu, self.w = cell.nonlinearity == "relu", p.w_hh
-        self.DA = np.empty((T, B, H), dtype=dt)
+        self.relu, self.p, self.x = cell.nonlinearity == "relu", p, x   # x (T, B, D)
+        chunks = -(-T * B // self.CHUNK_ROWS)                   # ceil: near-equal chunks
+        self.K = -(-T // chunks)                               # steps a chunk
+        self.DA = np.empty((self.K, B, H), dtype=dt)           # one chunk's dL/d(pre-activation)
+        self.lo = self.hi = T                                  # the chunk being run: [lo, hi)
+        self.dx = np.empty(x.shape, dtype=dt)                  # (T, B, D)
+        self.grads = None                                      # set by the first chunk
         self.d = (np.array(dcarry[0], dtype=dt),)
         self.nxt = (np.empty_like(self.d[0]),)
         self.pos = np.empty((B, H), dtype=bool) if self.relu else None   # relu' mask
         self.jit = _jit.ENABLED and not self.relu
 
     def step(self, t: int, dy, hold) -> None:
+        if t < self.lo:                                        # a new chunk: steps hi-1 .. lo
+            self.lo, self.hi = max(0, t + 1 - self.K), t + 1
         np.add(self.d[0], dy, out=self.d[0])                    # dL/dh_t: output + recurrence
         (dh,) = masked(hold, self.d)
-        y, da = self.h_new[t], self.DA[t]
+        y, da = self.h_new[t], self.DA[t - self.lo]
         if self.jit:
             _jit.rnn_tanh_backward(y, dh, da)                  # dh (1 - y^2), one pass
         elif self.relu:
@@ -62,5 +78,26 @@ class Backward(BackwardSteps):
             np.multiply(y, y, out=da)                          # tanh' = 1 - y^2
             np.subtract(1, da, out=da)
             da *= dh
-        np.matmul(da, self.w, out=self.nxt[0])                 # back through W_hh
+        np.matmul(da, self.p.w_hh, out=self.nxt[0])            # back through W_hh
         self.finish_step(hold)
+        if t == self.lo:
+            self._chunk_done()
+
+    def _chunk_done(self) -> None:
+        """Add steps lo..hi-1's share: dW = da^T [x | h_prev], db = sum da, dx = da W_ih."""
+        lo, hi, p = self.lo, self.hi, self.p
+        da = flat(self.DA[:hi - lo])                           # (K B, H)
+        db = da.sum(0)                                         # (H,) for b_ih and b_hh alike
+        share = CellParams(w_ih=da.T @ flat(self.x[lo:hi]),    # (H, D)
+                           w_hh=da.T @ flat(self.h_prev[lo:hi]),   # (H, H)
+                           b_ih=None if p.b_ih is None else db,
+                           b_hh=None if p.b_hh is None else db.copy())
+        if self.grads is None:
+            self.grads = share
+        else:
+            for (_, g), (_, s) in zip(self.grads.items(), share.items()):
+                g += s
+        np.matmul(da, p.w_ih, out=flat(self.dx[lo:hi]))        # (K B, D)
+
+    def gathered(self):
+        return self.dx, self.grads

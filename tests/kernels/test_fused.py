@@ -142,3 +142,30 @@ def test_fused_backward_after_a_reference_forward(name, mode):
     for a, b in zip(sc.caches, kept):
         np.testing.assert_array_equal(a, b)
 
+
+
+@pytest.mark.parametrize("name", ["rnn_tanh", "rnn_relu"])
+@pytest.mark.parametrize("chunk_rows,K", [(3, 1), (12, 3), (16, 4)], ids=["1-step", "3-step", "4-step"])
+@pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])
+@pytest.mark.parametrize("mode", MODES)
+def test_rnn_backward_adds_its_gradients_chunk_by_chunk(name, chunk_rows, K, reverse, mode, monkeypatch):
+    """The RNN's backward keeps one chunk of gate gradients and adds each chunk's dW, db and dx
+    as it goes: with 1, 3 and 4 steps a chunk (T = 7: a short last chunk) it matches the
+    reference steps, padded rows included."""
+    monkeypatch.setattr(kernels.rnn.Backward, "CHUNK_ROWS", chunk_rows)
+    cell = CELLS[name]
+    rng = np.random.default_rng(7)
+    T, B, D = 7, 4, 3
+    p = init_cell(cell, D, bias=True, dtype=np.float64, rng=rng)
+    x = rng.standard_normal((T, B, D))
+    carry = (rng.standard_normal((B, 5)),)
+    dY = rng.standard_normal((T, B, 5))
+    lens = np.array([7, 1, 4, 0])
+    ref = run(cell, p, x, carry, lens, reverse, dY, carry, "reference")
+    fast = run(cell, p, x, carry, lens, reverse, dY, carry, mode)
+    kern = kernels.backward_kernel(cell, p, (dY, dY), carry, x)
+    assert kern.K == K and kern.DA.shape == (K, B, 5)                        # one chunk held
+    np.testing.assert_allclose(fast[5], ref[5], rtol=1e-12, atol=1e-12)      # dx
+    np.testing.assert_allclose(fast[6][0], ref[6][0], rtol=1e-12, atol=1e-12)  # d initial h
+    for f in ("w_ih", "w_hh", "b_ih", "b_hh"):
+        np.testing.assert_allclose(getattr(fast[7], f), getattr(ref[7], f), rtol=1e-12, atol=1e-12)

@@ -72,6 +72,18 @@ def test_training_memory_is_linear_in_T_and_near_the_saved_activations():
     assert (peaks / np.array(saved) < 2.5).all()
 
 
+def test_rnn_training_memory_holds_one_chunk_of_gate_gradients():
+    """Past one chunk of steps (2048 rows), an RNN's training peak grows by its saved outputs
+    and its input gradient only (2x the saved activations a step, D = H), not by a (T, B, H)
+    buffer of gate gradients as well (3x)."""
+    ms = [bench.training_memory("RNN", 64, 64, T) for T in (100, 200, 400)]
+    saved = np.array([m["saved_activations_mb"] for m in ms])
+    peaks = np.array([m["peak_mb"] for m in ms])
+    growth = (peaks[2] - peaks[1]) / (saved[2] - saved[1])
+    assert 1.9 < growth < 2.2
+    assert peaks[2] / saved[2] < 2.2
+
+
 def test_bench_command(tmp_path):
     out = tmp_path / "table.md"
     res = CliRunner().invoke(cli, ["bench", "--kinds", "LSTM", "--hidden", "8", "--batch", "1", "--steps", "3",
