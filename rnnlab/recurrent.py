@@ -125,8 +125,7 @@ def scan_forward(cell: Cell, p: CellParams, x: np.ndarray, carry: Carry,
     XP = XP.reshape(T, B, -1)
     kern = None if noise is not None else kernels.forward_kernel(cell, p, XP, carry, keep_cache)
     if kern is not None:                                           # the fused path
-        for t in range(T):
-            kern.step(t, held_rows(mask, padded, t))
+        kern.run(None if mask is None else ~mask)
         Y = kern.outputs()                                         # (T, B, R)
         Y = gather_time(Y if mask is None else Y * mask, order)    # padded steps output zeros
         if not keep_cache:

@@ -50,6 +50,13 @@ class ForwardSteps:
 
     carries: tuple
 
+    def run(self, held: np.ndarray | None) -> None:
+        """Every step; held (T, B, 1) True in rows past their length, or None."""
+        T = held.shape[0] if held is not None else self.carries[0].shape[0] - 1
+        padded = None if held is None else held.any(axis=(1, 2))   # (T,) steps with such rows
+        for t in range(T):
+            self.step(t, held[t] if padded is not None and padded[t] else None)
+
     def outputs(self) -> np.ndarray:
         return self.carries[0][1:]                             # (T, B, H): h after every step
 

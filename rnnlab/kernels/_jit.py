@@ -105,6 +105,41 @@ def lstm_forward(xp, rec, a, c, c_new, h_new, tc):
 
 
 @_compile
+def matmul_rows(h, wt, out):
+    """out (B, G) = h (B, H) @ wt (H, G), each row as H axpys over wt's contiguous rows: these
+    vectorise without reassociating a sum, and at a small batch they take ~1 us where a BLAS
+    call's overhead alone is 3-5 us."""
+    B, H = h.shape
+    G = out.shape[1]
+    for b in range(B):
+        r = out[b]
+        for j in range(G):
+            r[j] = 0
+        for q in range(H):
+            v, w = h[b, q], wt[q]
+            for j in range(G):
+                r[j] += w[j] * v
+
+
+@_compile
+def lstm_forward_loop(XP, wt, HS, CS, ACT, TC, rec, held):
+    """A whole LSTM forward for a small batch, no Python between steps: per step rec = h wt
+    (wt = W_hh^T, (H, 4H) contiguous) and lstm_forward. HS, CS (T+1, B, H) carries; ACT, TC
+    (T, B, .) kept or (1, B, .) scratch; rows with held[t, b] keep their carries (padded
+    steps; held is (T, 0) when there are none)."""
+    T = XP.shape[0]
+    keep = ACT.shape[0] == T
+    for t in range(T):
+        k = t if keep else 0
+        matmul_rows(HS[t], wt, rec)
+        lstm_forward(XP[t], rec, ACT[k], CS[t], CS[t + 1], HS[t + 1], TC[k])
+        for b in range(held.shape[1]):
+            if held[t, b]:
+                HS[t + 1, b] = HS[t, b]
+                CS[t + 1, b] = CS[t, b]
+
+
+@_compile
 def lstm_backward(a, tc, c, dh, dc, dc_prev):
     """a (B, 4H): activated gates -> their pre-activation gradients; dc_prev = dL/dc_{t-1}."""
     B, H = c.shape

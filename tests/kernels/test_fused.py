@@ -22,12 +22,17 @@ CELLS = {
 }
 
 
-MODES = ["numpy", pytest.param("jit", marks=pytest.mark.skipif(not _jit.AVAILABLE, reason="numba not installed"))]
+needs_numba = pytest.mark.skipif(not _jit.AVAILABLE, reason="numba not installed")
+MODES = ["numpy", pytest.param("jit", marks=needs_numba), pytest.param("jit-steps", marks=needs_numba)]
 
 
-def run(cell, p, x, carry, lengths, reverse, dY, dcarry, mode: str):
+def run(cell, p, x, carry, lengths, reverse, dY, dcarry, mode: str, monkeypatch=None):
     """mode: "reference" (the cells' step functions), "numpy" or "jit" (the fused kernels with
-    their elementwise passes in NumPy or compiled)."""
+    their elementwise passes in NumPy or compiled; at these small batches the LSTM's forward
+    runs as one compiled loop), "jit-steps" (compiled passes, BLAS steps from Python)."""
+    if mode == "jit-steps":
+        monkeypatch.setattr(kernels.lstm, "compiled_loop", lambda B, H: False)
+        mode = "jit"
     kernels.ENABLED, _jit.ENABLED = mode != "reference", mode == "jit"
     try:
         y, final, sc = scan_forward(cell, p, x, carry, lengths, reverse)
@@ -44,7 +49,7 @@ def run(cell, p, x, carry, lengths, reverse, dY, dcarry, mode: str):
 @pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 2e-5)], ids=["f64", "f32"])
 @pytest.mark.parametrize("mode", MODES)
-def test_fused_matches_reference(name, lengths, reverse, dtype, tol, mode):
+def test_fused_matches_reference(name, lengths, reverse, dtype, tol, mode, monkeypatch):
     cell = CELLS[name]
     rng = np.random.default_rng(3)
     T, B, D = 6, 4, 3
@@ -55,7 +60,8 @@ def test_fused_matches_reference(name, lengths, reverse, dtype, tol, mode):
     dcarry = tuple(rng.standard_normal((B, n)).astype(dtype) for n in cell.carry_sizes())
     lens = None if lengths is None else np.array(lengths)
     ref = run(cell, p, x, carry, lens, reverse, dY, dcarry, "reference")
-    fast = run(cell, p, x, carry, lens, reverse, dY, dcarry, mode)
+    fast = run(cell, p, x, carry, lens, reverse, dY, dcarry, mode, monkeypatch)
+    assert kernels.lstm.compiled_loop(B, 5) != (mode == "jit-steps")   # "jit": the whole loop
     assert kernels.forward_kernel(cell, p, np.zeros((T, B, cell.gates * 5), dtype), carry, True) is not None
     close = lambda a, b: np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
     for k in (0, 3):                                  # outputs, with and without caches
@@ -110,7 +116,7 @@ def test_a_used_up_cache_refuses_a_second_backward(Net):
 
 
 @pytest.mark.parametrize("name", ["gru_after", "gru_before"])
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", MODES[:2])
 def test_fused_backward_after_a_reference_forward(name, mode):
     """The fused GRU backward writes its gradients over the gates only when they are the fused
     forward's (one (T, B, 3H) block); after the reference forward it keeps them and allocates."""
@@ -162,7 +168,7 @@ def test_rnn_backward_adds_its_gradients_chunk_by_chunk(name, chunk_rows, K, rev
     dY = rng.standard_normal((T, B, 5))
     lens = np.array([7, 1, 4, 0])
     ref = run(cell, p, x, carry, lens, reverse, dY, carry, "reference")
-    fast = run(cell, p, x, carry, lens, reverse, dY, carry, mode)
+    fast = run(cell, p, x, carry, lens, reverse, dY, carry, mode, monkeypatch)
     kern = kernels.backward_kernel(cell, p, (dY, dY), carry, x)
     assert kern.K == K and kern.DA.shape == (K, B, 5)                        # one chunk held
     np.testing.assert_allclose(fast[5], ref[5], rtol=1e-12, atol=1e-12)      # dx
