@@ -17,6 +17,7 @@ import numpy as np
 
 from . import kernels
 from .cells.base import Cache, Carry, Cell, flat
+from .kernels._buffers import held_rows
 from .params import CellParams
 
 
@@ -65,11 +66,6 @@ def reverse_order(lengths: np.ndarray | None, T: int, B: int) -> np.ndarray:
 def gather_time(a: np.ndarray, order: np.ndarray | None) -> np.ndarray:
     """a[order[t, b], b] for every t, b: the per-row time reversal (or a itself)."""
     return a if order is None else np.take_along_axis(a, order, axis=0)
-
-
-def held_rows(mask, padded, t: int) -> np.ndarray | None:
-    """(B, 1) True for the rows past their length at step t, or None when there are none."""
-    return None if padded is None or not padded[t] else ~mask[t]
 
 
 def keep_weights(noise: Noise | None, mask, padded, t: int, carry: Carry):
@@ -125,7 +121,7 @@ def scan_forward(cell: Cell, p: CellParams, x: np.ndarray, carry: Carry,
     XP = XP.reshape(T, B, -1)
     kern = None if noise is not None else kernels.forward_kernel(cell, p, XP, carry, keep_cache)
     if kern is not None:                                           # the fused path
-        kern.run(None if mask is None else ~mask)
+        kern.run(mask, padded)
         Y = kern.outputs()                                         # (T, B, R)
         Y = gather_time(Y if mask is None else Y * mask, order)    # padded steps output zeros
         if not keep_cache:
@@ -179,8 +175,9 @@ def scan_backward(cell: Cell, p: CellParams, sc: ScanCache, dY: np.ndarray, dcar
             kern.step(t, dY[t], held_rows(sc.mask, sc.padded, t))
         dcarry = kern.dcarry()
         sc.spent = getattr(kern, "consumes_cache", False)
-        if kern.gathered() is not None:                            # added up chunk by chunk
-            dx, grads = kern.gathered()
+        gathered = kern.gathered()                                 # RNN: added up chunk by chunk
+        if gathered is not None:
+            dx, grads = gathered
             return gather_time(dx, sc.order), dcarry, grads
         dXP, drecs = kern.dxp(), kern.drecs()
     else:

@@ -159,3 +159,13 @@ def test_backward_needs_a_forward_call():
     m = rnnlab.RNN(D, H)
     with pytest.raises(RuntimeError, match="forward"):
         m.backward(np.zeros((1, 1, H), np.float32))
+
+
+@pytest.mark.parametrize("name", ["rnn-tanh", "rnn-relu"])
+def test_rnn_backward_in_several_chunks(name, monkeypatch):
+    """The fused RNN backward adds its gradients chunk by chunk: with 2 steps a chunk (T = 5,
+    the last chunk short), in both directions, with lengths and batch_first."""
+    from rnnlab.kernels import rnn
+    monkeypatch.setattr(rnn.Backward, "CHUNK_ROWS", 6)             # B = 3: 2 steps a chunk
+    run_check(name, B=3, T=5, lengths=np.array([5, 2, 4]), num_layers=2, bidirectional=True,
+              batch_first=True)

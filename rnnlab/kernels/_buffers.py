@@ -17,6 +17,11 @@ def carry_buffer(T: int, first: np.ndarray) -> np.ndarray:
     return S
 
 
+def held_rows(mask, padded, t: int) -> np.ndarray | None:
+    """(B, 1) True for the rows past their length at step t, or None when there are none."""
+    return None if padded is None or not padded[t] else ~mask[t]
+
+
 def hold_rows(hold: np.ndarray | None, new: tuple, old: tuple) -> None:
     """Padded rows keep their previous carry (forward) or pass their gradient on (backward)."""
     if hold is not None:
@@ -50,12 +55,11 @@ class ForwardSteps:
 
     carries: tuple
 
-    def run(self, held: np.ndarray | None) -> None:
-        """Every step; held (T, B, 1) True in rows past their length, or None."""
-        T = held.shape[0] if held is not None else self.carries[0].shape[0] - 1
-        padded = None if held is None else held.any(axis=(1, 2))   # (T,) steps with such rows
-        for t in range(T):
-            self.step(t, held[t] if padded is not None and padded[t] else None)
+    def run(self, mask: np.ndarray | None, padded: np.ndarray | None) -> None:
+        """Every step; mask (T, B, 1) True where a step is valid and padded (T,) True at steps
+        with rows past their length, or both None."""
+        for t in range(self.carries[0].shape[0] - 1):
+            self.step(t, held_rows(mask, padded, t))
 
     def outputs(self) -> np.ndarray:
         return self.carries[0][1:]                             # (T, B, H): h after every step
@@ -79,7 +83,6 @@ class BackwardSteps:
     def gathered(self):
         """(dx, parameter grads) when the kernel added them up during its loop, else None: the
         loop then does those GEMMs over all steps from dxp() and drecs()."""
-        return None
 
     def dxp(self) -> np.ndarray:
         return self.DA

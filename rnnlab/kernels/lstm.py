@@ -49,13 +49,13 @@ class Forward(ForwardSteps):
         self.rec = np.empty((B, G), dtype=XP.dtype)            # h W_hh^T of one step
         self.tmp = np.empty((B, H), dtype=XP.dtype)
 
-    def run(self, held) -> None:
+    def run(self, mask, padded) -> None:
         """The compiled whole loop at a small batch (see compiled_loop), else step by step."""
         T, B, _ = self.XP.shape
         if not (self.jit and compiled_loop(B, self.H)):
-            return super().run(held)
+            return super().run(mask, padded)
         wt = np.ascontiguousarray(self.w)                      # (H, 4H) rows of W_hh^T
-        rows = np.zeros((T, 0), bool) if held is None else held[..., 0]   # (T, B) or none
+        rows = np.zeros((T, 0), bool) if mask is None else ~mask[..., 0]   # (T, B) or none
         _jit.lstm_forward_loop(self.XP, wt, self.HS, self.CS, self.ACT, self.TC, self.rec, rows)
 
     def step(self, t: int, hold) -> None:
