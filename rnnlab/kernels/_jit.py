@@ -78,30 +78,35 @@ if numba is not None:
 
 
 @_compile
-def lstm_forward(xp, rec, a, c, c_new, h_new, tc):
-    """xp (B, 4H): input pre-activations (i, f, o halved); rec = h W_hh^T (unscaled) ->
-    a: activated gates (may be xp itself); c (B, H) -> c_new, tc = tanh(c_new), h_new = o tc.
-    Short loops over few arrays each: these the compiler vectorises (one long loop it did not)."""
-    B, H = c.shape
+def lstm_forward(a, rec, c, c_new, h_new, tc):
+    """a (B, 4H): the step's input pre-activations (i, f, o halved) -> the activated gates, in
+    place; rec = h (scaled W_hh)^T; c (B, H) -> c_new, tc = tanh(c_new), h_new = o tc.
+
+    Written for the vectoriser: each loop writes one array, and a gate block is written only by
+    a loop that reads that same block. A loop whose written array the compiler cannot prove
+    apart from its reads (a separate view of the same buffer, several gate blocks written at
+    once) falls back to scalar code, 5-10x slower (measured: 2.2-3.4 ns an element, against
+    0.35 here)."""
+    B, G = a.shape
+    H = G // 4
+    af, qf = a.reshape(-1), rec.reshape(-1)                    # (B 4H,): one long pass
+    for j in range(af.size):
+        af[j] = tanh(af[j] + qf[j])                            # all four gates
     for b in range(B):
-        x, q, r = xp[b], rec[b], a[b]                          # (4H,) i, f, g, o
-        for j in range(2 * H):
-            r[j] = tanh(x[j] + _HALF * q[j])                   # i, f at half their input
-        for j in range(2 * H, 3 * H):
-            r[j] = tanh(x[j] + q[j])                           # g
-        for j in range(3 * H, 4 * H):
-            r[j] = tanh(x[j] + _HALF * q[j])                   # o
+        r = a[b]
         for j in range(2 * H):
             r[j] = _HALF * r[j] + _HALF                        # s(x) = 0.5 tanh(x / 2) + 0.5
         for j in range(3 * H, 4 * H):
             r[j] = _HALF * r[j] + _HALF
-        cp, cn, t, hn = c[b], c_new[b], tc[b], h_new[b]
+    for b in range(B):
         for j in range(H):
-            cn[j] = r[H + j] * cp[j] + r[j] * r[2 * H + j]     # c' = f c + i g
+            c_new[b, j] = a[b, H + j] * c[b, j] + a[b, j] * a[b, 2 * H + j]   # c' = f c + i g
+    cf, tf = c_new.reshape(-1), tc.reshape(-1)
+    for j in range(cf.size):
+        tf[j] = tanh(cf[j])
+    for b in range(B):
         for j in range(H):
-            t[j] = tanh(cn[j])
-        for j in range(H):
-            hn[j] = r[3 * H + j] * t[j]                        # h' = o tanh(c')
+            h_new[b, j] = a[b, 3 * H + j] * tc[b, j]           # h' = o tanh(c')
 
 
 @_compile
@@ -122,17 +127,16 @@ def matmul_rows(h, wt, out):
 
 
 @_compile
-def lstm_forward_loop(XP, wt, HS, CS, ACT, TC, rec, held):
+def lstm_forward_loop(XP, wt, HS, CS, TC, rec, held):
     """A whole LSTM forward for a small batch, no Python between steps: per step rec = h wt
-    (wt = W_hh^T, (H, 4H) contiguous) and lstm_forward. HS, CS (T+1, B, H) carries; ACT, TC
-    (T, B, .) kept or (1, B, .) scratch; rows with held[t, b] keep their carries (padded
-    steps; held is (T, 0) when there are none)."""
+    (wt = scaled W_hh^T, (H, 4H) contiguous) and lstm_forward, the gates left in XP. HS, CS
+    (T+1, B, H) carries; TC (T, B, H) kept or (1, B, H) scratch; rows with held[t, b] keep
+    their carries (padded steps; held is (T, 0) when there are none)."""
     T = XP.shape[0]
-    keep = ACT.shape[0] == T
+    keep = TC.shape[0] == T
     for t in range(T):
-        k = t if keep else 0
         matmul_rows(HS[t], wt, rec)
-        lstm_forward(XP[t], rec, ACT[k], CS[t], CS[t + 1], HS[t + 1], TC[k])
+        lstm_forward(XP[t], rec, CS[t], CS[t + 1], HS[t + 1], TC[t if keep else 0])
         for b in range(held.shape[1]):
             if held[t, b]:
                 HS[t + 1, b] = HS[t, b]
@@ -140,20 +144,41 @@ def lstm_forward_loop(XP, wt, HS, CS, ACT, TC, rec, held):
 
 
 @_compile
-def lstm_backward(a, tc, c, dh, dc, dc_prev):
-    """a (B, 4H): activated gates -> their pre-activation gradients; dc_prev = dL/dc_{t-1}."""
+def lstm_backward(a, tc, c, dh, dc, dc_prev, work):
+    """a (B, 4H): activated gates -> their pre-activation gradients; dc_prev = dL/dc_{t-1};
+    work (3, B, H) scratch. One array written a loop, as in lstm_forward (2.5x faster than
+    one loop writing all five)."""
     B, H = c.shape
+    D, DG, DG_I = work[0], work[1], work[2]
     for b in range(B):
-        r = a[b]
         for j in range(H):
-            i, f, g, o = r[j], r[H + j], r[2 * H + j], r[3 * H + j]
             t = tc[b, j]
-            d = dc[b, j] + dh[b, j] * o * (_ONE - t * t)       # dc += dh o tanh'(c)
-            dc_prev[b, j] = d * f
-            r[j] = d * g * i * (_ONE - i)                      # di s'(i)
-            r[H + j] = d * c[b, j] * f * (_ONE - f)            # df s'(f)
-            r[2 * H + j] = d * i * (_ONE - g * g)              # dg tanh'(g)
-            r[3 * H + j] = dh[b, j] * t * o * (_ONE - o)       # do s'(o)
+            D[b, j] = dc[b, j] + dh[b, j] * a[b, 3 * H + j] * (_ONE - t * t)   # dc + dh o tanh'(c)
+    for b in range(B):
+        for j in range(H):
+            dc_prev[b, j] = D[b, j] * a[b, H + j]              # c' = f c + i g
+    for b in range(B):
+        for j in range(H):
+            g = a[b, 2 * H + j]
+            DG[b, j] = D[b, j] * a[b, j] * (_ONE - g * g)      # dg tanh'(g), aside
+    for b in range(B):
+        for j in range(H):
+            DG_I[b, j] = D[b, j] * a[b, 2 * H + j]             # di = dc g, aside: g goes next
+    for b in range(B):
+        for j in range(H):
+            i = a[b, j]
+            a[b, j] = DG_I[b, j] * i * (_ONE - i)              # di s'(i)
+    for b in range(B):
+        for j in range(H):
+            f = a[b, H + j]
+            a[b, H + j] = D[b, j] * c[b, j] * f * (_ONE - f)   # df s'(f), df = dc c_prev
+    for b in range(B):
+        for j in range(H):
+            a[b, 2 * H + j] = DG[b, j]
+    for b in range(B):
+        for j in range(H):
+            o = a[b, 3 * H + j]
+            a[b, 3 * H + j] = dh[b, j] * tc[b, j] * o * (_ONE - o)   # do s'(o), do = dh tanh(c)
 
 
 @_compile
@@ -237,12 +262,17 @@ def gru_after_backward_r(rz, rec, da, dhp):
     B, H = rec.shape
     for b in range(B):
         for j in range(H):
-            r, dn = rz[b, j], da[b, 2 * H + j]
-            dr = dn * rec[b, j] * r * (_ONE - r)
-            da[b, j] = dr
-            dhp[b, j] = dr
-            dhp[b, H + j] = da[b, H + j]
-            dhp[b, 2 * H + j] = dn * r                         # d rec = dn r
+            r = rz[b, j]
+            dhp[b, j] = da[b, 2 * H + j] * rec[b, j] * r * (_ONE - r)   # dr = dn rec s'(r)
+    for b in range(B):
+        for j in range(H):
+            dhp[b, H + j] = da[b, H + j]                       # dz
+    for b in range(B):
+        for j in range(H):
+            dhp[b, 2 * H + j] = da[b, 2 * H + j] * rz[b, j]    # d rec = dn r
+    for b in range(B):
+        for j in range(H):
+            da[b, j] = dhp[b, j]
 
 
 @_compile

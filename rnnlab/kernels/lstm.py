@@ -38,13 +38,10 @@ class Forward(ForwardSteps):
             XP *= scale                                        # (T, B, 4H), ours to change
         self.XP = XP
         self.jit = _jit.ENABLED
-        # (H, 4H) views of W_hh^T (BLAS reads the transpose in place): the compiled step halves
-        # the sigmoid columns itself, the NumPy step reads a scaled copy
-        self.w = p.w_hh.T if self.jit else (p.w_hh * scale[:, None]).T
+        self.w = np.ascontiguousarray((p.w_hh * scale[:, None]).T)   # (H, 4H) scaled W_hh^T
         self.HS, self.CS = carry_buffer(T, carry[0]), carry_buffer(T, carry[1])  # (T+1, B, H)
         self.carries = (self.HS, self.CS)
-        # activated gates (T, B, 4H): kept, they overwrite their own input projections in XP
-        self.ACT = XP if keep_cache else np.empty((1, B, G), dtype=XP.dtype)
+        # the activated gates (T, B, 4H) overwrite their own input projections in XP, kept or not
         self.TC = np.empty((T if keep_cache else 1, B, H), dtype=XP.dtype)   # tanh(c_t)
         self.rec = np.empty((B, G), dtype=XP.dtype)            # h W_hh^T of one step
         self.tmp = np.empty((B, H), dtype=XP.dtype)
@@ -54,23 +51,17 @@ class Forward(ForwardSteps):
         T, B, _ = self.XP.shape
         if not (self.jit and compiled_loop(B, self.H)):
             return super().run(mask, padded)
-        wt = np.ascontiguousarray(self.w)                      # (H, 4H) rows of W_hh^T
         rows = np.zeros((T, 0), bool) if mask is None else ~mask[..., 0]   # (T, B) or none
-        _jit.lstm_forward_loop(self.XP, wt, self.HS, self.CS, self.ACT, self.TC, self.rec, rows)
+        _jit.lstm_forward_loop(self.XP, self.w, self.HS, self.CS, self.TC, self.rec, rows)
 
     def step(self, t: int, hold) -> None:
-        k = t if self.keep else 0
-        a, tc = self.ACT[k], self.TC[k]                        # (B, 4H), (B, H)
+        a, tc = self.XP[t], self.TC[t if self.keep else 0]     # (B, 4H), (B, H)
         h, c, h_new, c_new = self.HS[t], self.CS[t], self.HS[t + 1], self.CS[t + 1]
+        np.matmul(h, self.w, out=self.rec)                     # recurrent pre-activations
         if self.jit:
-            np.matmul(h, self.w, out=self.rec)                 # recurrent pre-activations
-            _jit.lstm_forward(self.XP[t], self.rec, a, c, c_new, h_new, tc)   # all the rest
+            _jit.lstm_forward(a, self.rec, c, c_new, h_new, tc)   # all the rest, compiled
         else:
-            if self.keep:                                      # a holds XP[t] already
-                a += np.matmul(h, self.w, out=self.rec)        # + recurrent pre-activations
-            else:
-                np.matmul(h, self.w, out=a)
-                a += self.XP[t]
+            a += self.rec
             self._gates(a, c, c_new, h_new, tc)
         hold_rows(hold, (h_new, c_new), (h, c))
 
@@ -90,7 +81,7 @@ class Forward(ForwardSteps):
         np.multiply(o, tc, out=h_new)                          # h = o tanh(c)
 
     def caches(self):
-        return (self.HS[:-1], self.CS[:-1], self.ACT, self.CS[1:], self.TC)   # reference layout
+        return (self.HS[:-1], self.CS[:-1], self.XP, self.CS[1:], self.TC)   # reference layout
 
 
 class Backward(BackwardSteps):
@@ -103,10 +94,13 @@ class Backward(BackwardSteps):
         self.d = tuple(np.array(d, dtype=self.act.dtype) for d in dcarry)   # dh, dc (B, H)
         self.nxt = tuple(np.empty_like(d) for d in self.d)
         self.jit = _jit.ENABLED
-        if not self.jit:                                       # scratch of the NumPy passes
-            self.ds = np.empty((B, G), dtype=self.act.dtype)   # local derivatives of the gates
-            self.tmp = np.empty((B, H), dtype=self.act.dtype)
-            self.di = np.empty((B, H), dtype=self.act.dtype)
+        dtype = self.act.dtype
+        if self.jit:
+            self.work = np.empty((3, B, H), dtype=dtype)       # scratch of lstm_backward
+        else:                                                  # scratch of the NumPy passes
+            self.ds = np.empty((B, G), dtype=dtype)            # local derivatives of the gates
+            self.tmp = np.empty((B, H), dtype=dtype)
+            self.di = np.empty((B, H), dtype=dtype)
 
     consumes_cache = True     # the saved gates become their gradients: one backward per forward
 
@@ -116,7 +110,7 @@ class Backward(BackwardSteps):
         a, tc, c = self.act[t], self.tc[t], self.c[t]
         dh_prev, dc_prev = self.nxt
         if self.jit:
-            _jit.lstm_backward(a, tc, c, dh, dc, dc_prev)      # _gate_grads, compiled
+            _jit.lstm_backward(a, tc, c, dh, dc, dc_prev, self.work)   # _gate_grads, compiled
         else:
             self._gate_grads(a, tc, c, dh, dc, dc_prev)
         np.matmul(a, self.w, out=dh_prev)                      # back through W_hh
