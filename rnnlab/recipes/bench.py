@@ -260,7 +260,8 @@ def run_bench(kinds=("RNN", "LSTM", "GRU"), Hs=(64, 256, 1024), Bs=(1, 32, 128),
                 "gate math": f"compiled (numba {_jit.numba.__version__})" if _jit.ENABLED else "NumPy"}
     for p in peers:
         versions[p] = __import__(p).__version__
-    report = BenchReport(f"{platform.machine()}, {_cpu_name()}, {_cores()} cores", versions, threads,
+    machine = f"{platform.machine()}, {_cpu_name()}, {_cores()} cores, {_vector_isa()}; NumPy's BLAS: {_blas_kernels()}"
+    report = BenchReport(machine, versions, threads,
                          rounds, gemm_peak(), [])
     for kind in kinds:
         for H in Hs:
@@ -291,6 +292,34 @@ def _cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown CPU"
+
+
+def _vector_isa() -> str:
+    """The widest x86 vector extension the CPU reports (torch's oneDNN uses it; NumPy's BLAS
+    may not, see _blas_kernels)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "vector extensions unknown"
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    for isa in ("avx512f", "avx2", "avx", "sse2"):
+        if isa in flags:
+            return isa.upper()
+    return "vector extensions unknown"
+
+
+def _blas_kernels() -> str:
+    """NumPy's BLAS and the kernels it runs, e.g. OpenBLAS's Haswell (AVX2) kernels on an AVX-512
+    CPU when OPENBLAS_CORETYPE pins them: that caps every GEMM here."""
+    import os
+    try:
+        from threadpoolctl import threadpool_info
+        blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    except ImportError:                               # optional: only the environment is told
+        blas = []
+    text = ", ".join(f"{b['internal_api']} {b.get('version')} {b.get('architecture')} kernels" for b in blas) or "unknown"
+    pinned = os.environ.get("OPENBLAS_CORETYPE")
+    return text + (f" (OPENBLAS_CORETYPE={pinned} set in the environment)" if pinned else "")
 
 
 def _cores() -> int:

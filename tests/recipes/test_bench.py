@@ -56,10 +56,19 @@ def test_run_bench_report_and_errors():
     assert rows == rep.rows and rep.gemm_peak_gflops > 0
     text = bench.format_report(rep)
     assert "| RNN | 8 | 2 | 3 | inference |" in text and "torch" not in text.split("\n", 2)[2]
+    assert "NumPy's BLAS: " in text.split("\n", 1)[0]          # the machine line says which kernels
     with pytest.raises(ConfigError, match="kinds"):
         bench.run_bench(("LSTMX",), (8,), (1,), (3,), peers=[], memory=False)
     with pytest.raises(ConfigError, match="modes"):
         bench.run_bench(("RNN",), (8,), (1,), (3,), ("fast",), peers=[], memory=False)
+
+
+def test_the_machine_line_names_pinned_blas_kernels(monkeypatch):
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    assert bench._blas_kernels().endswith("(OPENBLAS_CORETYPE=Haswell set in the environment)")
+    monkeypatch.delenv("OPENBLAS_CORETYPE")
+    assert "OPENBLAS_CORETYPE" not in bench._blas_kernels()
+    assert bench._vector_isa() in ("AVX512F", "AVX2", "AVX", "SSE2", "vector extensions unknown")
 
 
 def test_training_memory_is_linear_in_T_and_near_the_saved_activations():
