@@ -78,9 +78,10 @@ if numba is not None:
 
 
 @_compile
-def lstm_forward(a, rec, c, c_new, h_new, tc):
+def lstm_forward(a, rec, scale, c, c_new, h_new, tc):
     """a (B, 4H): the step's input pre-activations (i, f, o halved) -> the activated gates, in
-    place; rec = h (scaled W_hh)^T; c (B, H) -> c_new, tc = tanh(c_new), h_new = o tc.
+    place; rec = h W_hh^T (unscaled), scale (4H,) the halving (kernels.lstm.input_scale);
+    c (B, H) -> c_new, tc = tanh(c_new), h_new = o tc.
 
     Written for the vectoriser: each loop writes one array, and a gate block is written only by
     a loop that reads that same block. A loop whose written array the compiler cannot prove
@@ -89,9 +90,10 @@ def lstm_forward(a, rec, c, c_new, h_new, tc):
     0.35 here)."""
     B, G = a.shape
     H = G // 4
-    af, qf = a.reshape(-1), rec.reshape(-1)                    # (B 4H,): one long pass
-    for j in range(af.size):
-        af[j] = tanh(af[j] + qf[j])                            # all four gates
+    for b in range(B):
+        r, q = a[b], rec[b]
+        for j in range(G):
+            r[j] = tanh(r[j] + scale[j] * q[j])                # all four gates
     for b in range(B):
         r = a[b]
         for j in range(2 * H):
@@ -127,16 +129,16 @@ def matmul_rows(h, wt, out):
 
 
 @_compile
-def lstm_forward_loop(XP, wt, HS, CS, TC, rec, held):
+def lstm_forward_loop(XP, wt, scale, HS, CS, TC, rec, held):
     """A whole LSTM forward for a small batch, no Python between steps: per step rec = h wt
-    (wt = scaled W_hh^T, (H, 4H) contiguous) and lstm_forward, the gates left in XP. HS, CS
+    (wt = W_hh^T, (H, 4H) contiguous) and lstm_forward, the gates left in XP. HS, CS
     (T+1, B, H) carries; TC (T, B, H) kept or (1, B, H) scratch; rows with held[t, b] keep
     their carries (padded steps; held is (T, 0) when there are none)."""
     T = XP.shape[0]
     keep = TC.shape[0] == T
     for t in range(T):
         matmul_rows(HS[t], wt, rec)
-        lstm_forward(XP[t], rec, CS[t], CS[t + 1], HS[t + 1], TC[t if keep else 0])
+        lstm_forward(XP[t], rec, scale, CS[t], CS[t + 1], HS[t + 1], TC[t if keep else 0])
         for b in range(held.shape[1]):
             if held[t, b]:
                 HS[t + 1, b] = HS[t, b]

@@ -38,7 +38,11 @@ class Forward(ForwardSteps):
             XP *= scale                                        # (T, B, 4H), ours to change
         self.XP = XP
         self.jit = _jit.ENABLED
-        self.w = np.ascontiguousarray((p.w_hh * scale[:, None]).T)   # (H, 4H) scaled W_hh^T
+        self.scale = scale
+        # (H, 4H) views of W_hh^T (BLAS reads the transpose in place; a transposed copy on every
+        # call took 33-69 ms at H = 1024): the compiled step halves the sigmoid columns itself,
+        # the NumPy step reads a scaled copy
+        self.w = p.w_hh.T if self.jit else (p.w_hh * scale[:, None]).T
         self.HS, self.CS = carry_buffer(T, carry[0]), carry_buffer(T, carry[1])  # (T+1, B, H)
         self.carries = (self.HS, self.CS)
         # the activated gates (T, B, 4H) overwrite their own input projections in XP, kept or not
@@ -52,14 +56,15 @@ class Forward(ForwardSteps):
         if not (self.jit and compiled_loop(B, self.H)):
             return super().run(mask, padded)
         rows = np.zeros((T, 0), bool) if mask is None else ~mask[..., 0]   # (T, B) or none
-        _jit.lstm_forward_loop(self.XP, self.w, self.HS, self.CS, self.TC, self.rec, rows)
+        wt = np.ascontiguousarray(self.w)                      # (H, 4H) rows of W_hh^T
+        _jit.lstm_forward_loop(self.XP, wt, self.scale, self.HS, self.CS, self.TC, self.rec, rows)
 
     def step(self, t: int, hold) -> None:
         a, tc = self.XP[t], self.TC[t if self.keep else 0]     # (B, 4H), (B, H)
         h, c, h_new, c_new = self.HS[t], self.CS[t], self.HS[t + 1], self.CS[t + 1]
         np.matmul(h, self.w, out=self.rec)                     # recurrent pre-activations
         if self.jit:
-            _jit.lstm_forward(a, self.rec, c, c_new, h_new, tc)   # all the rest, compiled
+            _jit.lstm_forward(a, self.rec, self.scale, c, c_new, h_new, tc)   # the rest, compiled
         else:
             a += self.rec
             self._gates(a, c, c_new, h_new, tc)
