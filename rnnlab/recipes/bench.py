@@ -18,6 +18,7 @@ FLOPs count the GEMMs only: forward 2 T B G H (D + H) with G gate blocks; traini
 from __future__ import annotations
 
 import importlib.util
+import os
 import platform
 import statistics
 import time
@@ -272,8 +273,7 @@ def run_bench(kinds=("RNN", "LSTM", "GRU"), Hs=(64, 256, 1024), Bs=(1, 32, 128),
     for p in peers:
         versions[p] = __import__(p).__version__
     machine = f"{platform.machine()}, {_cpu_name()}, {_cores()} cores, {_vector_isa()}; NumPy's BLAS: {_blas_kernels()}"
-    report = BenchReport(machine, versions, threads,
-                         rounds, gemm_peak(), [])
+    report = BenchReport(machine, versions, threads, rounds, gemm_peak(), [])
     for kind in kinds:
         for H in Hs:
             for B in Bs:
@@ -322,7 +322,6 @@ def _vector_isa() -> str:
 def _blas_kernels() -> str:
     """NumPy's BLAS and the kernels it runs, e.g. OpenBLAS's Haswell (AVX2) kernels on an AVX-512
     CPU when OPENBLAS_CORETYPE pins them: that caps every GEMM here."""
-    import os
     try:
         from threadpoolctl import threadpool_info
         blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
@@ -334,7 +333,6 @@ def _blas_kernels() -> str:
 
 
 def _cores() -> int:
-    import os
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
