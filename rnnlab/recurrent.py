@@ -100,6 +100,21 @@ def with_schedule(cell: Cell, noise: Noise | None, T: int) -> Noise | None:
     return replace(noise or Noise(), zoneout=merged)
 
 
+def input_projection(cell: Cell, p: CellParams, xs: np.ndarray, scale: np.ndarray | None
+                     ) -> np.ndarray:
+    """XP (T, B, G*H) = (xs W_ih^T + b_ih + input_bias) * scale: one GEMM and one bias pass. The
+    scale goes on the smaller of W_ih and XP (a pass over XP took 2-12 ms at B = 128, T = 200)."""
+    T, B, D = xs.shape
+    on_w = scale is not None and T * B >= D
+    w, b = kernels.folded_input(cell, p, scale if on_w else None)  # (G*H, D), (G*H,)
+    XP = flat(xs) @ w.T                                            # (T*B, G*H)
+    if b is not None:
+        XP += b
+    if scale is not None and not on_w:
+        XP *= scale
+    return XP.reshape(T, B, -1)
+
+
 def scan_forward(cell: Cell, p: CellParams, x: np.ndarray, carry: Carry,
                  lengths: np.ndarray | None = None, reverse: bool = False,
                  keep_cache: bool = True, noise: Noise | None = None
@@ -114,12 +129,9 @@ def scan_forward(cell: Cell, p: CellParams, x: np.ndarray, carry: Carry,
     noise = with_schedule(cell, noise, T)
     mask = step_mask(lengths, T)
     padded = None if mask is None else ~mask.all(axis=(1, 2))     # (T,) steps needing a mask
-    XP = flat(xs) @ p.w_ih.T                                       # (T*B, G*H): one GEMM, all steps
-    for b in (p.b_ih, cell.input_bias(p)):
-        if b is not None:
-            XP += b
-    XP = XP.reshape(T, B, -1)
-    kern = None if noise is not None else kernels.forward_kernel(cell, p, XP, carry, keep_cache)
+    scale = None if noise is not None else kernels.input_scale(cell, x.dtype)   # fused path's
+    XP = input_projection(cell, p, xs, scale)                      # (T, B, G*H): one GEMM, all steps
+    kern = None if scale is None else kernels.forward_kernel(cell, p, XP, carry, keep_cache, scaled=True)
     if kern is not None:                                           # the fused path
         kern.run(mask, padded)
         Y = kern.outputs()                                         # (T, B, R)

@@ -27,11 +27,8 @@ class _Layer:
         dtype = p.w_ih.dtype
         G = p.w_ih.shape[0]
         B = carry[0].shape[0]
-        scale = kernels.input_scale(cell, dtype)
-        scale = np.ones(G, dtype=dtype) if scale is None else scale
-        self.w = np.ascontiguousarray((p.w_ih * scale[:, None]).T)   # (D, G*H) scaled W_ih^T
-        bias = [b for b in (p.b_ih, cell.input_bias(p)) if b is not None]
-        self.b = sum(bias) * scale if bias else None                  # (G*H,)
+        w, self.b = kernels.folded_input(cell, p, kernels.input_scale(cell, dtype))  # b (G*H,)
+        self.w = np.ascontiguousarray(w.T)                             # (D, G*H) scaled W_ih^T
         self.XP = np.empty((1, B, G), dtype=dtype)                     # this step's projection
         self.kern = kernels.forward_kernel(cell, p, self.XP, carry, keep_cache=False, scaled=True)
         self.carry = None if self.kern is not None else tuple(np.array(c) for c in carry)

@@ -44,6 +44,16 @@ def input_scale(cell, dtype):
     return None if fam is None else fam.input_scale(cell, dtype)
 
 
+def folded_input(cell, p, scale):
+    """W_ih (G*H, D) and one bias (G*H,) or None for XP = x W_ih^T + b_ih + input_bias, with
+    `scale` (input_scale, or None) folded into both. The scale is a power of two: exact."""
+    biases = [b for b in (p.b_ih, cell.input_bias(p)) if b is not None]
+    b = None if not biases else biases[0] if len(biases) == 1 else biases[0] + biases[1]
+    if scale is None:
+        return p.w_ih, b
+    return p.w_ih * scale[:, None], None if b is None else b * scale
+
+
 def backward_kernel(cell, p, caches, dcarry, x):
     """The fused backward of a forward that saved `caches` and read x (T, B, D)."""
     fam = _family(cell)

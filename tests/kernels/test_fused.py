@@ -9,7 +9,7 @@ from rnnlab.cells.lstm import LSTMCellConfig
 from rnnlab.cells.rnn import RNNCellConfig
 from rnnlab.init import init_cell
 from rnnlab.kernels import _jit
-from rnnlab.recurrent import scan_backward, scan_forward
+from rnnlab.recurrent import input_projection, scan_backward, scan_forward
 
 CELLS = {
     "rnn_tanh": RNNCellConfig(5),
@@ -194,3 +194,21 @@ def test_rnn_backward_adds_its_gradients_chunk_by_chunk(name, chunk_rows, K, rev
     np.testing.assert_allclose(fast[6][0], ref[6][0], rtol=1e-12, atol=1e-12)  # d initial h
     for f in ("w_ih", "w_hh", "b_ih", "b_hh"):
         np.testing.assert_allclose(getattr(fast[7], f), getattr(ref[7], f), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["rnn_tanh", "lstm", "gru_after", "gru_before", "lstm_nobias"])
+@pytest.mark.parametrize("T,B,D", [(6, 4, 3), (2, 1, 9)], ids=["scale-on-w", "scale-on-xp"])
+def test_input_projection_folds_scale_and_biases(name, T, B, D):
+    """One GEMM and one bias pass give (x W_ih^T + b_ih + input_bias) * scale, with the scale
+    on W_ih (T B >= D) or on XP, and no scale for the reference steps."""
+    cell = CELLS[name]
+    rng = np.random.default_rng(5)
+    p = init_cell(cell, D, bias="nobias" not in name, dtype=np.float64, rng=rng)
+    x = rng.standard_normal((T, B, D))
+    plain = x @ p.w_ih.T
+    for b in (p.b_ih, cell.input_bias(p)):
+        plain = plain if b is None else plain + b
+    scale = kernels.input_scale(cell, np.float64)
+    assert (scale != 1).any() == (not name.startswith("rnn"))
+    np.testing.assert_allclose(input_projection(cell, p, x, scale), plain * scale, rtol=1e-14, atol=1e-14)
+    np.testing.assert_allclose(input_projection(cell, p, x, None), plain, rtol=1e-14, atol=1e-14)
