@@ -48,7 +48,7 @@ def folded_input(cell, p, scale):
     """W_ih (G*H, D) and one bias (G*H,) or None for XP = x W_ih^T + b_ih + input_bias, with
     `scale` (input_scale, or None) folded into both. The scale is a power of two: exact."""
     biases = [b for b in (p.b_ih, cell.input_bias(p)) if b is not None]
-    b = None if not biases else biases[0] if len(biases) == 1 else biases[0] + biases[1]
+    b = sum(biases[1:], biases[0]) if biases else None        # (G*H,)
     if scale is None:
         return p.w_ih, b
     return p.w_ih * scale[:, None], None if b is None else b * scale
