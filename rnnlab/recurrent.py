@@ -131,7 +131,7 @@ def scan_forward(cell: Cell, p: CellParams, x: np.ndarray, carry: Carry,
     padded = None if mask is None else ~mask.all(axis=(1, 2))     # (T,) steps needing a mask
     scale = None if noise is not None else kernels.input_scale(cell, x.dtype)   # fused path's
     XP = input_projection(cell, p, xs, scale)                      # (T, B, G*H): one GEMM, all steps
-    kern = None if scale is None else kernels.forward_kernel(cell, p, XP, carry, keep_cache, scaled=True)
+    kern = None if scale is None else kernels.forward_kernel(cell, p, XP, carry, keep_cache)
     if kern is not None:                                           # the fused path
         kern.run(mask, padded)
         Y = kern.outputs()                                         # (T, B, R)

@@ -32,10 +32,10 @@ def _family(cell):
     return None
 
 
-def forward_kernel(cell, p, XP, carry, keep_cache: bool, scaled: bool = False):
-    """The fused forward over XP (T, B, G*H); `scaled`: XP already carries `input_scale`."""
+def forward_kernel(cell, p, XP, carry, keep_cache: bool):
+    """The fused forward over XP (T, B, G*H), which carries `input_scale` (see folded_input)."""
     fam = _family(cell)
-    return None if fam is None else fam.Forward(cell, p, XP, carry, keep_cache, scaled)
+    return None if fam is None else fam.Forward(cell, p, XP, carry, keep_cache)
 
 
 def input_scale(cell, dtype):

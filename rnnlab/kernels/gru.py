@@ -28,12 +28,10 @@ def input_scale(cell, dtype) -> np.ndarray:
 
 
 class Forward(ForwardSteps):
-    def __init__(self, cell, p, XP, carry, keep_cache: bool, scaled: bool = False) -> None:
+    def __init__(self, cell, p, XP, carry, keep_cache: bool) -> None:
         T, B, _ = XP.shape
         H = cell.hidden_size
         self.H, self.keep, self.after = H, keep_cache, cell.reset_after
-        if not scaled:
-            XP[..., :2 * H] *= 0.5                             # (T, B, 3H), ours to change
         self.XP = XP
         self.jit = _jit.ENABLED
         w = p.w_hh                     # the compiled step halves the r, z columns itself

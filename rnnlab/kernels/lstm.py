@@ -29,16 +29,13 @@ def compiled_loop(B: int, H: int) -> bool:
 
 
 class Forward(ForwardSteps):
-    def __init__(self, cell, p, XP, carry, keep_cache: bool, scaled: bool = False) -> None:
+    def __init__(self, cell, p, XP, carry, keep_cache: bool) -> None:
         T, B, G = XP.shape
         H = cell.hidden_size
         self.H, self.keep = H, keep_cache
-        scale = input_scale(cell, XP.dtype)
-        if not scaled:
-            XP *= scale                                        # (T, B, 4H), ours to change
-        self.XP = XP
+        self.XP = XP                                           # input projections, scaled
         self.jit = _jit.ENABLED
-        self.scale = scale
+        self.scale = scale = input_scale(cell, XP.dtype)       # (4H,)
         # (H, 4H) views of W_hh^T (BLAS reads the transpose in place; a transposed copy on every
         # call took 33-69 ms at H = 1024): the compiled step halves the sigmoid columns itself,
         # the NumPy step reads a scaled copy

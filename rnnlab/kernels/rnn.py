@@ -16,7 +16,7 @@ def input_scale(cell, dtype) -> np.ndarray:
 
 
 class Forward(ForwardSteps):
-    def __init__(self, cell, p, XP, carry, keep_cache: bool, scaled: bool = False) -> None:
+    def __init__(self, cell, p, XP, carry, keep_cache: bool) -> None:
         T = XP.shape[0]
         self.XP, self.relu = XP, cell.nonlinearity == "relu"
         self.w = p.w_hh.T                                      # (H, H) view: BLAS reads it in place
