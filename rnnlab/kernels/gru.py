@@ -16,6 +16,7 @@ from ._buffers import (
     hold_rows,
     joined,
     masked,
+    step_weights,
 )
 
 
@@ -38,12 +39,12 @@ class Forward(ForwardSteps):
         if not self.jit:
             w = p.w_hh.copy()
             w[:2 * H] *= 0.5
-        if self.after:                 # views of W^T: BLAS reads the transpose in place
-            self.w = w.T                                       # (H, 3H)
+        if self.after:                 # W^T, a contiguous copy where it pays (step_weights)
+            self.w = step_weights(w, B, T)                     # (H, 3H)
             self.b_hn = None if p.b_hh is None else p.b_hh[2 * H:]
         else:
-            self.w_rz = w[:2 * H].T                            # (H, 2H)
-            self.w_n = w[2 * H:].T                             # (H, H)
+            self.w_rz = step_weights(w[:2 * H], B, T)          # (H, 2H)
+            self.w_n = step_weights(w[2 * H:], B, T)           # (H, H)
         self.HS = carry_buffer(T, carry[0])                    # (T+1, B, H)
         self.carries = (self.HS,)
         # the saved gates go over their own input projections once a step has read them: r, z

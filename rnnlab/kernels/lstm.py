@@ -10,7 +10,14 @@ from __future__ import annotations
 import numpy as np
 
 from . import _jit
-from ._buffers import BackwardSteps, ForwardSteps, carry_buffer, hold_rows, masked
+from ._buffers import (
+    BackwardSteps,
+    ForwardSteps,
+    carry_buffer,
+    hold_rows,
+    masked,
+    step_weights,
+)
 
 
 def input_scale(cell, dtype) -> np.ndarray:
@@ -36,10 +43,15 @@ class Forward(ForwardSteps):
         self.XP = XP                                           # input projections, scaled
         self.jit = _jit.ENABLED
         self.scale = scale = input_scale(cell, XP.dtype)       # (4H,)
-        # (H, 4H) views of W_hh^T (BLAS reads the transpose in place; a transposed copy on every
-        # call took 33-69 ms at H = 1024): the compiled step halves the sigmoid columns itself,
-        # the NumPy step reads a scaled copy
-        self.w = p.w_hh.T if self.jit else (p.w_hh * scale[:, None]).T
+        # (H, 4H) W_hh^T, a contiguous copy where it pays (step_weights; the compiled loop reads
+        # rows of it): the compiled step halves the sigmoid columns itself, the NumPy step reads
+        # a scaled view
+        if not self.jit:
+            self.w = (p.w_hh * scale[:, None]).T
+        elif compiled_loop(B, H):
+            self.w = _jit.transposed(p.w_hh)
+        else:
+            self.w = step_weights(p.w_hh, B, T)
         self.HS, self.CS = carry_buffer(T, carry[0]), carry_buffer(T, carry[1])  # (T+1, B, H)
         self.carries = (self.HS, self.CS)
         # the activated gates (T, B, 4H) overwrite their own input projections in XP, kept or not
@@ -53,8 +65,7 @@ class Forward(ForwardSteps):
         if not (self.jit and compiled_loop(B, self.H)):
             return super().run(mask, padded)
         rows = np.zeros((T, 0), bool) if mask is None else ~mask[..., 0]   # (T, B) or none
-        wt = np.ascontiguousarray(self.w)                      # (H, 4H) rows of W_hh^T
-        _jit.lstm_forward_loop(self.XP, wt, self.scale, self.HS, self.CS, self.TC, self.rec, rows)
+        _jit.lstm_forward_loop(self.XP, self.w, self.scale, self.HS, self.CS, self.TC, self.rec, rows)
 
     def step(self, t: int, hold) -> None:
         a, tc = self.XP[t], self.TC[t if self.keep else 0]     # (B, 4H), (B, H)

@@ -8,7 +8,14 @@ import numpy as np
 from ..cells.base import flat
 from ..params import CellParams
 from . import _jit
-from ._buffers import BackwardSteps, ForwardSteps, carry_buffer, hold_rows, masked
+from ._buffers import (
+    BackwardSteps,
+    ForwardSteps,
+    carry_buffer,
+    hold_rows,
+    masked,
+    step_weights,
+)
 
 
 def input_scale(cell, dtype) -> np.ndarray:
@@ -17,9 +24,9 @@ def input_scale(cell, dtype) -> np.ndarray:
 
 class Forward(ForwardSteps):
     def __init__(self, cell, p, XP, carry, keep_cache: bool) -> None:
-        T = XP.shape[0]
+        T, B, _ = XP.shape
         self.XP, self.relu = XP, cell.nonlinearity == "relu"
-        self.w = p.w_hh.T                                      # (H, H) view: BLAS reads it in place
+        self.w = step_weights(p.w_hh, B, T)                    # (H, H) W_hh^T
         self.HS = carry_buffer(T, carry[0])                    # (T+1, B, H)
         self.carries = (self.HS,)
         self.jit = _jit.ENABLED and not self.relu

@@ -45,14 +45,16 @@ def run(cell, p, x, carry, lengths, reverse, dY, dcarry, mode: str, monkeypatch=
 
 
 @pytest.mark.parametrize("name", CELLS)
-@pytest.mark.parametrize("lengths", [None, [6, 1, 3, 0]], ids=["dense", "lengths"])
+@pytest.mark.parametrize("lengths", [None, [1.0, 0.2, 0.5, 0]], ids=["dense", "lengths"])
 @pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])
 @pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 2e-5)], ids=["f64", "f32"])
 @pytest.mark.parametrize("mode", MODES)
-def test_fused_matches_reference(name, lengths, reverse, dtype, tol, mode, monkeypatch):
+@pytest.mark.parametrize("T", [6, 17])          # 17: the steps read a contiguous W_hh^T (B >= 2)
+def test_fused_matches_reference(name, lengths, reverse, dtype, tol, mode, T, monkeypatch):
     cell = CELLS[name]
     rng = np.random.default_rng(3)
-    T, B, D = 6, 4, 3
+    B, D = 4, 3
+    lengths = None if lengths is None else [round(f * T) for f in lengths]   # a share of T each
     p = init_cell(cell, D, bias="nobias" not in name, dtype=dtype, rng=rng)
     x = rng.standard_normal((T, B, D)).astype(dtype)
     carry = tuple(rng.standard_normal((B, n)).astype(dtype) for n in cell.carry_sizes())
@@ -99,22 +101,38 @@ def test_each_backward_follows_either_forward():
 
 
 @needs_numba
-def test_the_compiled_lstm_step_reads_w_hh_in_place():
-    """No copy of W_hh (H x 4H) per call: a transposed copy took 33-69 ms at H = 1024, more than
-    the whole forward at B = 1. The kernel reads W_hh^T as a view and the input projections
-    become the gates in place."""
-    cell = LSTMCellConfig(6)
+@pytest.mark.parametrize("H,B,T,copied", [(300, 1, 20, False), (300, 2, 15, False),
+                                           (300, 2, 16, True), (6, 1, 4, True)])
+def test_the_lstm_steps_read_w_hh_transposed_as_a_view_or_a_contiguous_copy(H, B, T, copied):
+    """A GEMV at B = 1 reads W_hh^T in place, and few steps do not repay a copy; from B = 2 over
+    16 steps, and in the compiled small-batch loop (H = 6), the steps read a contiguous copy of
+    W_hh^T, which OpenBLAS packs faster (kernels._buffers.step_weights). The input projections
+    become the gates in place either way."""
+    cell = LSTMCellConfig(H)
     p = init_cell(cell, 3, bias=True, dtype=np.float32, rng=np.random.default_rng(0))
-    XP = np.zeros((4, 2, 24), np.float32)
-    carry = (np.zeros((2, 6), np.float32), np.zeros((2, 6), np.float32))
+    XP = np.zeros((T, B, 4 * H), np.float32)
+    carry = (np.zeros((B, H), np.float32), np.zeros((B, H), np.float32))
     for keep in (True, False):
         XP[:] = 0                                     # the inputs: zero pre-activations
         kern = kernels.forward_kernel(cell, p, XP, carry, keep_cache=keep)
-        assert np.shares_memory(kern.w, p.w_hh) and kern.w.shape == (6, 24)
+        assert kern.w.shape == (H, 4 * H) and np.array_equal(kern.w, p.w_hh.T)
+        if not _jit.ENABLED:
+            continue                                  # the NumPy step reads a scaled view
+        assert np.shares_memory(kern.w, p.w_hh) != copied
+        assert kern.w.flags.c_contiguous == copied
         kern.run(None, None)
         assert np.shares_memory(kern.caches()[2], XP)
-        sig = np.concatenate([XP[..., :12], XP[..., 18:]], axis=-1)   # i, f, o: s(0); g: tanh(0)
-        assert np.all(sig == 0.5) and np.all(XP[..., 12:18] == 0)
+        sig = np.concatenate([XP[..., :2 * H], XP[..., 3 * H:]], axis=-1)   # i, f, o: s(0)
+        assert np.all(sig == 0.5) and np.all(XP[..., 2 * H:3 * H] == 0)     # g: tanh(0)
+
+
+@pytest.mark.parametrize("B,T,copied", [(1, 40, False), (2, 15, False), (2, 16, True), (32, 50, True)])
+def test_step_weights_copy_w_transposed_from_b_2_and_16_steps(B, T, copied):
+    w = np.random.default_rng(0).standard_normal((3 * 40, 40))          # (G H, H) as W_hh
+    wt = kernels._buffers.step_weights(w, B, T)
+    copied = copied and _jit.ENABLED                  # without the compiled transpose: the view
+    assert np.array_equal(wt, w.T) and np.shares_memory(wt, w) != copied
+    assert wt.flags.c_contiguous == copied
 
 
 def test_variants_without_a_kernel_use_the_reference():

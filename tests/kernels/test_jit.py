@@ -75,3 +75,13 @@ def test_rnnlab_jit_0_turns_the_compiled_path_off():
     code = "import rnnlab.kernels._jit as j; print(j.AVAILABLE, j.ENABLED)"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (5, 16), (16, 5), (33, 7), (48, 64)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_transposed_copies_a_transpose_exactly(shape, dtype):
+    a = np.random.default_rng(1).standard_normal((shape[0] + 2, shape[1])).astype(dtype)
+    rows = a[1:-1]                                    # a block of rows, as GRU's W_hh[:2H]
+    t = _jit.transposed(rows)
+    assert t.dtype == dtype and t.flags.c_contiguous and t.shape == shape[::-1]
+    np.testing.assert_array_equal(t, rows.T)
