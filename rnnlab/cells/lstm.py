@@ -133,8 +133,8 @@ class LSTMCellConfig:
         h, c, act, c_new, tc = caches                  # each (T, B, .)
         da = drecs[0]                                  # (T, B, G*H)
         grads.w_hh = flat(da).T @ flat(h)              # (G*H, R): one GEMM over all steps
-        if p.b_hh is not None:
-            grads.b_hh = flat(da).sum(0)
+        if p.b_hh is not None:         # b_ih and b_hh add to the same pre-activation: one sum
+            grads.b_hh = flat(da).sum(0) if grads.b_ih is None else grads.b_ih.copy()
         if self.proj_size:
             o = act[..., self.gate_slices()["o"]]
             grads.w_hr = flat(drecs[1]).T @ flat(o * tc)   # (P, H): dh^T r over all steps

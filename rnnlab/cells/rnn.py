@@ -57,5 +57,5 @@ class RNNCellConfig(HiddenStateOnly):
         h_prev = caches[0]                             # (T, B, H)
         (da,) = drecs                                  # (T, B, H)
         grads.w_hh = flat(da).T @ flat(h_prev)         # (H, H): one GEMM over all steps
-        if p.b_hh is not None:
-            grads.b_hh = flat(da).sum(0)
+        if p.b_hh is not None:         # b_ih and b_hh add to the same pre-activation: one sum
+            grads.b_hh = flat(da).sum(0) if grads.b_ih is None else grads.b_ih.copy()
