@@ -24,9 +24,10 @@ def step_weights(w: np.ndarray, B: int, T: int) -> np.ndarray:
     T >= 16 and the compiled transpose is there, else the transposed view.
 
     OpenBLAS repacks the weight on every call, and packs a contiguous W^T faster than it reads
-    the view: one step took 0.55-0.95x the time with the copy at B >= 2, H = 64..1024, G = 1..4
-    (2.5 vs 3.3 ms at B = 32, H = 1024, G = 4; 0.6 vs 1.0 ms at B = 8, H = 512), and 1.2x at
-    B = 1, H >= 512 (a GEMV then reads W in place). The copy itself costs 0.12 ms at H = 256 and
+    the view: one step took 0.15-1.0x the time with the copy at B = 2..128, H = 64..1024,
+    G = 1, 3, 4 (2.4 vs 3.3 ms at B = 32, H = 1024, G = 4; 0.23 vs 0.51 ms at B = 8, H = 512;
+    two G = 1 points at B = 2 read 1.25x and 2x, of 16 and 1 us), and 1.2x at B = 1, H >= 512
+    (a GEMV then reads W in place). The copy itself costs 0.12 ms at H = 256 and
     5 ms at H = 1024 (G = 4), repaid by the steps' saving within about 10 steps."""
     if _jit.ENABLED and B >= 2 and T >= 16:
         return _jit.transposed(w)

@@ -296,13 +296,21 @@ def run_bench(kinds=("RNN", "LSTM", "GRU"), Hs=(64, 256, 1024), Bs=(1, 32, 128),
 
 
 def _cpu_name() -> str:
+    """The model name, with x86 family and model numbers where /proc/cpuinfo has them (a virtual
+    machine may name only "AMD EPYC": family 25 is Zen 3/4, 26 Zen 5)."""
     try:
+        fields = {}
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
+            if not line.strip():
+                break                                 # the first CPU is enough
     except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+        fields = {}
+    name = fields.get("model name") or platform.processor() or "unknown CPU"
+    if "cpu family" in fields and "model" in fields:
+        name += f" (family {fields['cpu family']}, model {fields['model']})"
+    return name
 
 
 def _vector_isa() -> str:

@@ -83,6 +83,21 @@ def test_the_machine_line_names_pinned_blas_kernels(monkeypatch):
     assert bench._vector_isa() in ("AVX512F", "AVX2", "AVX", "SSE2", "vector extensions unknown")
 
 
+def test_the_machine_line_names_the_cpu_family_and_model(monkeypatch):
+    """A virtual machine may call its CPU only "AMD EPYC"; family and model tell Zen 4 from 5."""
+    class Info:
+        def __init__(self, text):
+            self.text = text
+
+        def read_text(self):
+            return self.text
+    two_cpus = "processor\t: 0\ncpu family\t: 25\nmodel\t\t: 17\nmodel name\t: AMD EPYC\n\nprocessor\t: 1\n"
+    monkeypatch.setattr(bench, "Path", lambda _: Info(two_cpus + "cpu family\t: 99\n"))
+    assert bench._cpu_name() == "AMD EPYC (family 25, model 17)"
+    monkeypatch.setattr(bench, "Path", lambda _: Info("model name\t: Some ARM\n"))
+    assert bench._cpu_name() == "Some ARM"
+
+
 def test_training_memory_is_linear_in_T_and_near_the_saved_activations():
     ms = [bench.training_memory("LSTM", 32, 16, T) for T in (20, 40, 80)]
     saved = [m["saved_activations_mb"] for m in ms]
