@@ -100,19 +100,24 @@ def with_schedule(cell: Cell, noise: Noise | None, T: int) -> Noise | None:
     return replace(noise or Noise(), zoneout=merged)
 
 
-def input_projection(cell: Cell, p: CellParams, xs: np.ndarray, scale: np.ndarray | None
-                     ) -> np.ndarray:
-    """XP (T, B, G*H) = (xs W_ih^T + b_ih + input_bias) * scale: one GEMM and one bias pass. The
-    scale goes on the smaller of W_ih and XP (a pass over XP took 2-12 ms at B = 128, T = 200)."""
+def input_projection(cell: Cell, p: CellParams, xs: np.ndarray, scale: np.ndarray | None,
+                     leave_bias: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """XP (T, B, G*H) = (xs W_ih^T + b_ih + input_bias) * scale: one GEMM and at most one bias
+    pass. The scale goes on the smaller of W_ih and XP (a pass over XP took 2-12 ms at B = 128,
+    T = 200). With `leave_bias` the bias pass is left to the fused kernel, which adds the
+    returned (G*H,) bias (scaled) where its gate math reads XP; the bias returned is otherwise
+    None."""
     T, B, D = xs.shape
     on_w = scale is not None and T * B >= D
     w, b = kernels.folded_input(cell, p, scale if on_w else None)  # (G*H, D), (G*H,)
     XP = flat(xs) @ w.T                                            # (T*B, G*H)
-    if b is not None:
-        XP += b
     if scale is not None and not on_w:
         XP *= scale
-    return XP.reshape(T, B, -1)
+        b = None if b is None else b * scale                       # a power of two: exact
+    if b is not None and not leave_bias:
+        XP += b
+        b = None
+    return XP.reshape(T, B, -1), b
 
 
 def scan_forward(cell: Cell, p: CellParams, x: np.ndarray, carry: Carry,
@@ -130,8 +135,9 @@ def scan_forward(cell: Cell, p: CellParams, x: np.ndarray, carry: Carry,
     mask = step_mask(lengths, T)
     padded = None if mask is None else ~mask.all(axis=(1, 2))     # (T,) steps needing a mask
     scale = None if noise is not None else kernels.input_scale(cell, x.dtype)   # fused path's
-    XP = input_projection(cell, p, xs, scale)                      # (T, B, G*H): one GEMM, all steps
-    kern = None if scale is None else kernels.forward_kernel(cell, p, XP, carry, keep_cache)
+    fused = scale is not None                                      # the cell has a fused kernel
+    XP, bias = input_projection(cell, p, xs, scale, leave_bias=fused)   # (T, B, G*H): one GEMM
+    kern = kernels.forward_kernel(cell, p, XP, carry, keep_cache, bias) if fused else None
     if kern is not None:                                           # the fused path
         kern.run(mask, padded)
         Y = kern.outputs()                                         # (T, B, R)

@@ -30,15 +30,15 @@ class _Layer:
         w, self.b = kernels.folded_input(cell, p, kernels.input_scale(cell, dtype))  # b (G*H,)
         self.w = np.ascontiguousarray(w.T)                             # (D, G*H) scaled W_ih^T
         self.XP = np.empty((1, B, G), dtype=dtype)                     # this step's projection
-        self.kern = kernels.forward_kernel(cell, p, self.XP, carry, keep_cache=False)
+        self.kern = kernels.forward_kernel(cell, p, self.XP, carry, keep_cache=False, bias=self.b)
         self.carry = None if self.kern is not None else tuple(np.array(c) for c in carry)
 
     def step(self, x: np.ndarray) -> np.ndarray:
         xp = self.XP[0]                                                # (B, G*H)
-        np.matmul(x, self.w, out=xp)
-        if self.b is not None:
-            xp += self.b
+        np.matmul(x, self.w, out=xp)                                   # the kernel adds the bias
         if self.kern is None:                                          # reference step (variants)
+            if self.b is not None:
+                xp += self.b
             new, _ = self.cell.step_forward(self.p, xp, self.carry)
             dt = self.carry[0].dtype
             keep = [np.asarray(z, dtype=dt) for z in self.zoneout]     # zoneout's expectation

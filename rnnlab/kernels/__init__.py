@@ -11,6 +11,8 @@ CIFG or projected LSTM); the loop then runs the reference steps.
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..cells.gru import GRUCellConfig
 from ..cells.lstm import LSTMCellConfig
 from ..cells.rnn import RNNCellConfig
@@ -32,10 +34,15 @@ def _family(cell):
     return None
 
 
-def forward_kernel(cell, p, XP, carry, keep_cache: bool):
-    """The fused forward over XP (T, B, G*H), which carries `input_scale` (see folded_input)."""
+def forward_kernel(cell, p, XP, carry, keep_cache: bool, bias=None):
+    """The fused forward over XP (T, B, G*H), which carries `input_scale` (see folded_input);
+    `bias` (G*H,), scaled as XP, is added where the gate math reads XP (None: XP holds it)."""
     fam = _family(cell)
-    return None if fam is None else fam.Forward(cell, p, XP, carry, keep_cache)
+    if fam is None:
+        return None
+    if bias is None:
+        bias = np.zeros(XP.shape[-1], dtype=XP.dtype)
+    return fam.Forward(cell, p, XP, carry, keep_cache, bias)
 
 
 def input_scale(cell, dtype):

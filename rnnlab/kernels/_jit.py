@@ -78,9 +78,10 @@ if numba is not None:
 
 
 @_compile
-def lstm_forward(a, rec, scale, c, c_new, h_new, tc):
+def lstm_forward(a, rec, bias, scale, c, c_new, h_new, tc):
     """a (B, 4H): the step's input pre-activations (i, f, o halved) -> the activated gates, in
-    place; rec = h W_hh^T (unscaled), scale (4H,) the halving (kernels.lstm.input_scale);
+    place; bias (4H,) halved as a (added here, not by a pass over all of XP); rec = h W_hh^T
+    (unscaled), scale (4H,) the halving (kernels.lstm.input_scale);
     c (B, H) -> c_new, tc = tanh(c_new), h_new = o tc.
 
     Written for the vectoriser: each loop writes one array, and a gate block is written only by
@@ -93,7 +94,7 @@ def lstm_forward(a, rec, scale, c, c_new, h_new, tc):
     for b in range(B):
         r, q = a[b], rec[b]
         for j in range(G):
-            r[j] = tanh(r[j] + scale[j] * q[j])                # all four gates
+            r[j] = tanh(r[j] + bias[j] + scale[j] * q[j])      # all four gates
     for b in range(B):
         r = a[b]
         for j in range(2 * H):
@@ -155,7 +156,7 @@ def matmul_rows(h, wt, out):
 
 
 @_compile
-def lstm_forward_loop(XP, wt, scale, HS, CS, TC, rec, held):
+def lstm_forward_loop(XP, wt, bias, scale, HS, CS, TC, rec, held):
     """A whole LSTM forward for a small batch, no Python between steps: per step rec = h wt
     (wt = W_hh^T, (H, 4H) contiguous) and lstm_forward, the gates left in XP. HS, CS
     (T+1, B, H) carries; TC (T, B, H) kept or (1, B, H) scratch; rows with held[t, b] keep
@@ -164,7 +165,7 @@ def lstm_forward_loop(XP, wt, scale, HS, CS, TC, rec, held):
     keep = TC.shape[0] == T
     for t in range(T):
         matmul_rows(HS[t], wt, rec)
-        lstm_forward(XP[t], rec, scale, CS[t], CS[t + 1], HS[t + 1], TC[t if keep else 0])
+        lstm_forward(XP[t], rec, bias, scale, CS[t], CS[t + 1], HS[t + 1], TC[t if keep else 0])
         for b in range(held.shape[1]):
             if held[t, b]:
                 HS[t + 1, b] = HS[t, b]
@@ -210,12 +211,12 @@ def lstm_backward(a, tc, c, dh, dc, dc_prev, work):
 
 
 @_compile
-def rnn_tanh_forward(h_new, xp):
-    """h_new (B, H) holds h W_hh^T -> tanh(that + xp)."""
+def rnn_tanh_forward(h_new, xp, bias):
+    """h_new (B, H) holds h W_hh^T -> tanh(that + xp + bias)."""
     B, H = h_new.shape
     for b in range(B):
         for j in range(H):
-            h_new[b, j] = tanh(h_new[b, j] + xp[b, j])
+            h_new[b, j] = tanh(h_new[b, j] + xp[b, j] + bias[j])
 
 
 @_compile
@@ -228,27 +229,28 @@ def rnn_tanh_backward(y, dh, da):
 
 
 @_compile
-def gru_gates(xp, hp, rz):
-    """rz (B, 2H) = s(xp + hp / 2) over r and z (xp halved already, hp = h W_hh^T unscaled)."""
+def gru_gates(xp, bias, hp, rz):
+    """rz (B, 2H) = s(xp + bias + hp / 2) over r and z (xp, bias halved already, hp = h W_hh^T
+    unscaled)."""
     B, H2 = rz.shape
     for b in range(B):
         for j in range(H2):
-            rz[b, j] = _HALF * tanh(xp[b, j] + _HALF * hp[b, j]) + _HALF
+            rz[b, j] = _HALF * tanh(xp[b, j] + bias[j] + _HALF * hp[b, j]) + _HALF
 
 
 @_compile
-def gru_after_forward(xp, hp, b_hn, rz, n, rec, h, h_new):
-    """Reset-after, from hp = h W_hh^T (B, 3H, unscaled): r, z = s(xp + hp / 2) (xp halved),
-    rec = hp_n + b_hn, n = tanh(x_n + r rec),
+def gru_after_forward(xp, bias, hp, b_hn, rz, n, rec, h, h_new):
+    """Reset-after, from hp = h W_hh^T (B, 3H, unscaled): r, z = s(xp + bias + hp / 2) (xp,
+    bias halved), rec = hp_n + b_hn, n = tanh(x_n + bias_n + r rec),
     h_new = n + z (h - n). `b_hn` has H entries or none."""
     B, H = n.shape
-    bias = b_hn.shape[0] > 0
-    gru_gates(xp, hp, rz)                                      # r, z from the first 2H columns
+    has_hn = b_hn.shape[0] > 0
+    gru_gates(xp, bias, hp, rz)                                # r, z from the first 2H columns
     for b in range(B):
         for j in range(H):
-            q = hp[b, 2 * H + j] + b_hn[j] if bias else hp[b, 2 * H + j]
+            q = hp[b, 2 * H + j] + b_hn[j] if has_hn else hp[b, 2 * H + j]
             rec[b, j] = q
-            v = tanh(xp[b, 2 * H + j] + rz[b, j] * q)
+            v = tanh(xp[b, 2 * H + j] + bias[2 * H + j] + rz[b, j] * q)
             n[b, j] = v
             h_new[b, j] = v + rz[b, H + j] * (h[b, j] - v)
 
@@ -263,12 +265,13 @@ def gru_before_reset(rz, h, rec):
 
 
 @_compile
-def gru_before_forward(xp, rz, n, h, h_new):
-    """Reset-before, after rec W_hn^T is in n: n = tanh(n + x_n), h_new = n + z (h - n)."""
+def gru_before_forward(xp, bias, rz, n, h, h_new):
+    """Reset-before, after rec W_hn^T is in n: n = tanh(n + x_n + bias_n),
+    h_new = n + z (h - n)."""
     B, H = n.shape
     for b in range(B):
         for j in range(H):
-            v = tanh(n[b, j] + xp[b, 2 * H + j])
+            v = tanh(n[b, j] + xp[b, 2 * H + j] + bias[2 * H + j])
             n[b, j] = v
             h_new[b, j] = v + rz[b, H + j] * (h[b, j] - v)
 

@@ -29,11 +29,11 @@ def input_scale(cell, dtype) -> np.ndarray:
 
 
 class Forward(ForwardSteps):
-    def __init__(self, cell, p, XP, carry, keep_cache: bool) -> None:
+    def __init__(self, cell, p, XP, carry, keep_cache: bool, bias) -> None:
         T, B, _ = XP.shape
         H = cell.hidden_size
         self.H, self.keep, self.after = H, keep_cache, cell.reset_after
-        self.XP = XP
+        self.XP, self.bias = XP, bias              # input projections and bias (3H,), scaled
         self.jit = _jit.ENABLED
         w = p.w_hh                     # the compiled step halves the r, z columns itself
         if not self.jit:
@@ -75,6 +75,7 @@ class Forward(ForwardSteps):
         else:
             np.matmul(h, self.w_rz, out=hp)
             np.add(xp[:, :2 * H], hp, out=rz)
+        rz += self.bias[:2 * H]
         np.tanh(rz, out=rz)                                    # r, z: 0.5 tanh + 0.5
         rz *= 0.5
         rz += 0.5
@@ -88,6 +89,7 @@ class Forward(ForwardSteps):
             np.multiply(r, h, out=rec)                         # rec = r * h
             np.matmul(rec, self.w_n, out=n)                    # n_pre = x_n + rec W_hn^T
         n += xp[:, 2 * H:]
+        n += self.bias[2 * H:]
         np.tanh(n, out=n)
         np.subtract(h, n, out=h_new)                           # h' = n + z (h - n)
         h_new *= z
@@ -98,13 +100,13 @@ class Forward(ForwardSteps):
         if self.after:
             np.matmul(h, self.w, out=hp)                       # all three recurrent blocks
             b_hn = self.no_bias if self.b_hn is None else self.b_hn
-            _jit.gru_after_forward(xp, hp, b_hn, rz, n, rec, h, h_new)
+            _jit.gru_after_forward(xp, self.bias, hp, b_hn, rz, n, rec, h, h_new)
         else:
             np.matmul(h, self.w_rz, out=hp)
-            _jit.gru_gates(xp, hp, rz)                         # r, z
+            _jit.gru_gates(xp, self.bias, hp, rz)              # r, z
             _jit.gru_before_reset(rz, h, rec)                  # rec = r h
             np.matmul(rec, self.w_n, out=n)
-            _jit.gru_before_forward(xp, rz, n, h, h_new)
+            _jit.gru_before_forward(xp, self.bias, rz, n, h, h_new)
 
     def caches(self):
         return (self.HS[:-1], self.RZ, self.N, self.REC)      # reference layout

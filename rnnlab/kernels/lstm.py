@@ -36,11 +36,11 @@ def compiled_loop(B: int, H: int) -> bool:
 
 
 class Forward(ForwardSteps):
-    def __init__(self, cell, p, XP, carry, keep_cache: bool) -> None:
+    def __init__(self, cell, p, XP, carry, keep_cache: bool, bias) -> None:
         T, B, G = XP.shape
         H = cell.hidden_size
         self.H, self.keep = H, keep_cache
-        self.XP = XP                                           # input projections, scaled
+        self.XP, self.bias = XP, bias              # input projections and bias (4H,), scaled
         self.jit = _jit.ENABLED
         self.scale = scale = input_scale(cell, XP.dtype)       # (4H,)
         # (H, 4H) W_hh^T, a contiguous copy where it pays (step_weights; the compiled loop reads
@@ -65,15 +65,16 @@ class Forward(ForwardSteps):
         if not (self.jit and compiled_loop(B, self.H)):
             return super().run(mask, padded)
         rows = np.zeros((T, 0), bool) if mask is None else ~mask[..., 0]   # (T, B) or none
-        _jit.lstm_forward_loop(self.XP, self.w, self.scale, self.HS, self.CS, self.TC, self.rec, rows)
+        _jit.lstm_forward_loop(self.XP, self.w, self.bias, self.scale, self.HS, self.CS, self.TC, self.rec, rows)
 
     def step(self, t: int, hold) -> None:
         a, tc = self.XP[t], self.TC[t if self.keep else 0]     # (B, 4H), (B, H)
         h, c, h_new, c_new = self.HS[t], self.CS[t], self.HS[t + 1], self.CS[t + 1]
         np.matmul(h, self.w, out=self.rec)                     # recurrent pre-activations
         if self.jit:
-            _jit.lstm_forward(a, self.rec, self.scale, c, c_new, h_new, tc)   # the rest, compiled
+            _jit.lstm_forward(a, self.rec, self.bias, self.scale, c, c_new, h_new, tc)   # the rest
         else:
+            self.rec += self.bias                              # (B, 4H): the step's share
             a += self.rec
             self._gates(a, c, c_new, h_new, tc)
         hold_rows(hold, (h_new, c_new), (h, c))

@@ -23,9 +23,9 @@ def input_scale(cell, dtype) -> np.ndarray:
 
 
 class Forward(ForwardSteps):
-    def __init__(self, cell, p, XP, carry, keep_cache: bool) -> None:
+    def __init__(self, cell, p, XP, carry, keep_cache: bool, bias) -> None:
         T, B, _ = XP.shape
-        self.XP, self.relu = XP, cell.nonlinearity == "relu"
+        self.XP, self.bias, self.relu = XP, bias, cell.nonlinearity == "relu"   # bias (H,)
         self.w = step_weights(p.w_hh, B, T)                    # (H, H) W_hh^T
         self.HS = carry_buffer(T, carry[0])                    # (T+1, B, H)
         self.carries = (self.HS,)
@@ -35,9 +35,10 @@ class Forward(ForwardSteps):
         h, h_new = self.HS[t], self.HS[t + 1]
         np.matmul(h, self.w, out=h_new)
         if self.jit:
-            _jit.rnn_tanh_forward(h_new, self.XP[t])           # tanh(h W^T + xp), one pass
+            _jit.rnn_tanh_forward(h_new, self.XP[t], self.bias)   # tanh(h W^T + xp + b), one pass
         else:
             h_new += self.XP[t]
+            h_new += self.bias
             if self.relu:
                 np.maximum(h_new, 0, out=h_new)
             else:

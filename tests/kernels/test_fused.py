@@ -218,7 +218,8 @@ def test_rnn_backward_adds_its_gradients_chunk_by_chunk(name, chunk_rows, K, rev
 @pytest.mark.parametrize("T,B,D", [(6, 4, 3), (2, 1, 9)], ids=["scale-on-w", "scale-on-xp"])
 def test_input_projection_folds_scale_and_biases(name, T, B, D):
     """One GEMM and one bias pass give (x W_ih^T + b_ih + input_bias) * scale, with the scale
-    on W_ih (T B >= D) or on XP, and no scale for the reference steps."""
+    on W_ih (T B >= D) or on XP, and no scale for the reference steps; left to the fused kernel,
+    the bias comes back scaled and XP holds the rest."""
     cell = CELLS[name]
     rng = np.random.default_rng(5)
     p = init_cell(cell, D, bias="nobias" not in name, dtype=np.float64, rng=rng)
@@ -228,5 +229,16 @@ def test_input_projection_folds_scale_and_biases(name, T, B, D):
         plain = plain if b is None else plain + b
     scale = kernels.input_scale(cell, np.float64)
     assert (scale != 1).any() == (not name.startswith("rnn"))
-    np.testing.assert_allclose(input_projection(cell, p, x, scale), plain * scale, rtol=1e-14, atol=1e-14)
-    np.testing.assert_allclose(input_projection(cell, p, x, None), plain, rtol=1e-14, atol=1e-14)
+    close = lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-14, atol=1e-14)
+    XP, left = input_projection(cell, p, x, scale)
+    close(XP, plain * scale)
+    assert left is None
+    XP, left = input_projection(cell, p, x, None)
+    close(XP, plain)
+    assert left is None
+    XP, left = input_projection(cell, p, x, scale, leave_bias=True)
+    close(XP, x @ p.w_ih.T * scale)                   # no bias in XP
+    if "nobias" in name:
+        assert left is None
+    else:
+        close(left, (plain - x @ p.w_ih.T)[0, 0] * scale)
