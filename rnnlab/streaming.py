@@ -30,7 +30,8 @@ class _Layer:
         w, self.b = kernels.folded_input(cell, p, kernels.input_scale(cell, dtype))  # b (G*H,)
         self.w = np.ascontiguousarray(w.T)                             # (D, G*H) scaled W_ih^T
         self.XP = np.empty((1, B, G), dtype=dtype)                     # this step's projection
-        self.kern = kernels.forward_kernel(cell, p, self.XP, carry, keep_cache=False, bias=self.b)
+        self.kern = kernels.forward_kernel(cell, p, self.XP, carry, keep_cache=False, bias=self.b,
+                                           streaming=True)
         self.carry = None if self.kern is not None else tuple(np.array(c) for c in carry)
 
     def step(self, x: np.ndarray) -> np.ndarray:

@@ -57,3 +57,16 @@ def test_stream_errors():
         s.step(np.zeros((2, 3)))
     with pytest.raises(ConfigError, match="batch_size"):
         rnnlab.GRU(3, 4).stream(batch_size=0)
+
+
+@pytest.mark.parametrize("B", [1, 2])
+def test_a_batched_stream_reads_a_contiguous_copy_of_w_hh_transposed(B):
+    """A stream runs its kernel for many steps, so from B = 2 the steps read a contiguous copy of
+    W_hh^T, as a long whole-sequence call does (kernels._buffers.step_weights); B = 1 the view."""
+    from rnnlab.kernels import _jit
+    net = rnnlab.GRU(3, 300, rng=0)                   # H > 256: no compiled small-batch loop
+    w = net.stream(batch_size=B).layers[0].kern.w
+    p = net.layers[0][0]
+    np.testing.assert_array_equal(w, p.w_hh.T)
+    copied = B >= 2 and _jit.ENABLED
+    assert w.flags.c_contiguous == copied and np.shares_memory(w, p.w_hh) != copied

@@ -11,6 +11,8 @@ CIFG or projected LSTM); the loop then runs the reference steps.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..cells.gru import GRUCellConfig
@@ -34,15 +36,18 @@ def _family(cell):
     return None
 
 
-def forward_kernel(cell, p, XP, carry, keep_cache: bool, bias=None):
+def forward_kernel(cell, p, XP, carry, keep_cache: bool, bias=None, streaming: bool = False):
     """The fused forward over XP (T, B, G*H), which carries `input_scale` (see folded_input);
-    `bias` (G*H,), scaled as XP, is added where the gate math reads XP (None: XP holds it)."""
+    `bias` (G*H,), scaled as XP, is added where the gate math reads XP (None: XP holds it).
+    `streaming`: the kernel will be stepped again and again over a one-step XP (rnnlab.Stream),
+    so set-up that pays over many steps is worth it (see _buffers.step_weights)."""
     fam = _family(cell)
     if fam is None:
         return None
     if bias is None:
         bias = np.zeros(XP.shape[-1], dtype=XP.dtype)
-    return fam.Forward(cell, p, XP, carry, keep_cache, bias)
+    steps = math.inf if streaming else XP.shape[0]
+    return fam.Forward(cell, p, XP, carry, keep_cache, bias, steps)
 
 
 def input_scale(cell, dtype):

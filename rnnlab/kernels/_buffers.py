@@ -19,9 +19,10 @@ def carry_buffer(T: int, first: np.ndarray) -> np.ndarray:
     return S
 
 
-def step_weights(w: np.ndarray, B: int, T: int) -> np.ndarray:
+def step_weights(w: np.ndarray, B: int, steps: float) -> np.ndarray:
     """W^T (H, G) for the steps' GEMM h W^T, from w (G, H): a contiguous copy when B >= 2 and
-    T >= 16 and the compiled transpose is there, else the transposed view.
+    the kernel will run 16 or more steps (inf for a stream) and the compiled transpose is there,
+    else the transposed view.
 
     OpenBLAS repacks the weight on every call, and packs a contiguous W^T faster than it reads
     the view: one step took 0.15-1.0x the time with the copy at B = 2..128, H = 64..1024,
@@ -29,7 +30,7 @@ def step_weights(w: np.ndarray, B: int, T: int) -> np.ndarray:
     two G = 1 points at B = 2 read 1.25x and 2x, of 16 and 1 us), and 1.2x at B = 1, H >= 512
     (a GEMV then reads W in place). The copy itself costs 0.12 ms at H = 256 and
     5 ms at H = 1024 (G = 4), repaid by the steps' saving within about 10 steps."""
-    if _jit.ENABLED and B >= 2 and T >= 16:
+    if _jit.ENABLED and B >= 2 and steps >= 16:
         return _jit.transposed(w)
     return w.T
 

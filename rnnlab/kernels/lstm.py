@@ -36,7 +36,7 @@ def compiled_loop(B: int, H: int) -> bool:
 
 
 class Forward(ForwardSteps):
-    def __init__(self, cell, p, XP, carry, keep_cache: bool, bias) -> None:
+    def __init__(self, cell, p, XP, carry, keep_cache: bool, bias, steps: float) -> None:
         T, B, G = XP.shape
         H = cell.hidden_size
         self.H, self.keep = H, keep_cache
@@ -51,7 +51,7 @@ class Forward(ForwardSteps):
         elif compiled_loop(B, H):
             self.w = _jit.transposed(p.w_hh)
         else:
-            self.w = step_weights(p.w_hh, B, T)
+            self.w = step_weights(p.w_hh, B, steps)
         self.HS, self.CS = carry_buffer(T, carry[0]), carry_buffer(T, carry[1])  # (T+1, B, H)
         self.carries = (self.HS, self.CS)
         # the activated gates (T, B, 4H) overwrite their own input projections in XP, kept or not

@@ -23,10 +23,10 @@ def input_scale(cell, dtype) -> np.ndarray:
 
 
 class Forward(ForwardSteps):
-    def __init__(self, cell, p, XP, carry, keep_cache: bool, bias) -> None:
+    def __init__(self, cell, p, XP, carry, keep_cache: bool, bias, steps: float) -> None:
         T, B, _ = XP.shape
         self.XP, self.bias, self.relu = XP, bias, cell.nonlinearity == "relu"   # bias (H,)
-        self.w = step_weights(p.w_hh, B, T)                    # (H, H) W_hh^T
+        self.w = step_weights(p.w_hh, B, steps)                    # (H, H) W_hh^T
         self.HS = carry_buffer(T, carry[0])                    # (T+1, B, H)
         self.carries = (self.HS,)
         self.jit = _jit.ENABLED and not self.relu
