@@ -18,6 +18,7 @@ import numpy as np
 from . import kernels
 from .cells.base import Carry
 from .errors import ConfigError, DTypeError, ShapeError
+from .kernels import _jit
 
 
 class _Layer:
@@ -28,7 +29,7 @@ class _Layer:
         G = p.w_ih.shape[0]
         B = carry[0].shape[0]
         w, self.b = kernels.folded_input(cell, p, kernels.input_scale(cell, dtype))  # b (G*H,)
-        self.w = np.ascontiguousarray(w.T)                             # (D, G*H) scaled W_ih^T
+        self.w = _jit.transposed(w)                                    # (D, G*H) scaled W_ih^T
         self.XP = np.empty((1, B, G), dtype=dtype)                     # this step's projection
         self.kern = kernels.forward_kernel(cell, p, self.XP, carry, keep_cache=False, bias=self.b,
                                            streaming=True)

@@ -40,11 +40,11 @@ class Forward(ForwardSteps):
             w = p.w_hh.copy()
             w[:2 * H] *= 0.5
         if self.after:                 # W^T, a contiguous copy where it pays (step_weights)
-            self.w = step_weights(w, B, steps)                     # (H, 3H)
+            self.w = step_weights(w, B, steps)                 # (H, 3H)
             self.b_hn = None if p.b_hh is None else p.b_hh[2 * H:]
         else:
-            self.w_rz = step_weights(w[:2 * H], B, steps)          # (H, 2H)
-            self.w_n = step_weights(w[2 * H:], B, steps)           # (H, H)
+            self.w_rz = step_weights(w[:2 * H], B, steps)      # (H, 2H)
+            self.w_n = step_weights(w[2 * H:], B, steps)       # (H, H)
         self.HS = carry_buffer(T, carry[0])                    # (T+1, B, H)
         self.carries = (self.HS,)
         # the saved gates go over their own input projections once a step has read them: r, z

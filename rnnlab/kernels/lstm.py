@@ -65,7 +65,8 @@ class Forward(ForwardSteps):
         if not (self.jit and compiled_loop(B, self.H)):
             return super().run(mask, padded)
         rows = np.zeros((T, 0), bool) if mask is None else ~mask[..., 0]   # (T, B) or none
-        _jit.lstm_forward_loop(self.XP, self.w, self.bias, self.scale, self.HS, self.CS, self.TC, self.rec, rows)
+        _jit.lstm_forward_loop(self.XP, self.w, self.bias, self.scale, self.HS, self.CS, self.TC,
+                               self.rec, rows)
 
     def step(self, t: int, hold) -> None:
         a, tc = self.XP[t], self.TC[t if self.keep else 0]     # (B, 4H), (B, H)
