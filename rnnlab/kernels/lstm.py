@@ -10,14 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _jit
-from ._buffers import (
-    BackwardSteps,
-    ForwardSteps,
-    carry_buffer,
-    hold_rows,
-    masked,
-    step_weights,
-)
+from ._buffers import BackwardSteps, ForwardSteps, carry_buffer, hold_rows, masked, step_weights
 
 
 def input_scale(cell, dtype) -> np.ndarray:

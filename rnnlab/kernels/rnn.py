@@ -9,14 +9,7 @@ import numpy as np
 from ..cells.base import flat
 from ..params import CellParams
 from . import _jit
-from ._buffers import (
-    BackwardSteps,
-    ForwardSteps,
-    carry_buffer,
-    hold_rows,
-    masked,
-    step_weights,
-)
+from ._buffers import BackwardSteps, ForwardSteps, carry_buffer, hold_rows, masked, step_weights
 
 
 def input_scale(cell, dtype) -> np.ndarray:
