@@ -6,7 +6,8 @@ between libraries (OpenBLAS threads spin ~0.1 s after a call and slow whatever r
 figure is the median. A round calls the function as many times as fill about `ROUND_S`
 (counted at warm-up, the same count in every round) and takes the mean call: one
 sub-millisecond call after an idle gap measures the machine waking up, not the function.
-Peers that are not installed are skipped and said so.
+Peers that are not installed are skipped and said so. For RNN, LSTM and GRU the rounds also
+time the point's GEMM floor (gemm_floor.py): the GEMMs alone, through NumPy's BLAS.
 
 Modes: inference (the whole sequence, no cache kept), training (forward and backward of all
 outputs; torch builds its graph and runs backward; onnxruntime has none), stream (B = 1 only:
@@ -32,6 +33,7 @@ import numpy as np
 from .. import GRU, LSTM, RNN, ClockworkRNN, DepthGatedLSTM, __version__
 from ..errors import ConfigError
 from ..kernels import _jit
+from .gemm_floor import GATE_BLOCKS, floor_function
 
 KINDS = {  # kind -> network of input and hidden size H; the first three have torch/ONNX peers
     "RNN": lambda H: RNN(H, H, rng=0),
@@ -49,6 +51,7 @@ MACS = {"RNN": 2, "LSTM": 8, "GRU": 6, "LSTM_LN": 8, "GRU_LN": 6, "CLOCKWORK": 2
         "DG_LSTM": 8 + 9, "LSTM_ZONEOUT": 8}
 MODES = ("inference", "training", "stream")
 GAP_S = 0.3
+FLOOR = "GEMM floor"
 ROUND_S = 0.05
 
 
@@ -106,9 +109,12 @@ class Row:
     mode: str
     ours_s: float
     peers_s: dict[str, float] = field(default_factory=dict)
+    floor_s: float | None = None          # the GEMMs alone (gemm_floor), where measured
 
-    def gflops(self) -> float:
-        return network_flops(self.kind, self.H, self.B, self.T, self.mode) / self.ours_s / 1e9
+    def gflops(self, seconds: float | None = None) -> float:
+        """GFLOP/s of rnnlab's call, or of a call taking `seconds`."""
+        s = self.ours_s if seconds is None else seconds
+        return network_flops(self.kind, self.H, self.B, self.T, self.mode) / s / 1e9
 
 
 @dataclass
@@ -174,6 +180,8 @@ def _functions(kind: str, H: int, B: int, T: int, mode: str, peers: list[str], t
             fns["torch"] = torch_stream
     if "onnxruntime" in peers and mode != "training":
         fns["onnxruntime"] = _ort_function(net, x, mode, threads)
+    if kind in GATE_BLOCKS:
+        fns[FLOOR] = floor_function(kind, H, B, T, mode)
     return fns
 
 
@@ -225,7 +233,7 @@ def bench_point(kind: str, H: int, B: int, T: int, mode: str, rounds: int, peers
             times[k].append(_timed(fn, calls[k]))
             time.sleep(GAP_S)
     med = {k: statistics.median(v) for k, v in times.items()}
-    return Row(kind, H, B, T, mode, med.pop("rnnlab"), med)
+    return Row(kind, H, B, T, mode, med.pop("rnnlab"), floor_s=med.pop(FLOOR, None), peers_s=med)
 
 
 def training_memory(kind: str, H: int, B: int, T: int) -> dict:
@@ -350,6 +358,12 @@ def format_row(row: Row, peak: float, peers: list[str]) -> str:
         t = row.peers_s.get(p)
         cells += ["-", "-"] if t is None else [f"{1e3 * t:.2f}", f"{row.ours_s / t:.2f}"]
     cells += [f"{row.gflops():.1f}", f"{100 * row.gflops() / peak:.0f}%"]
+    if row.floor_s is None:
+        cells += ["-"] * (2 + ("torch" in peers))
+    else:
+        cells += [f"{1e3 * row.floor_s:.2f}", f"{100 * row.gflops(row.floor_s) / peak:.0f}%"]
+        t = row.peers_s.get("torch")
+        cells += ["-" if t is None else f"{row.floor_s / t:.2f}"] if "torch" in peers else []
     return "| " + " | ".join(cells) + " |"
 
 
@@ -357,7 +371,8 @@ def table_header(peers: list[str]) -> str:
     head = ["cell", "H", "B", "T", "mode", "rnnlab ms"]
     for p in peers:
         head += [f"{p} ms", f"rnnlab/{p}"]
-    head += ["rnnlab GFLOP/s", "of GEMM peak"]
+    head += ["rnnlab GFLOP/s", "of GEMM peak", "GEMM floor ms", "floor of GEMM peak"]
+    head += ["floor/torch"] if "torch" in peers else []
     return "| " + " | ".join(head) + " |\n|" + "---|" * len(head)
 
 
@@ -368,7 +383,8 @@ def format_report(report: BenchReport) -> str:
              + f"; {report.threads} threads; median of {report.rounds} interleaved rounds (each the mean of "
              f"the calls filling {ROUND_S * 1e3:.0f} ms); float32, "
              f"one layer, D = H; GEMM peak (NumPy, 2048^3, best of 10 before and after the grid) "
-             f"{report.gemm_peak_gflops:.0f} GFLOP/s.",
+             f"{report.gemm_peak_gflops:.0f} GFLOP/s. GEMM floor: the call's GEMMs alone through NumPy's "
+             f"BLAS, each in its fastest layout, timed in the same rounds.",
              "", table_header(peers)]
     lines += [format_row(r, report.gemm_peak_gflops, peers) for r in report.rows]
     if report.memory:
