@@ -5,6 +5,7 @@ import time
 import numpy as np
 import pytest
 
+from rnnlab.errors import ConfigError
 from rnnlab.recipes import bench, gemm_floor
 
 
@@ -24,9 +25,9 @@ def test_the_recurrent_gemms_are_one_a_step_at_the_batch_size():
 
 
 def test_bad_kind_and_mode_are_named():
-    with pytest.raises(ValueError, match="kind: .*'LSTM_LN'"):
+    with pytest.raises(ConfigError, match="kind: .*'LSTM_LN'"):
         gemm_floor.network_gemms("LSTM_LN", 8, 1, 3, "inference")
-    with pytest.raises(ValueError, match="mode: .*'fast'"):
+    with pytest.raises(ConfigError, match="mode: .*'fast'"):
         gemm_floor.network_gemms("GRU", 8, 1, 3, "fast")
 
 
