@@ -28,8 +28,10 @@ def step_weights(w: np.ndarray, B: int, steps: float) -> np.ndarray:
     the view: one step took 0.15-1.0x the time with the copy at B = 2..128, H = 64..1024,
     G = 1, 3, 4 (2.4 vs 3.3 ms at B = 32, H = 1024, G = 4; 0.23 vs 0.51 ms at B = 8, H = 512;
     two G = 1 points at B = 2 read 1.25x and 2x, of 16 and 1 us), and 1.2x at B = 1, H >= 512
-    (a GEMV then reads W in place). The copy itself costs 0.12 ms at H = 256 and
-    5 ms at H = 1024 (G = 4), repaid by the steps' saving within about 10 steps."""
+    (a GEMV then reads W in place). The copy itself costs 0.09-0.85 ms at H = 256 (warm, or
+    right after the input projection's GEMM) and ~5 ms at H = 1024 (G = 4); whole calls of
+    LSTM, GRU and RNN at H = 64-1024, B = 32-128, T = 50 still took 0.79-0.97x the time of
+    the view's, but for two: LSTM and GRU at H = 64, B = 128 (1.05x, 1.20x)."""
     if _jit.ENABLED and B >= 2 and steps >= 16:
         return _jit.transposed(w)
     return w.T
