@@ -189,8 +189,7 @@ def scan_backward(cell: Cell, p: CellParams, sc: ScanCache, dY: np.ndarray, dcar
     if kern is not None:                                           # the fused path
         if sc.mask is not None:
             dY = dY * sc.mask                                      # padded outputs are constants
-        for t in range(T - 1, -1, -1):
-            kern.step(t, dY[t], held_rows(sc.mask, sc.padded, t))
+        kern.run(dY, sc.mask, sc.padded)
         dcarry = kern.dcarry()
         sc.spent = getattr(kern, "consumes_cache", False)
         gathered = kern.gathered()                                 # RNN: added up chunk by chunk

@@ -96,6 +96,12 @@ class BackwardSteps:
     d: tuple
     nxt: tuple
 
+    def run(self, dY: np.ndarray, mask: np.ndarray | None, padded: np.ndarray | None) -> None:
+        """Every step, last first; dY (T, B, R) the output gradients, zero at padded steps;
+        mask and padded as in ForwardSteps.run."""
+        for t in range(dY.shape[0] - 1, -1, -1):
+            self.step(t, dY[t], held_rows(mask, padded, t))
+
     def finish_step(self, hold: np.ndarray | None) -> None:
         hold_rows(hold, self.nxt, self.d)                      # padded rows pass theirs on
         self.d, self.nxt = self.nxt, self.d

@@ -173,6 +173,62 @@ def lstm_forward_loop(XP, wt, bias, scale, HS, CS, TC, rec, held):
 
 
 @_compile
+def lstm_forward_blas(gemm, XP, wt, bias, scale, HS, CS, TC, held):
+    """lstm_forward_loop with NumPy's BLAS for the step's product: rec = h wt through `gemm`
+    (cblas_?gemm, kernels._blas; wt = W_hh^T (H, 4H), a contiguous copy or the view W_hh.T),
+    so no Python runs between steps at any batch size."""
+    T, B, G = XP.shape
+    H = G // 4
+    keep = TC.shape[0] == T
+    rec = np.empty((B, G), dtype=XP.dtype)                     # (B, 4H) h W_hh^T of a step
+    copy = wt.strides[1] == wt.itemsize                        # a contiguous copy, or W_hh.T
+    tb, ldb = (111, G) if copy else (112, H)                   # CblasNoTrans / CblasTrans
+    for t in range(T):
+        gemm(101, 111, tb, B, G, H, 1.0, HS[t].ctypes.data, H, wt.ctypes.data, ldb, 0.0,
+             rec.ctypes.data, G)                               # row-major (101)
+        lstm_forward(XP[t], rec, bias, scale, CS[t], CS[t + 1], HS[t + 1], TC[t if keep else 0])
+        for b in range(held.shape[1]):                         # padded rows keep their carry
+            if held[t, b]:
+                HS[t + 1, b] = HS[t, b]
+                CS[t + 1, b] = CS[t, b]
+
+
+@_compile
+def lstm_backward_blas(gemm, A, TCS, CS, w, dY, dh, dc, held):
+    """The whole LSTM backward with NumPy's BLAS (as lstm_forward_blas): A (T, B, 4H) the
+    activated gates -> their pre-activation gradients; TCS (T, B, H) tanh(c_t); CS (T, B, H)
+    c_{t-1}; w (4H, H) W_hh, contiguous; dY (T, B, H) output gradients (zero at padded steps);
+    dh, dc (B, H) the final carry's gradients in, the initial carry's out. A row held at step t
+    (padding) feeds nothing into the step and passes its carry gradients on, as
+    BackwardSteps.step does."""
+    T, B, G = A.shape
+    H = G // 4
+    dh_prev, dc_prev = np.empty_like(dh), np.empty_like(dc)
+    kept_h, kept_c = np.empty_like(dh), np.empty_like(dc)     # held rows' gradients
+    work = np.empty((3, B, H), dtype=A.dtype)
+    d_h, d_c = dh.copy(), dc.copy()                            # (B, H) dL/dh_t, dL/dc_t
+    padded = held.shape[1] > 0
+    for t in range(T - 1, -1, -1):
+        d_h += dY[t]                                           # output + recurrence
+        if padded:
+            for b in range(B):
+                if held[t, b]:                                 # the step sees no gradient
+                    kept_h[b], kept_c[b] = d_h[b], d_c[b]
+                    d_h[b], d_c[b] = 0, 0
+        lstm_backward(A[t], TCS[t], CS[t], d_h, d_c, dc_prev, work)
+        gemm(101, 111, 111, B, H, G, 1.0, A[t].ctypes.data, G, w.ctypes.data, H, 0.0,
+             dh_prev.ctypes.data, H)                           # back through W_hh
+        if padded:
+            for b in range(B):
+                if held[t, b]:                                 # passed on unchanged
+                    dh_prev[b], dc_prev[b] = kept_h[b], kept_c[b]
+        d_h, dh_prev = dh_prev, d_h
+        d_c, dc_prev = dc_prev, d_c
+    dh[:] = d_h
+    dc[:] = d_c
+
+
+@_compile
 def lstm_backward(a, tc, c, dh, dc, dc_prev, work):
     """a (B, 4H): activated gates -> their pre-activation gradients; dc_prev = dL/dc_{t-1};
     work (3, B, H) scratch. One array written a loop, as in lstm_forward (2.5x faster than

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _jit
+from . import _blas, _jit
 from ._buffers import BackwardSteps, ForwardSteps, carry_buffer, hold_rows, masked, step_weights
 
 
@@ -28,6 +28,13 @@ def compiled_loop(B: int, H: int) -> bool:
     return H <= 256 and (B <= 4 or B * H <= 512)
 
 
+def blas_loop(B: int, dtype):
+    """NumPy's cblas_?gemm for the compiled loops that call it (_blas) from B = 4 rows, or None:
+    at B = 1 NumPy's matmul runs a GEMV where the GEMM took 3-7x as long (H = 512, 1024), and
+    at B = 2 the loop read 1.02-1.11x; from B = 4, 0.82-1.03x (mostly ~0.94)."""
+    return _blas.gemm(dtype) if B >= 4 else None
+
+
 class Forward(ForwardSteps):
     def __init__(self, cell, p, XP, carry, keep_cache: bool, bias, steps: float) -> None:
         T, B, G = XP.shape
@@ -35,6 +42,7 @@ class Forward(ForwardSteps):
         self.H, self.keep = H, keep_cache
         self.XP, self.bias = XP, bias              # input projections and bias (4H,), scaled
         self.jit = _jit.ENABLED
+        self.gemm = None if compiled_loop(B, H) else blas_loop(B, XP.dtype)
         self.scale = scale = input_scale(cell, XP.dtype)       # (4H,)
         # (H, 4H) W_hh^T, a contiguous copy where it pays (step_weights; the compiled loop reads
         # rows of it): the compiled step halves the sigmoid columns itself, the NumPy step reads
@@ -53,13 +61,18 @@ class Forward(ForwardSteps):
         self.tmp = np.empty((B, H), dtype=XP.dtype)
 
     def run(self, mask, padded) -> None:
-        """The compiled whole loop at a small batch (see compiled_loop), else step by step."""
+        """One compiled loop: with its own matmul at a small batch (see compiled_loop), else
+        with NumPy's BLAS called from it (_blas); step by step from Python without those."""
         T, B, _ = self.XP.shape
-        if not (self.jit and compiled_loop(B, self.H)):
-            return super().run(mask, padded)
-        rows = np.zeros((T, 0), bool) if mask is None else ~mask[..., 0]   # (T, B) or none
-        _jit.lstm_forward_loop(self.XP, self.w, self.bias, self.scale, self.HS, self.CS, self.TC,
-                               self.rec, rows)
+        held = np.zeros((T, 0), bool) if mask is None else ~mask[..., 0]   # (T, B) or none
+        if self.gemm is not None:
+            _jit.lstm_forward_blas(self.gemm, self.XP, self.w, self.bias, self.scale, self.HS,
+                                   self.CS, self.TC, held)
+        elif self.jit and compiled_loop(B, self.H):
+            _jit.lstm_forward_loop(self.XP, self.w, self.bias, self.scale, self.HS, self.CS,
+                                   self.TC, self.rec, held)
+        else:
+            super().run(mask, padded)
 
     def step(self, t: int, hold) -> None:
         a, tc = self.XP[t], self.TC[t if self.keep else 0]     # (B, 4H), (B, H)
@@ -111,6 +124,17 @@ class Backward(BackwardSteps):
             self.di = np.empty((B, H), dtype=dtype)
 
     consumes_cache = True     # the saved gates become their gradients: one backward per forward
+
+    def run(self, dY, mask, padded) -> None:
+        """One compiled loop with NumPy's BLAS called from it (_blas), else step by step."""
+        T, B, _ = dY.shape
+        gemm = blas_loop(B, self.act.dtype)
+        if gemm is None or not self.act.flags.c_contiguous:
+            return super().run(dY, mask, padded)
+        held = np.zeros((T, 0), bool) if mask is None else ~mask[..., 0]   # (T, B) or none
+        dY = np.ascontiguousarray(dY, dtype=self.act.dtype)
+        tc, c, w = (np.ascontiguousarray(a) for a in (self.tc, self.c, self.w))
+        _jit.lstm_backward_blas(gemm, self.act, tc, c, w, dY, self.d[0], self.d[1], held)
 
     def step(self, t: int, dy, hold) -> None:
         np.add(self.d[0], dy, out=self.d[0])                    # dL/dh_t: output + recurrence

@@ -23,15 +23,21 @@ CELLS = {
 
 
 needs_numba = pytest.mark.skipif(not _jit.AVAILABLE, reason="numba not installed")
-MODES = ["numpy", pytest.param("jit", marks=needs_numba), pytest.param("jit-steps", marks=needs_numba)]
+MODES = ["numpy", pytest.param("jit", marks=needs_numba), pytest.param("jit-blas", marks=needs_numba),
+         pytest.param("jit-steps", marks=needs_numba)]
 
 
 def run(cell, p, x, carry, lengths, reverse, dY, dcarry, mode: str, monkeypatch=None):
     """mode: "reference" (the cells' step functions), "numpy" or "jit" (the fused kernels with
     their elementwise passes in NumPy or compiled; at these small batches the LSTM's forward
-    runs as one compiled loop), "jit-steps" (compiled passes, BLAS steps from Python)."""
-    if mode == "jit-steps":
+    runs as one compiled loop with its own matmul, its backward as one calling NumPy's BLAS),
+    "jit-blas" (the LSTM's forward too calls BLAS from its compiled loop), "jit-steps"
+    (compiled passes, BLAS steps from Python)."""
+    if mode in ("jit-blas", "jit-steps"):
         monkeypatch.setattr(kernels.lstm, "compiled_loop", lambda B, H: False)
+    if mode == "jit-steps":
+        monkeypatch.setattr(kernels._blas, "ENABLED", False)
+    if mode != "numpy":
         mode = "jit"
     kernels.ENABLED, _jit.ENABLED = mode != "reference", mode == "jit"
     try:
@@ -63,7 +69,9 @@ def test_fused_matches_reference(name, lengths, reverse, dtype, tol, mode, T, mo
     lens = None if lengths is None else np.array(lengths)
     ref = run(cell, p, x, carry, lens, reverse, dY, dcarry, "reference")
     fast = run(cell, p, x, carry, lens, reverse, dY, dcarry, mode, monkeypatch)
-    assert kernels.lstm.compiled_loop(B, 5) != (mode == "jit-steps")   # "jit": the whole loop
+    if mode != "numpy":                               # which compiled loops ran
+        assert kernels.lstm.compiled_loop(B, 5) == (mode == "jit")      # the small-batch one
+        assert (kernels.lstm.blas_loop(B, dtype) is not None) == (mode != "jit-steps")
     assert kernels.forward_kernel(cell, p, np.zeros((T, B, cell.gates * 5), dtype), carry, True) is not None
     close = lambda a, b: np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
     for k in (0, 3):                                  # outputs, with and without caches

@@ -1,0 +1,58 @@
+"""NumPy's BLAS as the compiled loops call it (kernels._blas)."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from rnnlab.kernels import _blas, _jit, lstm
+
+needs_blas = pytest.mark.skipif(not _jit.AVAILABLE, reason="numba not installed")
+
+
+@needs_blas
+def test_numpys_openblas_is_found_for_both_dtypes():
+    """With numba and threadpoolctl installed (the test extra) the loops must not fall back
+    silently: both products are there."""
+    pytest.importorskip("threadpoolctl")
+    assert set(_blas.GEMM) == {np.dtype(np.float32), np.dtype(np.float64)}
+
+
+@needs_blas
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_gemm_computes_what_matmul_computes(dtype):
+    fn = _blas.gemm(dtype)
+    assert fn is not None
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((7, 33)).astype(dtype), rng.standard_normal((33, 12)).astype(dtype)
+    c = np.full((7, 12), np.nan, dtype)
+    fn(101, 111, 111, 7, 12, 33, 1.0, a.ctypes.data, 33, b.ctypes.data, 12, 0.0, c.ctypes.data, 12)
+    np.testing.assert_allclose(c, a @ b, rtol=1e-6 if dtype == np.float32 else 1e-14, atol=1e-6)
+    bt = np.ascontiguousarray(b.T)                            # (12, 33): the transposed read
+    fn(101, 111, 112, 7, 12, 33, 1.0, a.ctypes.data, 33, bt.ctypes.data, 33, 0.0, c.ctypes.data, 12)
+    np.testing.assert_allclose(c, a @ b, rtol=1e-6 if dtype == np.float32 else 1e-14, atol=1e-6)
+
+
+def test_a_gemm_that_gets_the_product_wrong_is_not_used():
+    assert not _blas._checked(lambda *args: None, np.float32)   # leaves C zero
+
+
+@needs_blas
+def test_the_blas_loop_runs_from_four_rows_and_not_when_switched_off(monkeypatch):
+    assert lstm.blas_loop(1, np.float32) is None and lstm.blas_loop(2, np.float32) is None
+    assert lstm.blas_loop(4, np.float32) is not None
+    monkeypatch.setattr(_blas, "ENABLED", False)
+    assert lstm.blas_loop(4, np.float32) is None
+    monkeypatch.setattr(_blas, "ENABLED", True)
+    monkeypatch.setattr(_jit, "ENABLED", False)               # the NumPy passes: no loop
+    assert lstm.blas_loop(4, np.float32) is None
+
+
+def test_the_environment_variable_turns_the_loops_off():
+    code = "from rnnlab.kernels import _blas; print(len(_blas.GEMM), _blas.gemm('float32'))"
+    env = dict(os.environ, RNNLAB_BLAS_LOOP="0")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["0", "None"]
