@@ -4,8 +4,8 @@ A compiled loop (kernels._jit) that runs every step of a kernel needs the step's
 coming back to Python; this module finds the OpenBLAS that NumPy's matmul calls (through
 threadpoolctl) and hands its `cblas_?gemm` to the loop as a function pointer. The products
 are the ones np.matmul computes (same library, same kernels, the same threads); only the
-Python between steps goes (a few us a step: measured 0.82-1.02x the time of whole LSTM calls
-at H = 64-1024, B = 32-128, most near 0.94).
+Python between steps goes (a few us a step: measured 0.82-1.03x the time of whole LSTM calls
+at H = 64-1024, B = 4-128, most near 0.94).
 
 Optional: without numba, threadpoolctl or an OpenBLAS under NumPy, or with the environment
 variable RNNLAB_BLAS_LOOP=0, `GEMM` is empty and the kernels step from Python. A

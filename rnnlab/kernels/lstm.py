@@ -53,6 +53,8 @@ class Forward(ForwardSteps):
             self.w = _jit.transposed(p.w_hh)
         else:
             self.w = step_weights(p.w_hh, B, steps)
+        if not (self.w.flags.c_contiguous or self.w.T.flags.c_contiguous):
+            self.gemm = None                       # the BLAS loop reads W_hh^T or W_hh in place
         self.HS, self.CS = carry_buffer(T, carry[0]), carry_buffer(T, carry[1])  # (T+1, B, H)
         self.carries = (self.HS, self.CS)
         # the activated gates (T, B, 4H) overwrite their own input projections in XP, kept or not

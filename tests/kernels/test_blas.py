@@ -56,3 +56,25 @@ def test_the_environment_variable_turns_the_loops_off():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == ["0", "None"]
+
+
+@needs_blas
+@pytest.mark.parametrize("T", [6, 17])              # W_hh^T read as W_hh.T, or copied
+def test_a_strided_w_hh_gives_what_a_contiguous_one_gives(T, monkeypatch):
+    """The BLAS loop passes W_hh's memory to the GEMM as it lies; a W_hh that is a strided view
+    (every other column of a wider array) must still give the contiguous one's results."""
+    from rnnlab.cells.lstm import LSTMCellConfig
+    from rnnlab.init import init_cell
+    from rnnlab.recurrent import scan_forward
+    monkeypatch.setattr(lstm, "compiled_loop", lambda B, H: False)   # not the own-matmul loop
+    cell = LSTMCellConfig(5)
+    rng = np.random.default_rng(0)
+    p = init_cell(cell, 3, bias=True, dtype=np.float64, rng=rng)
+    x = rng.standard_normal((T, 4, 3))
+    carry = (np.zeros((4, 5)), np.zeros((4, 5)))
+    y, _, _ = scan_forward(cell, p, x, carry, keep_cache=False)
+    wide = np.zeros((20, 10))
+    wide[:, ::2] = p.w_hh
+    p.w_hh = wide[:, ::2]                           # (20, 5), neither C nor F contiguous
+    y_strided, _, _ = scan_forward(cell, p, x, carry, keep_cache=False)
+    np.testing.assert_allclose(y_strided, y, rtol=1e-13, atol=1e-13)
