@@ -173,14 +173,13 @@ def lstm_forward_loop(XP, wt, bias, scale, HS, CS, TC, rec, held):
 
 
 @_compile
-def lstm_forward_blas(gemm, XP, wt, bias, scale, HS, CS, TC, held):
+def lstm_forward_blas(gemm, XP, wt, bias, scale, HS, CS, TC, rec, held):
     """lstm_forward_loop with NumPy's BLAS for the step's product: rec = h wt through `gemm`
     (cblas_?gemm, kernels._blas; wt = W_hh^T (H, 4H), a contiguous copy or the view W_hh.T),
-    so no Python runs between steps at any batch size."""
+    so no Python runs between steps at any batch size; rec (B, 4H) scratch."""
     T, B, G = XP.shape
     H = G // 4
     keep = TC.shape[0] == T
-    rec = np.empty((B, G), dtype=XP.dtype)                     # (B, 4H) h W_hh^T of a step
     copy = wt.strides[1] == wt.itemsize                        # a contiguous copy, or W_hh.T
     tb, ldb = (111, G) if copy else (112, H)                   # CblasNoTrans / CblasTrans
     for t in range(T):
@@ -194,18 +193,17 @@ def lstm_forward_blas(gemm, XP, wt, bias, scale, HS, CS, TC, held):
 
 
 @_compile
-def lstm_backward_blas(gemm, A, TCS, CS, w, dY, dh, dc, held):
+def lstm_backward_blas(gemm, A, TCS, CS, w, dY, dh, dc, held, work):
     """The whole LSTM backward with NumPy's BLAS (as lstm_forward_blas): A (T, B, 4H) the
     activated gates -> their pre-activation gradients; TCS (T, B, H) tanh(c_t); CS (T, B, H)
     c_{t-1}; w (4H, H) W_hh, contiguous; dY (T, B, H) output gradients (zero at padded steps);
     dh, dc (B, H) the final carry's gradients in, the initial carry's out. A row held at step t
     (padding) feeds nothing into the step and passes its carry gradients on, as
-    BackwardSteps.step does."""
+    BackwardSteps.step does. work (3, B, H): lstm_backward's scratch."""
     T, B, G = A.shape
     H = G // 4
     dh_prev, dc_prev = np.empty_like(dh), np.empty_like(dc)
     kept_h, kept_c = np.empty_like(dh), np.empty_like(dc)     # held rows' gradients
-    work = np.empty((3, B, H), dtype=A.dtype)
     d_h, d_c = dh.copy(), dc.copy()                            # (B, H) dL/dh_t, dL/dc_t
     padded = held.shape[1] > 0
     for t in range(T - 1, -1, -1):

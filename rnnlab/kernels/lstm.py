@@ -69,7 +69,7 @@ class Forward(ForwardSteps):
         held = np.zeros((T, 0), bool) if mask is None else ~mask[..., 0]   # (T, B) or none
         if self.gemm is not None:
             _jit.lstm_forward_blas(self.gemm, self.XP, self.w, self.bias, self.scale, self.HS,
-                                   self.CS, self.TC, held)
+                                   self.CS, self.TC, self.rec, held)
         elif self.jit and compiled_loop(B, self.H):
             _jit.lstm_forward_loop(self.XP, self.w, self.bias, self.scale, self.HS, self.CS,
                                    self.TC, self.rec, held)
@@ -136,7 +136,8 @@ class Backward(BackwardSteps):
         held = np.zeros((T, 0), bool) if mask is None else ~mask[..., 0]   # (T, B) or none
         dY = np.ascontiguousarray(dY, dtype=self.act.dtype)
         tc, c, w = (np.ascontiguousarray(a) for a in (self.tc, self.c, self.w))
-        _jit.lstm_backward_blas(gemm, self.act, tc, c, w, dY, self.d[0], self.d[1], held)
+        _jit.lstm_backward_blas(gemm, self.act, tc, c, w, dY, self.d[0], self.d[1], held,
+                                self.work)
 
     def step(self, t: int, dy, hold) -> None:
         np.add(self.d[0], dy, out=self.d[0])                    # dL/dh_t: output + recurrence

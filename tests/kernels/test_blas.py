@@ -78,3 +78,42 @@ def test_a_strided_w_hh_gives_what_a_contiguous_one_gives(T, monkeypatch):
     p.w_hh = wide[:, ::2]                           # (20, 5), neither C nor F contiguous
     y_strided, _, _ = scan_forward(cell, p, x, carry, keep_cache=False)
     np.testing.assert_allclose(y_strided, y, rtol=1e-13, atol=1e-13)
+
+
+@needs_blas
+def test_the_blas_loops_gradients_match_finite_differences(monkeypatch):
+    """float64 central differences of a loss through the BLAS forward and backward loops
+    (B = 5, padded rows): dx, d initial carry and dW_hh."""
+    from rnnlab.cells.lstm import LSTMCellConfig
+    from rnnlab.init import init_cell
+    from rnnlab.recurrent import scan_backward, scan_forward
+    monkeypatch.setattr(lstm, "compiled_loop", lambda B, H: False)
+    cell = LSTMCellConfig(4)
+    rng = np.random.default_rng(1)
+    T, B, D = 5, 5, 3
+    p = init_cell(cell, D, bias=True, dtype=np.float64, rng=rng)
+    x = rng.standard_normal((T, B, D))
+    h0, c0 = rng.standard_normal((B, 4)), rng.standard_normal((B, 4))
+    lengths = np.array([5, 3, 5, 1, 4])
+    G = rng.standard_normal((T, B, 4))
+
+    def loss():
+        y, (h, c), _ = scan_forward(cell, p, x, (h0, c0), lengths, keep_cache=False)
+        return float((y * G).sum() + h.sum() + 2 * c.sum())
+
+    assert lstm.blas_loop(B, np.float64) is not None
+    _, _, sc = scan_forward(cell, p, x, (h0, c0), lengths)
+    dx, (dh0, dc0), g = scan_backward(cell, p, sc, G, (np.ones((B, 4)), np.full((B, 4), 2.0)))
+
+    def numeric(a):
+        out = np.zeros_like(a)
+        for i in np.ndindex(a.shape):
+            keep = a[i]
+            a[i] = keep + 1e-6
+            up = loss()
+            a[i] = keep - 1e-6
+            out[i] = (up - loss()) / 2e-6
+            a[i] = keep
+        return out
+    for analytic, a in ((dx, x), (dh0, h0), (dc0, c0), (g.w_hh, p.w_hh)):
+        np.testing.assert_allclose(analytic, numeric(a), rtol=1e-6, atol=1e-8)
