@@ -23,6 +23,7 @@ from .cells.lstm import LSTMCellConfig
 from .cells.rnn import NONLINEARITIES, RNNCellConfig
 from .errors import ConfigError, ShapeError
 from .init import INIT_SCHEMES, init_cell, make_rng
+from .kernels._buffers import Scratch
 from .module import ParamModule
 from .params import CellParams
 from .recurrent import Noise, ScanCache, scan_backward, scan_forward
@@ -67,6 +68,7 @@ class _RecurrentNetwork(ParamModule):
         self._set_regularisers(**(regularisers or {}))
         self.training = True
         self._cache: _ForwardCache | None = None
+        self._scratch = Scratch()          # input projections of keep_cache=False calls
         self._grads: list[list[CellParams]] | None = None
         self.state_grad_hook: Callable[[int, int, int, Carry], None] | None = None  # diagnostics
 
@@ -149,6 +151,8 @@ class _RecurrentNetwork(ParamModule):
     def forward(self, x: np.ndarray, hx: State | None = None,
                 lengths: np.ndarray | list[int] | None = None,
                 keep_cache: bool = True) -> tuple[np.ndarray, State]:
+        """As __call__; `keep_cache=False` saves nothing for backward (inference), and the
+        input projections go into one buffer that the network keeps for its next such call."""
         check.array(x, "x", self.dtype, (2, 3))
         unbatched = x.ndim == 2
         if unbatched:
@@ -169,7 +173,8 @@ class _RecurrentNetwork(ParamModule):
             for d, p in enumerate(params):
                 y, carry, sc = scan_forward(self.cell, p, inputs, carries0[layer][d], lens,
                                             reverse=d == 1, keep_cache=keep_cache,
-                                            noise=self._noise(inputs.shape[-1], B, T))
+                                            noise=self._noise(inputs.shape[-1], B, T),
+                                            scratch=self._scratch)
                 outs.append(y)
                 layer_scans.append(sc)
                 layer_final.append(carry)

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import kernels
 from .cells.base import Cache, Carry, Cell, flat
-from .kernels._buffers import held_rows
+from .kernels._buffers import Scratch, held_rows
 from .params import CellParams
 
 
@@ -101,16 +101,18 @@ def with_schedule(cell: Cell, noise: Noise | None, T: int) -> Noise | None:
 
 
 def input_projection(cell: Cell, p: CellParams, xs: np.ndarray, scale: np.ndarray | None,
-                     leave_bias: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+                     leave_bias: bool = False, scratch: Scratch | None = None
+                     ) -> tuple[np.ndarray, np.ndarray | None]:
     """XP (T, B, G*H) = (xs W_ih^T + b_ih + input_bias) * scale: one GEMM and at most one bias
     pass. The scale goes on the smaller of W_ih and XP (a pass over XP took 2-12 ms at B = 128,
     T = 200). With `leave_bias` the bias pass is left to the fused kernel, which adds the
     returned (G*H,) bias (scaled) where its gate math reads XP; the bias returned is otherwise
-    None."""
+    None. XP is written into `scratch`'s buffer when one is given."""
     T, B, D = xs.shape
     on_w = scale is not None and T * B >= D
     w, b = kernels.folded_input(cell, p, scale if on_w else None)  # (G*H, D), (G*H,)
-    XP = flat(xs) @ w.T                                            # (T*B, G*H)
+    out = None if scratch is None else scratch.take(T * B * w.shape[0], xs.dtype)
+    XP = np.matmul(flat(xs), w.T, out=None if out is None else out.reshape(T * B, -1))  # (T*B, G*H)
     if scale is not None and not on_w:
         XP *= scale
         b = None if b is None else b * scale                       # a power of two: exact
@@ -122,10 +124,12 @@ def input_projection(cell: Cell, p: CellParams, xs: np.ndarray, scale: np.ndarra
 
 def scan_forward(cell: Cell, p: CellParams, x: np.ndarray, carry: Carry,
                  lengths: np.ndarray | None = None, reverse: bool = False,
-                 keep_cache: bool = True, noise: Noise | None = None
-                 ) -> tuple[np.ndarray, Carry, ScanCache | None]:
+                 keep_cache: bool = True, noise: Noise | None = None,
+                 scratch: Scratch | None = None) -> tuple[np.ndarray, Carry, ScanCache | None]:
     """Run `cell` over x (T, B, D) from `carry`; returns outputs (T, B, R), final carry, cache.
-    `noise`: dropout masks and zoneout (training) or zoneout's expectation (evaluation)."""
+    `noise`: dropout masks and zoneout (training) or zoneout's expectation (evaluation).
+    `scratch`: where a fused call that keeps no cache writes its input projections (reused
+    between calls: fresh pages cost more than the GEMM at B = 128, T = 200, see Scratch)."""
     T, B, _ = x.shape
     order = reverse_order(lengths, T, B) if reverse else None
     xs = gather_time(x, order)                                     # (T, B, D) processing order
@@ -136,14 +140,18 @@ def scan_forward(cell: Cell, p: CellParams, x: np.ndarray, carry: Carry,
     padded = None if mask is None else ~mask.all(axis=(1, 2))     # (T,) steps needing a mask
     scale = None if noise is not None else kernels.input_scale(cell, x.dtype)   # fused path's
     fused = scale is not None                                      # the cell has a fused kernel
-    XP, bias = input_projection(cell, p, xs, scale, leave_bias=fused)   # (T, B, G*H): one GEMM
+    reuse = scratch if fused and not keep_cache else None          # XP is dropped after the call
+    XP, bias = input_projection(cell, p, xs, scale, fused, reuse)  # (T, B, G*H): one GEMM
     kern = kernels.forward_kernel(cell, p, XP, carry, keep_cache, bias) if fused else None
     if kern is not None:                                           # the fused path
         kern.run(mask, padded)
         Y = kern.outputs()                                         # (T, B, R)
         Y = gather_time(Y if mask is None else Y * mask, order)    # padded steps output zeros
         if not keep_cache:
-            return Y, kern.final(), None
+            final = kern.final()
+            if reuse is not None and not any(np.may_share_memory(XP, a) for a in (Y,) + final):
+                reuse.give(XP)                                     # nothing returned reads it
+            return Y, final, None
         return Y, kern.final(), ScanCache(x=xs, caches=kern.caches(), mask=mask, padded=padded, order=order)
     Y = np.empty((T, B, cell.output_size), dtype=x.dtype)          # (T, B, R)
     caches = []

@@ -8,6 +8,8 @@ carry gradient through unchanged and feed nothing into the step.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from . import _jit
@@ -17,6 +19,48 @@ def carry_buffer(T: int, first: np.ndarray) -> np.ndarray:
     S = np.empty((T + 1,) + first.shape, dtype=first.dtype)   # (T+1, B, .)
     S[0] = first
     return S
+
+
+class Scratch:
+    """One reusable buffer for a network's inference calls (the input projections, which no
+    output keeps): take() hands it out or a new one, give() keeps the larger of the two.
+
+    Why: a fresh 100 MB array is new pages the kernel must map and zero on first touch. On this
+    machine kind (a VM, transparent huge pages on madvise, which NumPy asks for) an LSTM call at
+    H = 256, B = 128, T = 200 right after a training call spent ~0.3 s of system time there:
+    397 ms a call against 187 with the projection written into a reused buffer (median of 8,
+    interleaved). Thread-safe: a buffer is out to one call at a time; a second call while it is
+    out gets a new one. A deepcopy starts empty."""
+
+    def __init__(self) -> None:
+        self._buf: np.ndarray | None = None                    # (n,) any dtype, as bytes
+        self._lock = threading.Lock()
+
+    def take(self, n: int, dtype) -> np.ndarray:
+        """A (n,) array of `dtype`, uninitialised."""
+        dtype = np.dtype(dtype)
+        with self._lock:
+            buf, self._buf = self._buf, None
+        if buf is None or buf.nbytes < n * dtype.itemsize:
+            if buf is not None:
+                self.give(buf)                                 # too small: keep it for later
+            return np.empty(n, dtype=dtype)
+        return buf[:n * dtype.itemsize].view(dtype)
+
+    def give(self, a: np.ndarray) -> None:
+        """Keep a's memory for the next take() (a must no longer be read or written)."""
+        root = a
+        while isinstance(root.base, np.ndarray):
+            root = root.base
+        if not root.flags.c_contiguous or not root.flags.writeable or root.base is not None:
+            return                                             # not an array that owns its memory
+        flat = root.reshape(-1).view(np.uint8)                 # (nbytes,)
+        with self._lock:
+            if self._buf is None or self._buf.nbytes < flat.nbytes:
+                self._buf = flat
+
+    def __deepcopy__(self, memo) -> Scratch:
+        return Scratch()
 
 
 def step_weights(w: np.ndarray, B: int, steps: float) -> np.ndarray:

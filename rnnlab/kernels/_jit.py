@@ -154,18 +154,20 @@ def matmul_rows(h, wt, out):
 @_compile
 def lstm_forward_loop(XP, wt, bias, scale, HS, CS, TC, rec, held):
     """A whole LSTM forward for a small batch, no Python between steps: per step rec = h wt
-    (wt = W_hh^T, (H, 4H) contiguous) and lstm_forward, the gates left in XP. HS, CS
-    (T+1, B, H) carries; TC (T, B, H) kept or (1, B, H) scratch; rows with held[t, b] keep
+    (wt = W_hh^T, (H, 4H) contiguous) and lstm_forward, the gates left in XP. HS (T+1, B, H)
+    the h carries; CS the c carries, (T+1, B, H), or (2, B, H) used as a ring (inference); TC (T, B, H) kept or (1, B, H) scratch; rows with held[t, b] keep
     their carries (padded steps; held is (T, 0) when there are none)."""
     T = XP.shape[0]
     keep = TC.shape[0] == T
+    n = CS.shape[0]
     for t in range(T):
         matmul_rows(HS[t], wt, rec)
-        lstm_forward(XP[t], rec, bias, scale, CS[t], CS[t + 1], HS[t + 1], TC[t if keep else 0])
+        c, c_new = CS[t % n], CS[(t + 1) % n]                # t, t + 1 unless a ring of 2
+        lstm_forward(XP[t], rec, bias, scale, c, c_new, HS[t + 1], TC[t if keep else 0])
         for b in range(held.shape[1]):
             if held[t, b]:
                 HS[t + 1, b] = HS[t, b]
-                CS[t + 1, b] = CS[t, b]
+                c_new[b] = c[b]
 
 
 @_compile
@@ -176,16 +178,18 @@ def lstm_forward_blas(gemm, XP, wt, bias, scale, HS, CS, TC, rec, held):
     T, B, G = XP.shape
     H = G // 4
     keep = TC.shape[0] == T
+    n = CS.shape[0]
     copy = wt.strides[1] == wt.itemsize                        # a contiguous copy, or W_hh.T
     tb, ldb = (111, G) if copy else (112, H)                   # CblasNoTrans / CblasTrans
     for t in range(T):
         gemm(101, 111, tb, B, G, H, 1.0, HS[t].ctypes.data, H, wt.ctypes.data, ldb, 0.0,
              rec.ctypes.data, G)                               # row-major (101)
-        lstm_forward(XP[t], rec, bias, scale, CS[t], CS[t + 1], HS[t + 1], TC[t if keep else 0])
+        c, c_new = CS[t % n], CS[(t + 1) % n]                # t, t + 1 unless a ring of 2
+        lstm_forward(XP[t], rec, bias, scale, c, c_new, HS[t + 1], TC[t if keep else 0])
         for b in range(held.shape[1]):                         # padded rows keep their carry
             if held[t, b]:
                 HS[t + 1, b] = HS[t, b]
-                CS[t + 1, b] = CS[t, b]
+                c_new[b] = c[b]
 
 
 @_compile

@@ -55,7 +55,9 @@ class Forward(ForwardSteps):
             self.w = step_weights(p.w_hh, B, steps)
         if not (self.w.flags.c_contiguous or self.w.T.flags.c_contiguous):
             self.gemm = None                       # the BLAS loop reads W_hh^T or W_hh in place
-        self.HS, self.CS = carry_buffer(T, carry[0]), carry_buffer(T, carry[1])  # (T+1, B, H)
+        self.HS = carry_buffer(T, carry[0])                    # (T+1, B, H): the outputs
+        # (T+1, B, H) c kept for backward, or a ring of two (B, H) rows: c_t in CS[t % 2]
+        self.CS = carry_buffer(T if keep_cache else 1, carry[1])
         self.carries = (self.HS, self.CS)
         # the activated gates (T, B, 4H) overwrite their own input projections in XP, kept or not
         self.TC = np.empty((T if keep_cache else 1, B, H), dtype=XP.dtype)   # tanh(c_t)
@@ -78,7 +80,8 @@ class Forward(ForwardSteps):
 
     def step(self, t: int, hold) -> None:
         a, tc = self.XP[t], self.TC[t if self.keep else 0]     # (B, 4H), (B, H)
-        h, c, h_new, c_new = self.HS[t], self.CS[t], self.HS[t + 1], self.CS[t + 1]
+        n = self.CS.shape[0]
+        h, c, h_new, c_new = self.HS[t], self.CS[t % n], self.HS[t + 1], self.CS[(t + 1) % n]
         np.matmul(h, self.w, out=self.rec)                     # recurrent pre-activations
         if self.jit:
             _jit.lstm_forward(a, self.rec, self.bias, self.scale, c, c_new, h_new, tc)   # the rest
@@ -102,6 +105,10 @@ class Forward(ForwardSteps):
         c_new += self.tmp
         np.tanh(c_new, out=tc)
         np.multiply(o, tc, out=h_new)                          # h = o tanh(c)
+
+    def final(self):
+        T = self.HS.shape[0] - 1
+        return self.HS[T], self.CS[T % self.CS.shape[0]]
 
     def caches(self):
         return (self.HS[:-1], self.CS[:-1], self.XP, self.CS[1:], self.TC)   # reference layout

@@ -37,7 +37,7 @@ def run(cell, p, x, carry, lengths, reverse, dY, dcarry, mode: str, monkeypatch=
         monkeypatch.setattr(kernels.lstm, "compiled_loop", lambda B, H: False)
     if mode == "jit-steps":
         monkeypatch.setattr(kernels._blas, "ENABLED", False)
-    if mode != "numpy":
+    if mode in ("jit-blas", "jit-steps"):
         mode = "jit"
     kernels.ENABLED, _jit.ENABLED = mode != "reference", mode == "jit"
     try:
@@ -68,6 +68,7 @@ def test_fused_matches_reference(name, lengths, reverse, dtype, tol, mode, T, mo
     dcarry = tuple(rng.standard_normal((B, n)).astype(dtype) for n in cell.carry_sizes())
     lens = None if lengths is None else np.array(lengths)
     ref = run(cell, p, x, carry, lens, reverse, dY, dcarry, "reference")
+    assert kernels.ENABLED                            # run() switched the kernels back on
     fast = run(cell, p, x, carry, lens, reverse, dY, dcarry, mode, monkeypatch)
     if mode != "numpy":                               # which compiled loops ran
         assert kernels.lstm.compiled_loop(B, 5) == (mode == "jit")      # the small-batch one
