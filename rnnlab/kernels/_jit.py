@@ -155,8 +155,9 @@ def matmul_rows(h, wt, out):
 def lstm_forward_loop(XP, wt, bias, scale, HS, CS, TC, rec, held):
     """A whole LSTM forward for a small batch, no Python between steps: per step rec = h wt
     (wt = W_hh^T, (H, 4H) contiguous) and lstm_forward, the gates left in XP. HS (T+1, B, H)
-    the h carries; CS the c carries, (T+1, B, H), or (2, B, H) used as a ring (inference); TC (T, B, H) kept or (1, B, H) scratch; rows with held[t, b] keep
-    their carries (padded steps; held is (T, 0) when there are none)."""
+    the h carries; CS the c carries, (T+1, B, H), or (2, B, H) used as a ring (inference);
+    TC (T, B, H) kept or (1, B, H) scratch; rows with held[t, b] keep their carries (padded
+    steps; held is (T, 0) when there are none)."""
     T = XP.shape[0]
     keep = TC.shape[0] == T
     n = CS.shape[0]

@@ -63,11 +63,12 @@ def test_inference_calls_reuse_it_and_keep_their_results(kind):
     lengths = np.array([7, 3, 5, 1, 7])
     y1, s1 = net.forward(x1, lengths=lengths, keep_cache=False)
     kept = net._scratch._buf.ctypes.data
-    saved = y1.copy(), [np.copy(a) for a in (s1 if isinstance(s1, tuple) else (s1,))]
+    states = s1 if isinstance(s1, tuple) else (s1,)
+    saved = y1.copy(), [a.copy() for a in states]
     y2, _ = net.forward(x2, lengths=lengths, keep_cache=False)
     assert net._scratch._buf.ctypes.data == kept       # the same memory, taken and given back
     np.testing.assert_array_equal(y1, saved[0])
-    for a, b in zip(s1 if isinstance(s1, tuple) else (s1,), saved[1]):
+    for a, b in zip(states, saved[1]):
         np.testing.assert_array_equal(a, b)
     for x, y in ((x1, y1), (x2, y2)):
         y_ref, _ = net.forward(x, lengths=lengths)     # keeps a cache: no scratch

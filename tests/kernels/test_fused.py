@@ -33,6 +33,7 @@ def run(cell, p, x, carry, lengths, reverse, dY, dcarry, mode: str, monkeypatch=
     runs as one compiled loop with its own matmul, its backward as one calling NumPy's BLAS),
     "jit-blas" (the LSTM's forward too calls BLAS from its compiled loop), "jit-steps"
     (compiled passes, BLAS steps from Python)."""
+    reference = mode == "reference"
     if mode in ("jit-blas", "jit-steps"):
         monkeypatch.setattr(kernels.lstm, "compiled_loop", lambda B, H: False)
     if mode == "jit-steps":
@@ -41,6 +42,9 @@ def run(cell, p, x, carry, lengths, reverse, dY, dcarry, mode: str, monkeypatch=
         mode = "jit"
     kernels.ENABLED, _jit.ENABLED = mode != "reference", mode == "jit"
     try:
+        XP = np.zeros((x.shape[0], x.shape[1], cell.gates * cell.hidden_size), dtype=x.dtype)
+        fused = kernels.forward_kernel(cell, p, XP, carry, True) is not None
+        assert fused != reference                     # the reference runs the cells' own steps
         y, final, sc = scan_forward(cell, p, x, carry, lengths, reverse)
         y_inf, final_inf, _ = scan_forward(cell, p, x, carry, lengths, reverse, keep_cache=False)
         saved = (tuple(c.copy() for c in sc.caches), sc.mask)   # before a backward may reuse them
@@ -68,7 +72,6 @@ def test_fused_matches_reference(name, lengths, reverse, dtype, tol, mode, T, mo
     dcarry = tuple(rng.standard_normal((B, n)).astype(dtype) for n in cell.carry_sizes())
     lens = None if lengths is None else np.array(lengths)
     ref = run(cell, p, x, carry, lens, reverse, dY, dcarry, "reference")
-    assert kernels.ENABLED                            # run() switched the kernels back on
     fast = run(cell, p, x, carry, lens, reverse, dY, dcarry, mode, monkeypatch)
     if mode != "numpy":                               # which compiled loops ran
         assert kernels.lstm.compiled_loop(B, 5) == (mode == "jit")      # the small-batch one
