@@ -190,7 +190,6 @@ def scan_backward(cell: Cell, p: CellParams, sc: ScanCache, dY: np.ndarray, dcar
         raise RuntimeError("backward: this forward call's saved activations were used up by an "
                            "earlier backward (the LSTM's and GRU's gates become their gradients "
                            "to save memory); run forward again")
-    T = dY.shape[0]
     dY = gather_time(dY, sc.order)                                 # into processing order
     fused = on_state_grad is None and sc.noise is None
     kern = kernels.backward_kernel(cell, p, sc.caches, dcarry, sc.x) if fused else None
