@@ -242,6 +242,14 @@ class _RecurrentNetwork(ParamModule):
             d = np.ascontiguousarray(d.transpose(1, 0, 2))
         return d, self._join_state(dcarry0, fc.unbatched)
 
+    def release_memory(self) -> None:
+        """Let go of what this network keeps between calls: the last forward call's saved
+        activations (backward then needs a new forward call) and the buffer that its
+        keep_cache=False calls reuse for their input projections (the next such call allocates
+        it again). Parameters and the last gradients stay."""
+        self._scratch.clear()
+        self._cache = None
+
     def stream(self, batch_size: int = 1, hx: State | None = None):
         """A `rnnlab.streaming.Stream`: this network one time step per call, state carried."""
         return Stream(self, batch_size, hx)
@@ -391,6 +399,10 @@ class DepthGatedLSTM(ParamModule):
             d_all = d_all.reshape(doutput.shape[:-1] + (Dn * L * H,))
         dx, dst = self.stack.backward(d_all, self._pack(dstate, ("dh_n", "dc_n")), on_state_grad=on_state_grad)
         return dx, self._unpack(dst)
+
+    def release_memory(self) -> None:
+        """As `rnnlab.LSTM.release_memory`."""
+        self.stack.release_memory()
 
     def stream(self, batch_size: int = 1, hx=None):
         raise ConfigError("stream: not available for DepthGatedLSTM yet; call the network on the sequence")

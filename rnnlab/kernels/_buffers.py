@@ -30,7 +30,7 @@ class Scratch:
     H = 256, B = 128, T = 200 right after a training call spent ~0.3 s of system time there:
     397 ms a call against 187 with the projection written into a reused buffer (median of 8,
     interleaved). Thread-safe: a buffer is out to one call at a time; a second call while it is
-    out gets a new one. A deepcopy starts empty."""
+    out gets a new one. A deepcopy starts empty; clear() lets the memory go."""
 
     def __init__(self) -> None:
         self._buf: np.ndarray | None = None                    # (n,) any dtype, as bytes
@@ -58,6 +58,17 @@ class Scratch:
         with self._lock:
             if self._buf is None or self._buf.nbytes < flat.nbytes:
                 self._buf = flat
+
+    def clear(self) -> None:
+        """Let go of the kept buffer (a call that has one out still gives it back after)."""
+        with self._lock:
+            self._buf = None
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes kept for the next take()."""
+        buf = self._buf
+        return 0 if buf is None else buf.nbytes
 
     def __deepcopy__(self, memo) -> Scratch:
         return Scratch()

@@ -74,3 +74,26 @@ def test_inference_calls_reuse_it_and_keep_their_results(kind):
         y_ref, _ = net.forward(x, lengths=lengths)     # keeps a cache: no scratch
         np.testing.assert_allclose(y, y_ref, rtol=1e-12, atol=1e-12)
     assert net._scratch._buf.ctypes.data == kept
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "DepthGatedLSTM"])
+def test_release_memory_lets_the_kept_buffers_go(kind):
+    """release_memory drops the inference buffer and the saved activations; later calls
+    allocate again and give the same results, and a backward without a new forward says why."""
+    rng = np.random.default_rng(0)
+    net = getattr(rnnlab, kind)(3, 4, num_layers=2, dtype=np.float64, rng=1)
+    stack = getattr(net, "stack", net)                 # DepthGatedLSTM runs one inner network
+    fused = kind != "DepthGatedLSTM"                   # its cell has no fused kernel: no buffer
+    x = rng.standard_normal((6, 5, 3))
+    y1, _ = net.forward(x, keep_cache=False)
+    assert (stack._scratch.nbytes >= 6 * 5 * 3 * 4 * 8) == fused   # a layer's projections
+    y, _ = net(x)
+    net.release_memory()
+    assert stack._scratch.nbytes == 0 and stack._cache is None
+    with pytest.raises(RuntimeError, match="no forward call"):
+        net.backward(np.ones_like(y))
+    y2, _ = net.forward(x, keep_cache=False)
+    np.testing.assert_array_equal(y1, y2)
+    assert (stack._scratch.nbytes > 0) == fused        # allocated again
+    net(x)
+    net.backward(np.ones_like(y))                      # a new forward: backward works again
