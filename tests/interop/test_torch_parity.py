@@ -51,6 +51,7 @@ def case_id(case):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize("packed", [False, True], ids=["dense", "packed"])
 @pytest.mark.parametrize("case", CASES, ids=case_id)
+@pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN:UserWarning")
 def test_outputs_states_and_all_gradients(case, packed, dtype):
     kind, kw = case
     T, B, D, H = 7, 4, 5, 6

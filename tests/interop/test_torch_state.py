@@ -136,6 +136,7 @@ def test_bad_files_and_dicts(tmp_path):
         load_state(tmp_path / "x.pt".replace(".pt", ".bin")) if (tmp_path / "x.bin").write_bytes(b"1") else None
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol:UserWarning")   # torch's, on this file
 def test_pickled_code_in_a_pt_file_does_not_run(tmp_path):
     import pickle
 
