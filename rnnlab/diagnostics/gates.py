@@ -14,6 +14,10 @@ def gate_activations(net) -> dict[str, dict[str, np.ndarray]]:
     fc = net._cache
     if fc is None:
         raise RuntimeError("gate_activations: run the network forward first (keep_cache=True)")
+    if any(sc.spent for scans in fc.scans for sc in scans):
+        raise RuntimeError("gate_activations: backward has turned the last forward call's saved "
+                           "gates into their gradients; read the gates before backward, or run "
+                           "forward again")
     out = {}
     for layer, scans in enumerate(fc.scans):
         for d, sc in enumerate(scans):

@@ -75,6 +75,22 @@ def test_gate_activations_are_the_real_gates():
     np.testing.assert_allclose(acts["l0_reverse"]["hidden"][:3, 0], out[:3, 0, 3:])
 
 
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_gate_activations_after_backward_say_the_gates_are_gone(kind):
+    """The fused backward turns the saved gates into their gradients: reading them after it
+    is an error, not gradients passed off as gates; a new forward call has them again."""
+    net = getattr(rnnlab, kind)(2, 3, dtype=np.float64, rng=0)
+    x = np.random.default_rng(0).standard_normal((4, 2, 2))
+    out, _ = net(x)
+    before = {k: v.copy() for k, v in gate_activations(net)["l0"].items()}
+    net.backward(np.ones_like(out))
+    with pytest.raises(RuntimeError, match="before backward"):
+        gate_activations(net)
+    net(x)
+    for k, v in gate_activations(net)["l0"].items():
+        np.testing.assert_array_equal(v, before[k])
+
+
 def test_top_units_finds_the_correlated_unit():
     rng = np.random.default_rng(0)
     signal = rng.standard_normal(200)
