@@ -9,7 +9,8 @@ from ..recurrent import gather_time
 
 def gate_activations(net) -> dict[str, dict[str, np.ndarray]]:
     """{"l0", "l0_reverse", ...: {gate name: (T, B, H)}} from the last forward call (made with
-    the cache kept), in input time order."""
+    the cache kept), in input time order. Copies: the network's own buffers change under
+    backward (the fused LSTM and GRU turn their saved gates into gradients) and later calls."""
     net = getattr(net, "stack", net)                 # DepthGatedLSTM: the stack cell inside
     fc = net._cache
     if fc is None:
@@ -23,7 +24,7 @@ def gate_activations(net) -> dict[str, dict[str, np.ndarray]]:
         for d, sc in enumerate(scans):
             acts = net.cell.activations(sc.caches)
             out[f"l{layer}" + ("_reverse" if d else "")] = {
-                k: gather_time(v, sc.order) for k, v in acts.items()}
+                k: np.array(gather_time(v, sc.order)) for k, v in acts.items()}
     return out
 
 

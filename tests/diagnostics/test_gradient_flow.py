@@ -78,12 +78,16 @@ def test_gate_activations_are_the_real_gates():
 @pytest.mark.parametrize("kind", ["LSTM", "GRU"])
 def test_gate_activations_after_backward_say_the_gates_are_gone(kind):
     """The fused backward turns the saved gates into their gradients: reading them after it
-    is an error, not gradients passed off as gates; a new forward call has them again."""
+    is an error, not gradients passed off as gates, and what was read before stays as it was;
+    a new forward call has them again."""
     net = getattr(rnnlab, kind)(2, 3, dtype=np.float64, rng=0)
     x = np.random.default_rng(0).standard_normal((4, 2, 2))
     out, _ = net(x)
-    before = {k: v.copy() for k, v in gate_activations(net)["l0"].items()}
+    held = gate_activations(net)["l0"]
+    before = {k: v.copy() for k, v in held.items()}
     net.backward(np.ones_like(out))
+    for k, v in held.items():                          # copies: backward does not touch them
+        np.testing.assert_array_equal(v, before[k])
     with pytest.raises(RuntimeError, match="before backward"):
         gate_activations(net)
     net(x)
