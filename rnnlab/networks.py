@@ -68,7 +68,7 @@ class _RecurrentNetwork(ParamModule):
         self._set_regularisers(**(regularisers or {}))
         self.training = True
         self._cache: _ForwardCache | None = None
-        self._scratch = Scratch()          # input projections of keep_cache=False calls
+        self._scratch = Scratch(self.num_layers * self.num_directions)   # the input projections
         self._grads: list[list[CellParams]] | None = None
         self.state_grad_hook: Callable[[int, int, int, Carry], None] | None = None  # diagnostics
 
@@ -151,8 +151,11 @@ class _RecurrentNetwork(ParamModule):
     def forward(self, x: np.ndarray, hx: State | None = None,
                 lengths: np.ndarray | list[int] | None = None,
                 keep_cache: bool = True) -> tuple[np.ndarray, State]:
-        """As __call__; `keep_cache=False` saves nothing for backward (inference), and the
-        input projections go into one buffer that the network keeps for its next such call."""
+        """As __call__; `keep_cache=False` saves nothing for backward (inference).
+
+        The fused cells' input projections go into buffers that the network keeps for its
+        next calls: at the end of a keep_cache=False call, and after the backward of a call
+        that kept its cache (release_memory lets them go)."""
         check.array(x, "x", self.dtype, (2, 3))
         unbatched = x.ndim == 2
         if unbatched:
@@ -231,7 +234,7 @@ class _RecurrentNetwork(ParamModule):
                     lambda t, dc, layer=layer, dirn=dirn: on_state_grad(layer, dirn, t, dc))
                 dxi, dc0, g = scan_backward(self.cell, p, fc.scans[layer][dirn],
                                             np.ascontiguousarray(dparts[dirn]),
-                                            dcarries[layer][dirn], hook)
+                                            dcarries[layer][dirn], hook, self._scratch)
                 dx = dxi if dx is None else dx + dxi               # both directions read x
                 grads[layer][dirn], dcarry0[layer][dirn] = g, dc0
             d = dx
@@ -244,9 +247,9 @@ class _RecurrentNetwork(ParamModule):
 
     def release_memory(self) -> None:
         """Let go of what this network keeps between calls: the last forward call's saved
-        activations (backward then needs a new forward call) and the buffer that its
-        keep_cache=False calls reuse for their input projections (the next such call allocates
-        it again). Parameters and the last gradients stay."""
+        activations (backward then needs a new forward call) and the buffers that its calls
+        reuse for their input projections (the next calls allocate them again). Parameters and
+        the last gradients stay."""
         self._scratch.clear()
         self._cache = None
 

@@ -47,6 +47,7 @@ class ScanCache:
     order: np.ndarray | None       # (T, B, 1) gather index of the per-row reversal
     spent: bool = False            # a fused backward overwrote the caches (LSTM, GRU gates)
     noise: Noise | None = None     # dropout masks and zoneout of the forward call
+    lent: np.ndarray | None = None  # XP, from the scratch: back to it after the backward that spends it
 
 
 def step_mask(lengths: np.ndarray | None, T: int) -> np.ndarray | None:
@@ -128,8 +129,10 @@ def scan_forward(cell: Cell, p: CellParams, x: np.ndarray, carry: Carry,
                  scratch: Scratch | None = None) -> tuple[np.ndarray, Carry, ScanCache | None]:
     """Run `cell` over x (T, B, D) from `carry`; returns outputs (T, B, R), final carry, cache.
     `noise`: dropout masks and zoneout (training) or zoneout's expectation (evaluation).
-    `scratch`: where a fused call that keeps no cache writes its input projections (reused
-    between calls: fresh pages cost more than the GEMM at B = 128, T = 200, see Scratch)."""
+    `scratch`: where a fused call writes its input projections (reused between calls: fresh
+    pages can cost more than the GEMM at B = 128, T = 200, see Scratch). They go back to it at
+    the end of a call that keeps no cache, or, when the cache keeps them (the LSTM's and GRU's
+    gates), after the backward that spends it (scan_backward with the same scratch)."""
     T, B, _ = x.shape
     order = reverse_order(lengths, T, B) if reverse else None
     xs = gather_time(x, order)                                     # (T, B, D) processing order
@@ -140,19 +143,24 @@ def scan_forward(cell: Cell, p: CellParams, x: np.ndarray, carry: Carry,
     padded = None if mask is None else ~mask.all(axis=(1, 2))     # (T,) steps needing a mask
     scale = None if noise is not None else kernels.input_scale(cell, x.dtype)   # fused path's
     fused = scale is not None                                      # the cell has a fused kernel
-    reuse = scratch if fused and not keep_cache else None          # XP is dropped after the call
+    reuse = scratch if fused else None                             # XP's memory comes back to it
     XP, bias = input_projection(cell, p, xs, scale, fused, reuse)  # (T, B, G*H): one GEMM
     kern = kernels.forward_kernel(cell, p, XP, carry, keep_cache, bias) if fused else None
     if kern is not None:                                           # the fused path
         kern.run(mask, padded)
         Y = kern.outputs()                                         # (T, B, R)
         Y = gather_time(Y if mask is None else Y * mask, order)    # padded steps output zeros
+        final = kern.final()
+        free = reuse is not None and not any(np.may_share_memory(XP, a) for a in (Y,) + final)
         if not keep_cache:
-            final = kern.final()
-            if reuse is not None and not any(np.may_share_memory(XP, a) for a in (Y,) + final):
+            if free:
                 reuse.give(XP)                                     # nothing returned reads it
             return Y, final, None
-        return Y, kern.final(), ScanCache(x=xs, caches=kern.caches(), mask=mask, padded=padded, order=order)
+        caches = kern.caches()
+        # saved gates (LSTM, GRU): back after the backward that spends them; else (RNN) XP is
+        # freed here as before, not kept through the backward, whose peak it would raise
+        lent = XP if free and any(np.may_share_memory(XP, a) for a in caches) else None
+        return Y, final, ScanCache(x=xs, caches=caches, mask=mask, padded=padded, order=order, lent=lent)
     Y = np.empty((T, B, cell.output_size), dtype=x.dtype)          # (T, B, R)
     caches = []
     h_mask = None if noise is None else noise.h_mask
@@ -180,12 +188,13 @@ def scan_forward(cell: Cell, p: CellParams, x: np.ndarray, carry: Carry,
 
 
 def scan_backward(cell: Cell, p: CellParams, sc: ScanCache, dY: np.ndarray, dcarry: Carry,
-                  on_state_grad: Callable[[int, Carry], None] | None = None
-                  ) -> tuple[np.ndarray, Carry, CellParams]:
+                  on_state_grad: Callable[[int, Carry], None] | None = None,
+                  scratch: Scratch | None = None) -> tuple[np.ndarray, Carry, CellParams]:
     """Gradients of the loss through the scan: dx (T, B, D), d initial carry, parameter grads.
 
     `on_state_grad(t, dstate)`, if given, sees dL/d(state after step t) for every t (in
-    processing order): the chain-rule product through time that the tutorials derive."""
+    processing order): the chain-rule product through time that the tutorials derive.
+    `scratch`: where the forward's input projections go back once this call has spent them."""
     if sc.spent:
         raise RuntimeError("backward: this forward call's saved activations were used up by an "
                            "earlier backward (the LSTM's and GRU's gates become their gradients "
@@ -213,6 +222,11 @@ def scan_backward(cell: Cell, p: CellParams, sc: ScanCache, dY: np.ndarray, dcar
     dx = (flat(dXP) @ p.w_ih).reshape(sc.x.shape)                  # (T, B, D): one GEMM
     if sc.noise is not None and sc.noise.x_mask is not None:
         dx *= sc.noise.x_mask                                      # back through the input mask
+    if scratch is not None and sc.spent and sc.lent is not None:
+        out = (dx, *dcarry, *(a for _, a in grads.items()))
+        if not any(np.may_share_memory(sc.lent, a) for a in out):
+            scratch.give(sc.lent)                                  # spent: nothing reads it now
+        sc.lent = None
     return gather_time(dx, sc.order), dcarry, grads
 
 
