@@ -31,7 +31,7 @@ class Scratch:
     H = 256, B = 128, T = 200 right after a training call spent ~0.3 s of system time there:
     397 ms a call against 187 with the projection written into a reused buffer (median of 8,
     interleaved). Thread-safe: a buffer is out to one call at a time; a call that finds none
-    kept gets a new one. A deepcopy starts empty; clear() lets the memory go."""
+    kept gets a new one. A deepcopy or a pickle starts empty; clear() lets the memory go."""
 
     def __init__(self, capacity: int = 1) -> None:
         self.capacity = capacity
@@ -76,6 +76,9 @@ class Scratch:
 
     def __deepcopy__(self, memo) -> Scratch:
         return Scratch(self.capacity)
+
+    def __reduce__(self):
+        return Scratch, (self.capacity,)                       # pickled empty, as copied
 
 
 def step_weights(w: np.ndarray, B: int, steps: float) -> np.ndarray:

@@ -34,6 +34,18 @@ def test_foreign_or_readonly_memory_is_not_kept():
     assert s.nbytes == 0
 
 
+def test_a_network_with_kept_buffers_pickles_in_memory():
+    """The lock inside a Scratch does not stop a network from pickling (multiprocessing sends
+    models so); the buffers stay behind."""
+    import pickle
+    net = rnnlab.LSTM(3, 4, dtype=np.float64, rng=1)
+    x = np.random.default_rng(0).standard_normal((5, 2, 3))
+    y, _ = net.forward(x, keep_cache=False)
+    back = pickle.loads(pickle.dumps(net))             # bytes made here, never a file
+    assert back._scratch.nbytes == 0 and back._scratch.capacity == 1
+    np.testing.assert_array_equal(back.forward(x, keep_cache=False)[0], y)
+
+
 def test_deepcopy_starts_empty_and_threads_never_share_a_buffer():
     s = Scratch()
     s.give(np.empty(100, np.float32))
