@@ -1,4 +1,4 @@
-"""kernels._buffers.Scratch, and the networks' inference calls that write into it."""
+"""kernels._buffers.Scratch, and the networks' calls that write their input projections into it."""
 
 import copy
 import threading
@@ -78,7 +78,7 @@ def test_inference_calls_reuse_it_and_keep_their_results(kind):
     states = s1 if isinstance(s1, tuple) else (s1,)
     saved = y1.copy(), [a.copy() for a in states]
     y2, _ = net.forward(x2, lengths=lengths, keep_cache=False)
-    assert net._scratch._bufs[0].ctypes.data == kept       # the same memory, taken and given back
+    assert net._scratch._bufs[0].ctypes.data == kept   # the same memory, taken and given back
     np.testing.assert_array_equal(y1, saved[0])
     for a, b in zip(states, saved[1]):
         np.testing.assert_array_equal(a, b)
