@@ -143,7 +143,10 @@ def scan_forward(cell: Cell, p: CellParams, x: np.ndarray, carry: Carry,
     padded = None if mask is None else ~mask.all(axis=(1, 2))     # (T,) steps needing a mask
     scale = None if noise is not None else kernels.input_scale(cell, x.dtype)   # fused path's
     fused = scale is not None                                      # the cell has a fused kernel
-    reuse = scratch if fused else None                             # XP's memory comes back to it
+    # XP's memory comes back to the scratch: at the end of an inference call, or after the
+    # backward that spends the gates written over it; the RNN's training XP is freed after its
+    # forward, as before (kept in the scratch through the backward, it would raise the peak)
+    reuse = scratch if fused and (not keep_cache or kernels.saves_projections(cell)) else None
     XP, bias = input_projection(cell, p, xs, scale, fused, reuse)  # (T, B, G*H): one GEMM
     kern = kernels.forward_kernel(cell, p, XP, carry, keep_cache, bias) if fused else None
     if kern is not None:                                           # the fused path
@@ -157,8 +160,6 @@ def scan_forward(cell: Cell, p: CellParams, x: np.ndarray, carry: Carry,
                 reuse.give(XP)                                     # nothing returned reads it
             return Y, final, None
         caches = kern.caches()
-        # saved gates (LSTM, GRU): back after the backward that spends them; else (RNN) XP is
-        # freed here as before, not kept through the backward, whose peak it would raise
         lent = XP if free and any(np.may_share_memory(XP, a) for a in caches) else None
         return Y, final, ScanCache(x=xs, caches=caches, mask=mask, padded=padded, order=order, lent=lent)
     Y = np.empty((T, B, cell.output_size), dtype=x.dtype)          # (T, B, R)

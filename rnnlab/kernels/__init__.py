@@ -50,6 +50,13 @@ def forward_kernel(cell, p, XP, carry, keep_cache: bool, bias=None, streaming: b
     return fam.Forward(cell, p, XP, carry, keep_cache, bias, steps)
 
 
+def saves_projections(cell) -> bool:
+    """Whether the fused forward's cache keeps its input projections (its gates written over
+    them), so that they live until the backward that spends them."""
+    fam = _family(cell)
+    return fam is not None and fam.Forward.saves_projections
+
+
 def input_scale(cell, dtype):
     """(G*H,) factors the fused forward wants on its input projections, or None."""
     fam = _family(cell)

@@ -29,6 +29,8 @@ def input_scale(cell, dtype) -> np.ndarray:
 
 
 class Forward(ForwardSteps):
+    saves_projections = True  # the gates r, z, n overwrite XP and are kept for backward
+
     def __init__(self, cell, p, XP, carry, keep_cache: bool, bias, steps: float) -> None:
         T, B, _ = XP.shape
         H = cell.hidden_size

@@ -36,6 +36,8 @@ def blas_loop(B: int, dtype):
 
 
 class Forward(ForwardSteps):
+    saves_projections = True  # the activated gates overwrite XP and are kept for backward
+
     def __init__(self, cell, p, XP, carry, keep_cache: bool, bias, steps: float) -> None:
         T, B, G = XP.shape
         H = cell.hidden_size

@@ -182,3 +182,16 @@ def test_a_backward_through_the_reference_loop_gives_nothing_back():
     dx2, _ = net.backward(np.ones_like(y))             # the cache is still whole
     np.testing.assert_allclose(dx2, dx1, rtol=1e-12, atol=1e-12)
     assert net._scratch.nbytes == 6 * 2 * 16 * 8       # spent now: given back
+
+
+@pytest.mark.parametrize("kind", ["RNN", "LSTM", "GRU"])
+def test_the_inference_buffer_survives_a_training_call(kind):
+    """Validation between training steps keeps reusing its memory: the LSTM's and GRU's
+    training call borrows the buffer and gives it back after backward; the RNN's leaves it."""
+    net = getattr(rnnlab, kind)(3, 4, dtype=np.float64, rng=1)
+    x = np.random.default_rng(0).standard_normal((6, 2, 3))
+    net.forward(x, keep_cache=False)
+    kept = net._scratch._bufs[0].ctypes.data
+    y, _ = net(x)
+    net.backward(np.ones_like(y))
+    assert [b.ctypes.data for b in net._scratch._bufs] == [kept]
