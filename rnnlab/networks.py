@@ -154,8 +154,9 @@ class _RecurrentNetwork(ParamModule):
         """As __call__; `keep_cache=False` saves nothing for backward (inference).
 
         The fused cells' input projections go into buffers that the network keeps for its
-        next calls: at the end of a keep_cache=False call, and after the backward of a call
-        that kept its cache (release_memory lets them go)."""
+        next calls: at the end of a keep_cache=False call, and, for the LSTM and GRU, whose
+        saved gates are written over them, after the backward of a call that kept its cache
+        (release_memory lets them go)."""
         check.array(x, "x", self.dtype, (2, 3))
         unbatched = x.ndim == 2
         if unbatched:
