@@ -136,7 +136,7 @@ class ForwardSteps:
     """What the fused forward kernels share: `carries` are (T+1, B, .) buffers, h first."""
 
     carries: tuple
-    saves_projections = False  # whether caches() keeps XP (the gates written over it), not the outputs
+    saves_projections = False  # whether caches() keeps XP (the gates are written over it)
 
     def run(self, mask: np.ndarray | None, padded: np.ndarray | None) -> None:
         """Every step; mask (T, B, 1) True where a step is valid and padded (T,) True at steps

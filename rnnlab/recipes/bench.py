@@ -254,7 +254,7 @@ def training_memory(kind: str, H: int, B: int, T: int) -> dict:
     net.backward(g)
     peak = tracemalloc.get_traced_memory()[1] - base
     tracemalloc.stop()
-    getattr(net, "stack", net)._cache = None
+    net.release_memory()
     return {"kind": kind, "H": H, "B": B, "T": T, "peak_mb": peak / 2 ** 20,
             "saved_activations_mb": sum(saved.values()) / 2 ** 20}
 
