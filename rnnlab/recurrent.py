@@ -102,18 +102,23 @@ def with_schedule(cell: Cell, noise: Noise | None, T: int) -> Noise | None:
 
 
 def input_projection(cell: Cell, p: CellParams, xs: np.ndarray, scale: np.ndarray | None,
-                     leave_bias: bool = False, scratch: Scratch | None = None
-                     ) -> tuple[np.ndarray, np.ndarray | None]:
+                     leave_bias: bool = False, scratch: Scratch | None = None,
+                     gemm=None) -> tuple[np.ndarray, np.ndarray | None]:
     """XP (T, B, G*H) = (xs W_ih^T + b_ih + input_bias) * scale: one GEMM and at most one bias
     pass. The scale goes on the smaller of W_ih and XP (a pass over XP took 2-12 ms at B = 128,
     T = 200). With `leave_bias` the bias pass is left to the fused kernel, which adds the
     returned (G*H,) bias (scaled) where its gate math reads XP; the bias returned is otherwise
-    None. XP is written into `scratch`'s buffer when one is given."""
+    None. XP is written into `scratch`'s buffer when one is given. `gemm(xs, w, out)`: the
+    product xs w^T, NumPy's matmul when None (kernels.own_projection)."""
     T, B, D = xs.shape
-    on_w = scale is not None and T * B >= D
+    on_w = scale is not None and (T * B >= D or gemm is not None)
     w, b = kernels.folded_input(cell, p, scale if on_w else None)  # (G*H, D), (G*H,)
     out = None if scratch is None else scratch.take(T * B * w.shape[0], xs.dtype)
-    XP = np.matmul(flat(xs), w.T, out=None if out is None else out.reshape(T * B, -1))  # (T*B, G*H)
+    out = None if out is None else out.reshape(T * B, -1)
+    if gemm is not None:
+        XP = gemm(flat(xs), w, out)                                # (T*B, G*H)
+    else:
+        XP = np.matmul(flat(xs), w.T, out=out)                     # (T*B, G*H)
     if scale is not None and not on_w:
         XP *= scale
         b = None if b is None else b * scale                       # a power of two: exact
@@ -147,7 +152,8 @@ def scan_forward(cell: Cell, p: CellParams, x: np.ndarray, carry: Carry,
     # backward that spends the gates written over it; the RNN's training XP is freed after its
     # forward, as before (kept in the scratch through the backward, it would raise the peak)
     reuse = scratch if fused and (not keep_cache or kernels.saves_projections(cell)) else None
-    XP, bias = input_projection(cell, p, xs, scale, fused, reuse)  # (T, B, G*H): one GEMM
+    gemm = kernels.own_projection(cell, x, keep_cache) if fused else None
+    XP, bias = input_projection(cell, p, xs, scale, fused, reuse, gemm)  # (T, B, G*H): one GEMM
     kern = kernels.forward_kernel(cell, p, XP, carry, keep_cache, bias) if fused else None
     if kern is not None:                                           # the fused path
         kern.run(mask, padded)

@@ -1,0 +1,310 @@
+"""rnnlab's own packed GEMM for the LSTM's step, on threads of its own.
+
+oneDNN packs an LSTM's weights once and runs each step's product and gate math on its own
+threads; NumPy's OpenBLAS repacks W_hh on every call, and its worker threads keep spinning on
+the second core after a call, so a second thread of ours cannot do the gate math beside it.
+Here both go: W = [W_ih^T; W_hh^T] (D + H, 4H), its sigmoid columns halved, is packed once a
+call into 16-column panels, and each step computes its pre-activations [x_t, h_{t-1}] W for
+all rows (no separate input projection) on numba's threads, every thread owning whole panels
+of hidden units, with the gate math of its units fused behind its products. One parallel
+region a step (~1.2 us with numba's OpenMP layer); nothing calls OpenBLAS.
+
+The micro-kernel is written in LLVM IR through numba's `intrinsic` (llvmlite): plain numba
+loops compiled it to scalar FMAs (6-10 GFLOP/s, see the README); in IR it runs near one core's
+peak (benchmarks/own_gemm_probe.py). A tile is m <= 6 rows of the step's input by one
+16-column panel, held in 2 m <8 x float> accumulators (`llvm.fma.v8f32`); at m <= 2 the k loop
+is split over 4 / 2 accumulator sets so that the FMAs' latency is hidden.
+
+Optional, float32 only: needs numba (rnnlab[jit]); `AVAILABLE` is False without it, or with
+the environment variable RNNLAB_PACKED=0.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from . import _jit
+
+MR, NR = 6, 16           # rows of a tile, columns of a panel
+KC = 512                 # rows of W a block: a panel's block (KC x 16 floats) fills half of L1
+ROWS = 96                # rows of X a block in `project`
+
+AVAILABLE = _jit.AVAILABLE and os.environ.get("RNNLAB_PACKED", "1") != "0"
+ENABLED = AVAILABLE      # tests switch this off to run the BLAS path
+
+
+def threads() -> int:
+    """The threads a packed loop runs on: numba's (NUMBA_NUM_THREADS, numba.set_num_threads)."""
+    import numba
+    return numba.get_num_threads()
+
+if AVAILABLE:
+    from llvmlite import ir
+    from numba import njit, prange, types
+    from numba.core import cgutils
+    from numba.extending import intrinsic
+
+    _I64 = ir.IntType(64)
+    _V8 = ir.VectorType(ir.FloatType(), 8)
+
+    def _const(v):
+        return ir.Constant(_I64, v)
+
+    def _kloop(builder, fma, a_ptr, lda, row0, w_ptr, w_off, k0, count, unroll, accs, m):
+        """Emit `count` iterations, each over k = k0 + it unroll + s for s < unroll, adding
+        a[row0 + i, k] W_panel[k, :] into accumulator set s (accs[s][2 i + half]). Returns the
+        accumulator sets after the loop (the inputs when count is 0)."""
+        undef = ir.Constant(_V8, ir.Undefined)
+        splat = ir.Constant(ir.VectorType(ir.IntType(32), 8), [0] * 8)
+        entry = builder.block
+        loop = builder.append_basic_block("k_loop")
+        done = builder.append_basic_block("k_done")
+        builder.cbranch(builder.icmp_signed(">", count, _const(0)), loop, done)
+        builder.position_at_end(loop)
+        it = builder.phi(_I64)
+        it.add_incoming(_const(0), entry)
+        phis = [[builder.phi(_V8) for _ in range(2 * m)] for _ in range(unroll)]
+        for ps, init in zip(phis, accs):
+            for p, v in zip(ps, init):
+                p.add_incoming(v, entry)
+        base = builder.add(k0, builder.mul(it, _const(unroll)))
+        new = []
+        for s in range(unroll):
+            k = builder.add(base, _const(s))
+            off = builder.add(w_off, builder.mul(k, _const(NR)))
+            halves = [builder.load(builder.bitcast(builder.gep(w_ptr, [builder.add(off, _const(h))]),
+                                                   _V8.as_pointer()), align=4) for h in (0, 8)]
+            row = []
+            for i in range(m):
+                idx = builder.add(builder.mul(builder.add(row0, _const(i)), lda), k)
+                ai = builder.load(builder.gep(a_ptr, [idx]))
+                av = builder.shuffle_vector(builder.insert_element(undef, ai, ir.Constant(ir.IntType(32), 0)),
+                                            undef, splat)
+                row += [builder.call(fma, [av, halves[h], phis[s][2 * i + h]]) for h in (0, 1)]
+            new.append(row)
+        nxt = builder.add(it, _const(1))
+        end = builder.block
+        for ps, vs in zip(phis, new):
+            for p, v in zip(ps, vs):
+                p.add_incoming(v, end)
+        it.add_incoming(nxt, end)
+        builder.cbranch(builder.icmp_signed("<", nxt, count), loop, done)
+        builder.position_at_end(done)
+        out = []
+        for init, vs in zip(accs, new):
+            row = []
+            for v0, v1 in zip(init, vs):
+                p = builder.phi(_V8)
+                p.add_incoming(v0, entry)
+                p.add_incoming(v1, end)
+                row.append(p)
+            out.append(row)
+        return out
+
+    def _make_tile(m: int, accumulate: bool):
+        unroll = 4 if m == 1 else 2 if m == 2 else 1
+
+        @intrinsic
+        def tile(typingctx, A, Wp, C, i0, c0, w_off, K):
+            """C[i0:i0+m, c0:c0+16] (+)= A[i0:i0+m, :K] times the (K, 16) panel at flat offset
+            w_off of Wp; added to C's tile if `accumulate`, else written over it."""
+            sig = types.void(A, Wp, C, i0, c0, w_off, K)
+
+            def codegen(context, builder, signature, args):
+                a, wp, c = (context.make_array(t)(context, builder, v)
+                            for t, v in zip(signature.args[:3], args[:3]))
+                i0v, c0v, offv, k = args[3:]
+                four = _const(4)
+                lda = builder.sdiv(builder.extract_value(a.strides, 0), four)   # in floats
+                ldc = builder.sdiv(builder.extract_value(c.strides, 0), four)
+                fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_V8, [_V8] * 3),
+                                                     "llvm.fma.v8f32")
+                zero = ir.Constant(_V8, [0.0] * 8)
+                accs = [[zero] * (2 * m) for _ in range(unroll)]
+                ptrs = []                                            # C's tile, row by row
+                for i in range(m):
+                    base = builder.add(builder.mul(builder.add(i0v, _const(i)), ldc), c0v)
+                    ptrs += [builder.bitcast(builder.gep(c.data, [builder.add(base, _const(8 * h))]),
+                                             _V8.as_pointer()) for h in (0, 1)]
+                if accumulate:                                       # C's lines on their way:
+                    i8p = ir.IntType(8).as_pointer()                 # read at the end, not awaited
+                    i32 = ir.IntType(32)
+                    pf = cgutils.get_or_insert_function(
+                        builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
+                        "llvm.prefetch.p0i8")
+                    for ptr in ptrs[::2]:
+                        builder.call(pf, [builder.bitcast(ptr, i8p), ir.Constant(i32, 1),
+                                          ir.Constant(i32, 3), ir.Constant(i32, 1)])
+                n = builder.sdiv(k, _const(unroll))
+                accs = _kloop(builder, fma, a.data, lda, i0v, wp.data, offv, _const(0), n, unroll, accs, m)
+                if unroll > 1:                                       # the k % unroll tail
+                    tail = _kloop(builder, fma, a.data, lda, i0v, wp.data, offv,
+                                  builder.mul(n, _const(unroll)), builder.srem(k, _const(unroll)),
+                                  1, accs[:1], m)
+                    accs = tail + accs[1:]
+                total = accs[0]
+                for more in accs[1:]:
+                    total = [builder.fadd(x, y) for x, y in zip(total, more)]
+                if accumulate:
+                    total = [builder.fadd(builder.load(ptr, align=4), v) for ptr, v in zip(ptrs, total)]
+                for ptr, v in zip(ptrs, total):
+                    builder.store(v, ptr, align=4)
+                return context.get_dummy_value()
+            return sig, codegen
+        return tile
+
+    _set = tuple(_make_tile(m, False) for m in range(1, 7))   # C = A W, tiles of 1-6 rows
+    _add = tuple(_make_tile(m, True) for m in range(1, 7))    # C += A W
+    _set1, _set2, _set3, _set4, _set5, _set6 = _set
+    _add1, _add2, _add3, _add4, _add5, _add6 = _add
+
+    @njit(cache=True, nogil=True)
+    def _panel(A, Wp, C, c0, w_off, K, add):
+        """C[:, c0:c0+16] (+)= A W's (K, 16) panel at w_off, for all rows of A, 6 at a time."""
+        B = C.shape[0]
+        top = B - B % MR
+        r = B - top
+        if add:
+            for i0 in range(0, top, MR):
+                _add6(A, Wp, C, i0, c0, w_off, K)
+            if r == 1:
+                _add1(A, Wp, C, top, c0, w_off, K)
+            elif r == 2:
+                _add2(A, Wp, C, top, c0, w_off, K)
+            elif r == 3:
+                _add3(A, Wp, C, top, c0, w_off, K)
+            elif r == 4:
+                _add4(A, Wp, C, top, c0, w_off, K)
+            elif r == 5:
+                _add5(A, Wp, C, top, c0, w_off, K)
+        else:
+            for i0 in range(0, top, MR):
+                _set6(A, Wp, C, i0, c0, w_off, K)
+            if r == 1:
+                _set1(A, Wp, C, top, c0, w_off, K)
+            elif r == 2:
+                _set2(A, Wp, C, top, c0, w_off, K)
+            elif r == 3:
+                _set3(A, Wp, C, top, c0, w_off, K)
+            elif r == 4:
+                _set4(A, Wp, C, top, c0, w_off, K)
+            elif r == 5:
+                _set5(A, Wp, C, top, c0, w_off, K)
+
+    @njit(cache=True, nogil=True)
+    def _gemm(A, Wp, C, p0, p1, add, K, k_off):
+        """C[:, panels p0:p1] (+)= A (rows, k) W[k_off:k_off+k], W packed in panels of K rows
+        (pack), in blocks of KC rows of W: a block of a panel (KC x 16) stays in L1
+        while all of A's row tiles pass over it."""
+        k = A.shape[1]
+        for p in range(p0, p1):
+            for k0 in range(0, k, KC):
+                k1 = min(k0 + KC, k)
+                _panel(A[:, k0:k1], Wp, C, p * NR, (p * K + k_off + k0) * NR, k1 - k0, add or k0 > 0)
+
+    @njit(cache=True, nogil=True, parallel=True)
+    def pack(w, scale, out):
+        """out (G / 16 panels, each (K, 16) contiguous) <- w^T scale, w (G, K) as the cell
+        stores it (W_ih or W_hh)."""
+        G, K = w.shape
+        for p in prange(G // NR):
+            base = p * K * NR
+            for j in range(NR):
+                col = p * NR + j
+                s = scale[col]
+                for k in range(K):
+                    out[base + k * NR + j] = w[col, k] * s
+
+    @njit(cache=True, nogil=True, parallel=True)
+    def project(X, Wp, XP, nthreads):
+        """XP (N, G) = X (N, D) W (Wp = pack(W_ih)): each thread its share of the rows, in
+        blocks of ROWS rows."""
+        N = X.shape[0]
+        P = XP.shape[1] // NR
+        for w in prange(nthreads):
+            r0, r1 = w * N // nthreads, (w + 1) * N // nthreads
+            for i in range(r0, r1, ROWS):
+                j = min(i + ROWS, r1)
+                _gemm(X[i:j], Wp, XP[i:j], 0, P, False, X.shape[1], 0)
+
+    @njit(cache=True, nogil=True, parallel=True)
+    def lstm_forward(XP, Wp, bias, scale, HS, CS, TC, held, nthreads):
+        """A whole LSTM forward over input projections XP (T, B, 4H) (from `project`, scaled):
+        each step adds h W_hh^T into XP[t] (Wp = pack(W_hh)) and activates the gates there, in
+        place. Each thread runs all T steps over its own rows (a row's carries depend on that
+        row alone): the threads never wait for each other. bias (4H,) scaled; HS (T+1, B, H)
+        the h carries, HS[0] the initial one; CS (T+1, B, H) or a ring (2, B, H) of c
+        carries; TC (T or 1, B, H) tanh(c); rows with held[t, b] keep their carries."""
+        T, B, G = XP.shape
+        H = HS.shape[2]
+        n = CS.shape[0]
+        keep = TC.shape[0] == T
+        for w in prange(nthreads):
+            b0, b1 = w * B // nthreads, (w + 1) * B // nthreads
+            for t in range(T):
+                a = XP[t, b0:b1]                               # (rows, 4H)
+                c, c_new = CS[t % n, b0:b1], CS[(t + 1) % n, b0:b1]
+                h, h_new = HS[t, b0:b1], HS[t + 1, b0:b1]
+                _gemm(h, Wp, a, 0, G // NR, True, H, 0)        # a += h W_hh^T
+                _gates(a, bias, scale, c, c_new, h_new, TC[t if keep else 0, b0:b1], 0, H)
+                for b in range(b1 - b0):
+                    if held.shape[1] and held[t, b0 + b]:
+                        h_new[b] = h[b]
+                        c_new[b] = c[b]
+
+    @njit(cache=True, nogil=True, parallel=True)
+    def lstm_forward_cols(XP, Wp, bias, scale, HS, CS, TC, held, nthreads):
+        """lstm_forward for a batch too small to split: the threads split each step's hidden
+        units instead (whole panels of each gate), and meet at the end of every step."""
+        T, B, G = XP.shape
+        H = HS.shape[2]
+        P = H // NR                                            # panels of one gate
+        n = CS.shape[0]
+        keep = TC.shape[0] == T
+        for t in range(T):
+            a = XP[t]
+            c, c_new = CS[t % n], CS[(t + 1) % n]
+            tc = TC[t if keep else 0]
+            for w in prange(nthreads):
+                p0, p1 = w * P // nthreads, (w + 1) * P // nthreads
+                for q in range(4):
+                    _gemm(HS[t], Wp, a, q * P + p0, q * P + p1, True, H, 0)
+                _gates(a, bias, scale, c, c_new, HS[t + 1], tc, p0 * NR, p1 * NR)
+                for b in range(held.shape[1]):
+                    if held[t, b]:
+                        for j in range(p0 * NR, p1 * NR):
+                            HS[t + 1, b, j] = HS[t, b, j]
+                            c_new[b, j] = c[b, j]
+
+    @njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract", "arcp", "afn"})
+    def _gates(a, bias, scale, c, c_new, h_new, tc, u0, u1):
+        """The gate math of units u0:u1 over all rows: a (B, 4H) holds the step's scaled
+        pre-activations -> activated gates, in place; c_new = f c + i g, tc = tanh(c_new),
+        h_new = o tc (as _jit.lstm_forward, with the recurrent share already in a).
+
+        Every loop runs over views from index 0 and writes one of them: indexed from u0
+        instead (or through the 2-d arrays), LLVM left the loops scalar, 3-9x slower."""
+        B, G = a.shape
+        H = G // 4
+        for b in range(B):
+            for q in range(4):
+                r = a[b, q * H + u0:q * H + u1]
+                s, z = scale[q * H + u0:q * H + u1], bias[q * H + u0:q * H + u1]
+                for j in range(r.shape[0]):                    # s(x) = 0.5 tanh(x / 2) + 0.5
+                    r[j] = s[j] * _jit.tanh(r[j] + z[j]) + (_jit._ONE - s[j])   # or tanh on g
+        for b in range(B):
+            i, f = a[b, u0:u1], a[b, H + u0:H + u1]
+            g, cb, cn = a[b, 2 * H + u0:2 * H + u1], c[b, u0:u1], c_new[b, u0:u1]
+            for j in range(cn.shape[0]):
+                cn[j] = f[j] * cb[j] + i[j] * g[j]             # c' = f c + i g
+        for b in range(B):
+            cn, tb = c_new[b, u0:u1], tc[b, u0:u1]
+            for j in range(tb.shape[0]):
+                tb[j] = _jit.tanh(cn[j])
+        for b in range(B):
+            o, tb, hn = a[b, 3 * H + u0:3 * H + u1], tc[b, u0:u1], h_new[b, u0:u1]
+            for j in range(hn.shape[0]):
+                hn[j] = o[j] * tb[j]                           # h' = o tanh(c')
+

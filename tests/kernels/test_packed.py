@@ -1,0 +1,164 @@
+"""rnnlab's own packed GEMM and the LSTM inference loop on its threads (kernels._packed).
+
+The oracle is the reference step functions in float64 (kernels switched off): the packed path
+must match them at any batch (all six tile heights, batches split between threads or not),
+any input width (blocks of KC rows of W and a remainder), padded rows, reversal, and one or
+two threads."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from rnnlab import kernels
+from rnnlab.cells.lstm import LSTMCellConfig
+from rnnlab.init import init_cell
+from rnnlab.kernels import _packed, lstm
+from rnnlab.recurrent import scan_forward
+
+needs_packed = pytest.mark.skipif(not _packed.AVAILABLE, reason="numba not installed")
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """Counts of the packed functions' calls, so a test knows the path it checks ran."""
+    seen = {"project": 0, "rows": 0, "cols": 0}
+
+    def spy(name, fn):
+        def wrapped(*args):
+            seen[name] += 1
+            return fn(*args)
+        return wrapped
+    monkeypatch.setattr(_packed, "project", spy("project", _packed.project))
+    monkeypatch.setattr(_packed, "lstm_forward", spy("rows", _packed.lstm_forward))
+    monkeypatch.setattr(_packed, "lstm_forward_cols", spy("cols", _packed.lstm_forward_cols))
+    return seen
+
+
+def _reference(cell, p, x, carry, lengths=None, reverse=False):
+    """The readable steps in float64."""
+    saved = kernels.ENABLED
+    kernels.ENABLED = False
+    try:
+        p64 = type(p)(**{k: None if v is None else v.astype(np.float64) for k, v in p.items()})
+        y, final, _ = scan_forward(cell, p64, x.astype(np.float64),
+                                   tuple(c.astype(np.float64) for c in carry), lengths=lengths,
+                                   reverse=reverse, keep_cache=False)
+    finally:
+        kernels.ENABLED = saved
+    return y, final
+
+
+def _problem(T, B, D, H, seed=0):
+    rng = np.random.default_rng(seed)
+    cell = LSTMCellConfig(H)
+    p = init_cell(cell, D, bias=True, dtype=np.float32, rng=rng)
+    p.b_ih += rng.uniform(-1, 1, p.b_ih.shape).astype(np.float32)   # biases that matter
+    x = rng.standard_normal((T, B, D)).astype(np.float32)
+    carry = tuple(rng.standard_normal((B, H)).astype(np.float32) for _ in range(2))
+    return cell, p, x, carry
+
+
+@needs_packed
+@pytest.mark.parametrize("T,B,D,H", [
+    (5, 1, 3, 128),        # one row: the threads split each step's units
+    (4, 2, 7, 128),        # one row a thread
+    (6, 13, 5, 64),        # 6 + 0 rows and 7 = 6 + 1: tiles of 6 and 1
+    (3, 22, 600, 128),     # 11 rows a thread (6 + 5); 600 inputs: KC blocks and a remainder
+    (3, 9, 33, 144),       # 4 and 5 rows; 9 panels a gate, split 4 / 5 in the column loop
+    (2, 16, 40, 512),      # the largest H the packed loop takes; 8 rows a thread (6 + 2)
+    (2, 7, 12, 256),       # 3 and 4 rows
+])
+def test_packed_inference_matches_the_reference_steps(T, B, D, H, calls):
+    cell, p, x, carry = _problem(T, B, D, H)
+    y, final, cache = scan_forward(cell, p, x, carry, keep_cache=False)
+    assert cache is None and y.dtype == np.float32
+    assert calls["project"] == 1 and calls["rows" if B > 1 else "cols"] == 1
+    y_ref, final_ref = _reference(cell, p, x, carry)
+    np.testing.assert_allclose(y, y_ref, rtol=0, atol=2e-5)
+    for f, f_ref in zip(final, final_ref):
+        np.testing.assert_allclose(f, f_ref, rtol=0, atol=2e-5)
+
+
+@needs_packed
+@pytest.mark.parametrize("B", [1, 5])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_padded_rows_keep_their_carries(B, reverse, calls):
+    """Rows past their length hold h and c (and output zeros) in both loops, forwards and
+    reversed."""
+    T, D, H = 7, 4, 128
+    cell, p, x, carry = _problem(T, B, D, H, seed=3)
+    lengths = np.array([7, 3, 1, 5, 6][:B]) if B > 1 else np.array([4])
+    y, final, _ = scan_forward(cell, p, x, carry, lengths=lengths, reverse=reverse, keep_cache=False)
+    assert calls["rows" if B > 1 else "cols"] == 1
+    y_ref, final_ref = _reference(cell, p, x, carry, lengths=lengths, reverse=reverse)
+    np.testing.assert_allclose(y, y_ref, rtol=0, atol=2e-5)
+    for f, f_ref in zip(final, final_ref):
+        np.testing.assert_allclose(f, f_ref, rtol=0, atol=2e-5)
+
+
+@needs_packed
+@pytest.mark.parametrize("B", [1, 11])
+def test_one_thread_computes_what_two_compute(B, calls):
+    import numba
+    cell, p, x, carry = _problem(5, B, 20, 128, seed=4)
+    y2, _, _ = scan_forward(cell, p, x, carry, keep_cache=False)
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        y1, _, _ = scan_forward(cell, p, x, carry, keep_cache=False)
+    finally:
+        numba.set_num_threads(before)
+    assert calls["rows" if B > 1 else "cols"] == 2
+    np.testing.assert_allclose(y1, y2, rtol=0, atol=1e-6)
+
+
+@needs_packed
+@pytest.mark.parametrize("N,D,G", [(1, 1, 16), (5, 3, 32), (200, 700, 48), (97, 256, 16)])
+def test_the_packed_projection_is_the_product(N, D, G):
+    """project(X, pack(W)) = X W^T scaled, for every row remainder and K in and beyond one
+    block; nothing outside the output is written."""
+    rng = np.random.default_rng(N)
+    X = rng.standard_normal((N, D)).astype(np.float32)
+    W = rng.standard_normal((G, D)).astype(np.float32)
+    scale = rng.choice([0.5, 1.0], G).astype(np.float32)
+    wp = np.empty(G * D, np.float32)
+    _packed.pack(W, scale, wp)
+    out = np.full((N + 2, G), np.nan, np.float32)
+    _packed.project(X, wp, out[1:-1], 2)
+    expected = (X.astype(np.float64) @ W.T.astype(np.float64)) * scale
+    np.testing.assert_allclose(out[1:-1], expected, rtol=1e-5, atol=1e-4 * np.sqrt(D))
+    assert np.isnan(out[0]).all() and np.isnan(out[-1]).all()
+
+
+@needs_packed
+def test_which_calls_take_the_packed_loop():
+    f32 = np.float32
+    assert lstm.packed_loop(32, 256, f32, keep_cache=False, streaming=False)
+    assert lstm.packed_loop(1, 128, f32, keep_cache=False, streaming=False)
+    assert not lstm.packed_loop(32, 256, f32, keep_cache=True, streaming=False)   # training
+    assert not lstm.packed_loop(32, 256, f32, keep_cache=False, streaming=True)   # Stream
+    assert not lstm.packed_loop(32, 256, np.float64, keep_cache=False, streaming=False)
+    assert not lstm.packed_loop(32, 100, f32, keep_cache=False, streaming=False)  # H % 16
+    assert not lstm.packed_loop(32, 1024, f32, keep_cache=False, streaming=False)
+    assert not lstm.packed_loop(4, 64, f32, keep_cache=False, streaming=False)    # tiny
+
+
+@needs_packed
+def test_training_and_float64_calls_do_not_take_it(calls):
+    cell, p, x, carry = _problem(3, 8, 5, 128)
+    scan_forward(cell, p, x, carry, keep_cache=True)
+    p64 = type(p)(**{k: None if v is None else v.astype(np.float64) for k, v in p.items()})
+    scan_forward(cell, p64, x.astype(np.float64), tuple(c.astype(np.float64) for c in carry),
+                 keep_cache=False)
+    assert calls == {"project": 0, "rows": 0, "cols": 0}
+
+
+def test_the_environment_variable_turns_it_off():
+    code = "from rnnlab.kernels import _packed; print(_packed.AVAILABLE, _packed.ENABLED)"
+    env = dict(os.environ, RNNLAB_PACKED="0")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["False", "False"]
