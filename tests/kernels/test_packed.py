@@ -162,3 +162,25 @@ def test_the_environment_variable_turns_it_off():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == ["False", "False"]
+
+
+@needs_packed
+def test_a_deep_bidirectional_torch_lstm_runs_the_same_on_the_packed_path(calls):
+    """torch.nn.LSTM as the oracle: two layers, both directions, variable lengths, inference."""
+    torch = pytest.importorskip("torch")
+    from rnnlab.interop.torch_state import network_from_state
+    torch.manual_seed(0)
+    tm = torch.nn.LSTM(20, 128, num_layers=2, bidirectional=True)
+    x = np.random.default_rng(0).standard_normal((9, 3, 20)).astype(np.float32)
+    lengths = np.array([9, 4, 7])
+    net = network_from_state(tm.state_dict(), dtype=np.float32)
+    y, (h, c) = net.forward(x, lengths=lengths, keep_cache=False)
+    assert calls["project"] == 4 and calls["rows"] == 4     # 2 layers x 2 directions
+    with torch.no_grad():
+        packed = torch.nn.utils.rnn.pack_padded_sequence(torch.from_numpy(x), torch.from_numpy(lengths),
+                                                         enforce_sorted=False)
+        out, (th, tc) = tm(packed)
+        out, _ = torch.nn.utils.rnn.pad_packed_sequence(out, total_length=9)
+    np.testing.assert_allclose(y, out.numpy(), rtol=0, atol=2e-6)
+    np.testing.assert_allclose(h, th.numpy(), rtol=0, atol=2e-6)
+    np.testing.assert_allclose(c, tc.numpy(), rtol=0, atol=4e-6)
