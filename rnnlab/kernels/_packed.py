@@ -110,6 +110,8 @@ if AVAILABLE:
         def tile(typingctx, A, Wp, C, i0, c0, w_off, K):
             """C[i0:i0+m, c0:c0+16] (+)= A[i0:i0+m, :K] times the (K, 16) panel at flat offset
             w_off of Wp; added to C's tile if `accumulate`, else written over it."""
+            if not all(isinstance(a, types.Array) and a.dtype == types.float32 for a in (A, Wp, C)):
+                return None                                      # float32 only: numba says so
             sig = types.void(A, Wp, C, i0, c0, w_off, K)
 
             def codegen(context, builder, signature, args):

@@ -65,7 +65,8 @@ class Forward(ForwardSteps):
         self.H, self.keep = H, keep_cache
         self.XP, self.bias = XP, bias              # input projections and bias (4H,), scaled
         self.jit = _jit.ENABLED
-        self.packed = packed_loop(B, H, XP.dtype, keep_cache, steps == np.inf) and XP.flags.c_contiguous
+        self.packed = (packed_loop(B, H, XP.dtype, keep_cache, steps == np.inf) and XP.flags.c_contiguous
+                       and all(c.dtype == XP.dtype for c in carry))    # float32 throughout
         self.gemm = None if compiled_loop(B, H) else blas_loop(B, XP.dtype)
         self.scale = scale = input_scale(cell, XP.dtype)       # (4H,)
         # (H, 4H) W_hh^T, a contiguous copy where it pays (step_weights; the compiled loop reads

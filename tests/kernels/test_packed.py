@@ -184,3 +184,15 @@ def test_a_deep_bidirectional_torch_lstm_runs_the_same_on_the_packed_path(calls)
     np.testing.assert_allclose(y, out.numpy(), rtol=0, atol=2e-6)
     np.testing.assert_allclose(h, th.numpy(), rtol=0, atol=2e-6)
     np.testing.assert_allclose(c, tc.numpy(), rtol=0, atol=4e-6)
+
+
+@needs_packed
+def test_a_float64_initial_state_with_float32_weights_leaves_the_loop_to_blas(calls):
+    """The packed kernel reads float32 only; a carry of another dtype must not reach it (the
+    projection still may) and the call computes what it computes without the packed path."""
+    cell, p, x, carry = _problem(4, 3, 8, 128)
+    carry64 = tuple(c.astype(np.float64) for c in carry)
+    y, _, _ = scan_forward(cell, p, x, carry64, keep_cache=False)
+    assert calls["rows"] == 0 and calls["cols"] == 0
+    y_ref, _ = _reference(cell, p, x, carry)
+    np.testing.assert_allclose(y, y_ref, rtol=0, atol=2e-5)
