@@ -1,19 +1,24 @@
-"""rnnlab's own packed GEMM for the LSTM's step, on threads of its own.
+"""rnnlab's own packed GEMM, and LSTM inference on it with threads of its own.
 
 oneDNN packs an LSTM's weights once and runs each step's product and gate math on its own
 threads; NumPy's OpenBLAS repacks W_hh on every call, and its worker threads keep spinning on
-the second core after a call, so a second thread of ours cannot do the gate math beside it.
-Here both go: W = [W_ih^T; W_hh^T] (D + H, 4H), its sigmoid columns halved, is packed once a
-call into 16-column panels, and each step computes its pre-activations [x_t, h_{t-1}] W for
-all rows (no separate input projection) on numba's threads, every thread owning whole panels
-of hidden units, with the gate math of its units fused behind its products. One parallel
-region a step (~1.2 us with numba's OpenMP layer); nothing calls OpenBLAS.
+the second core after a call, so a second thread of ours could not work beside them. Here
+neither GEMM of an LSTM inference call touches OpenBLAS: W_ih and W_hh (their sigmoid rows
+halved) are packed once a call into 16-column panels (`pack`); the input projection
+(`project`) and every step's h W_hh^T run on this kernel, on numba's threads.
+
+- `lstm_forward`: each thread runs all T steps over its own rows of the batch (a row's
+  carries depend on that row alone), its gate math right behind its products, so the threads
+  never wait for each other: one parallel region for the whole loop.
+- `lstm_forward_cols`, for a batch of one: the threads split each step's hidden units (whole
+  panels of each gate) and meet at the end of every step (~1.2 us with numba's OpenMP layer).
 
 The micro-kernel is written in LLVM IR through numba's `intrinsic` (llvmlite): plain numba
 loops compiled it to scalar FMAs (6-10 GFLOP/s, see the README); in IR it runs near one core's
-peak (benchmarks/own_gemm_probe.py). A tile is m <= 6 rows of the step's input by one
-16-column panel, held in 2 m <8 x float> accumulators (`llvm.fma.v8f32`); at m <= 2 the k loop
-is split over 4 / 2 accumulator sets so that the FMAs' latency is hidden.
+peak (benchmarks/own_gemm_probe.py). A tile is m <= 6 rows of A by one 16-column panel, held
+in 2 m <8 x float> accumulators (`llvm.fma.v8f32`); at m <= 2 the k loop is split over 4 / 2
+accumulator sets so that the FMAs' latency is hidden. (8-row tiles, which AVX-512's 32
+registers allow, measured no faster.)
 
 Optional, float32 only: needs numba (rnnlab[jit]); `AVAILABLE` is False without it, or with
 the environment variable RNNLAB_PACKED=0.
@@ -23,12 +28,10 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
-
 from . import _jit
 
-MR, NR = 6, 16           # rows of a tile, columns of a panel
-KC = 512                 # rows of W a block: a panel's block (KC x 16 floats) fills half of L1
+MR, NR = 6, 16           # rows of a tile (at most), columns of a panel
+KC = 512                 # rows of W a block: a panel's block (KC x 16 floats) is 32 KB, L1's size
 ROWS = 96                # rows of X a block in `project`
 
 AVAILABLE = _jit.AVAILABLE and os.environ.get("RNNLAB_PACKED", "1") != "0"
@@ -39,6 +42,7 @@ def threads() -> int:
     """The threads a packed loop runs on: numba's (NUMBA_NUM_THREADS, numba.set_num_threads)."""
     import numba
     return numba.get_num_threads()
+
 
 if AVAILABLE:
     from llvmlite import ir
@@ -103,97 +107,76 @@ if AVAILABLE:
             out.append(row)
         return out
 
-    def _make_tile(m: int, accumulate: bool):
+    def _emit_tile(builder, fma, a, wp, c, i0v, c0v, offv, k, m: int, accumulate: bool):
+        """C[i0:i0+m, c0:c0+16] (+)= A[i0:i0+m, :k] times the (k, 16) panel at flat offset
+        off of Wp, for a fixed m; at m <= 2 the k loop runs over 4 / 2 accumulator sets."""
         unroll = 4 if m == 1 else 2 if m == 2 else 1
+        four = _const(4)
+        lda = builder.sdiv(builder.extract_value(a.strides, 0), four)   # in floats
+        ldc = builder.sdiv(builder.extract_value(c.strides, 0), four)
+        zero = ir.Constant(_V8, [0.0] * 8)
+        accs = [[zero] * (2 * m) for _ in range(unroll)]
+        ptrs = []                                                # C's tile, row by row
+        for i in range(m):
+            base = builder.add(builder.mul(builder.add(i0v, _const(i)), ldc), c0v)
+            ptrs += [builder.bitcast(builder.gep(c.data, [builder.add(base, _const(8 * h))]),
+                                     _V8.as_pointer()) for h in (0, 1)]
+        if accumulate:                                           # C's lines on their way:
+            i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)   # read at the end
+            pf = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]), "llvm.prefetch.p0i8")
+            for ptr in ptrs[::2]:
+                builder.call(pf, [builder.bitcast(ptr, i8p), ir.Constant(i32, 1), ir.Constant(i32, 3),
+                                  ir.Constant(i32, 1)])
+        n = builder.sdiv(k, _const(unroll))
+        accs = _kloop(builder, fma, a.data, lda, i0v, wp.data, offv, _const(0), n, unroll, accs, m)
+        if unroll > 1:                                           # the k % unroll tail
+            tail = _kloop(builder, fma, a.data, lda, i0v, wp.data, offv, builder.mul(n, _const(unroll)),
+                          builder.srem(k, _const(unroll)), 1, accs[:1], m)
+            accs = tail + accs[1:]
+        total = accs[0]
+        for more in accs[1:]:
+            total = [builder.fadd(x, y) for x, y in zip(total, more)]
+        if accumulate:
+            total = [builder.fadd(builder.load(ptr, align=4), v) for ptr, v in zip(ptrs, total)]
+        for ptr, v in zip(ptrs, total):
+            builder.store(v, ptr, align=4)
 
-        @intrinsic
-        def tile(typingctx, A, Wp, C, i0, c0, w_off, K):
-            """C[i0:i0+m, c0:c0+16] (+)= A[i0:i0+m, :K] times the (K, 16) panel at flat offset
-            w_off of Wp; added to C's tile if `accumulate`, else written over it."""
-            if not all(isinstance(a, types.Array) and a.dtype == types.float32 for a in (A, Wp, C)):
-                return None                                      # float32 only: numba says so
-            sig = types.void(A, Wp, C, i0, c0, w_off, K)
+    @intrinsic
+    def _tile(typingctx, A, Wp, C, i0, c0, w_off, K, m, add):
+        """C[i0:i0+m, c0:c0+16] (+)= A[i0:i0+m, :K] times the (K, 16) panel at flat offset
+        w_off of Wp, m <= MR rows; added to C's tile if `add`, else written over it. One
+        block of code per (m, add), chosen by a switch."""
+        if not all(isinstance(a, types.Array) and a.dtype == types.float32 for a in (A, Wp, C)):
+            return None                                          # float32 only: numba says so
+        sig = types.void(A, Wp, C, i0, c0, w_off, K, m, add)
 
-            def codegen(context, builder, signature, args):
-                a, wp, c = (context.make_array(t)(context, builder, v)
-                            for t, v in zip(signature.args[:3], args[:3]))
-                i0v, c0v, offv, k = args[3:]
-                four = _const(4)
-                lda = builder.sdiv(builder.extract_value(a.strides, 0), four)   # in floats
-                ldc = builder.sdiv(builder.extract_value(c.strides, 0), four)
-                fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_V8, [_V8] * 3),
-                                                     "llvm.fma.v8f32")
-                zero = ir.Constant(_V8, [0.0] * 8)
-                accs = [[zero] * (2 * m) for _ in range(unroll)]
-                ptrs = []                                            # C's tile, row by row
-                for i in range(m):
-                    base = builder.add(builder.mul(builder.add(i0v, _const(i)), ldc), c0v)
-                    ptrs += [builder.bitcast(builder.gep(c.data, [builder.add(base, _const(8 * h))]),
-                                             _V8.as_pointer()) for h in (0, 1)]
-                if accumulate:                                       # C's lines on their way:
-                    i8p = ir.IntType(8).as_pointer()                 # read at the end, not awaited
-                    i32 = ir.IntType(32)
-                    pf = cgutils.get_or_insert_function(
-                        builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
-                        "llvm.prefetch.p0i8")
-                    for ptr in ptrs[::2]:
-                        builder.call(pf, [builder.bitcast(ptr, i8p), ir.Constant(i32, 1),
-                                          ir.Constant(i32, 3), ir.Constant(i32, 1)])
-                n = builder.sdiv(k, _const(unroll))
-                accs = _kloop(builder, fma, a.data, lda, i0v, wp.data, offv, _const(0), n, unroll, accs, m)
-                if unroll > 1:                                       # the k % unroll tail
-                    tail = _kloop(builder, fma, a.data, lda, i0v, wp.data, offv,
-                                  builder.mul(n, _const(unroll)), builder.srem(k, _const(unroll)),
-                                  1, accs[:1], m)
-                    accs = tail + accs[1:]
-                total = accs[0]
-                for more in accs[1:]:
-                    total = [builder.fadd(x, y) for x, y in zip(total, more)]
-                if accumulate:
-                    total = [builder.fadd(builder.load(ptr, align=4), v) for ptr, v in zip(ptrs, total)]
-                for ptr, v in zip(ptrs, total):
-                    builder.store(v, ptr, align=4)
-                return context.get_dummy_value()
-            return sig, codegen
-        return tile
-
-    _set = tuple(_make_tile(m, False) for m in range(1, 7))   # C = A W, tiles of 1-6 rows
-    _add = tuple(_make_tile(m, True) for m in range(1, 7))    # C += A W
-    _set1, _set2, _set3, _set4, _set5, _set6 = _set
-    _add1, _add2, _add3, _add4, _add5, _add6 = _add
+        def codegen(context, builder, signature, args):
+            a, wp, c = (context.make_array(t)(context, builder, v)
+                        for t, v in zip(signature.args[:3], args[:3]))
+            i0v, c0v, offv, k, mv, addv = args[3:]
+            fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_V8, [_V8] * 3),
+                                                 "llvm.fma.v8f32")
+            key = builder.add(builder.mul(mv, _const(2)), builder.zext(addv, _I64))
+            end = builder.append_basic_block("tile_end")
+            switch = builder.switch(key, end)
+            for mm in range(1, MR + 1):
+                for acc in (0, 1):
+                    block = builder.append_basic_block(f"tile_{mm}_{acc}")
+                    switch.add_case(_const(2 * mm + acc), block)
+                    builder.position_at_end(block)
+                    _emit_tile(builder, fma, a, wp, c, i0v, c0v, offv, k, mm, bool(acc))
+                    builder.branch(end)
+            builder.position_at_end(end)
+            return context.get_dummy_value()
+        return sig, codegen
 
     @njit(cache=True, nogil=True)
     def _panel(A, Wp, C, c0, w_off, K, add):
-        """C[:, c0:c0+16] (+)= A W's (K, 16) panel at w_off, for all rows of A, 6 at a time."""
+        """C[:, c0:c0+16] (+)= A W's (K, 16) panel at w_off, for all rows of A, MR at a time."""
         B = C.shape[0]
-        top = B - B % MR
-        r = B - top
-        if add:
-            for i0 in range(0, top, MR):
-                _add6(A, Wp, C, i0, c0, w_off, K)
-            if r == 1:
-                _add1(A, Wp, C, top, c0, w_off, K)
-            elif r == 2:
-                _add2(A, Wp, C, top, c0, w_off, K)
-            elif r == 3:
-                _add3(A, Wp, C, top, c0, w_off, K)
-            elif r == 4:
-                _add4(A, Wp, C, top, c0, w_off, K)
-            elif r == 5:
-                _add5(A, Wp, C, top, c0, w_off, K)
-        else:
-            for i0 in range(0, top, MR):
-                _set6(A, Wp, C, i0, c0, w_off, K)
-            if r == 1:
-                _set1(A, Wp, C, top, c0, w_off, K)
-            elif r == 2:
-                _set2(A, Wp, C, top, c0, w_off, K)
-            elif r == 3:
-                _set3(A, Wp, C, top, c0, w_off, K)
-            elif r == 4:
-                _set4(A, Wp, C, top, c0, w_off, K)
-            elif r == 5:
-                _set5(A, Wp, C, top, c0, w_off, K)
+        for i0 in range(0, B, MR):
+            _tile(A, Wp, C, i0, c0, w_off, K, min(MR, B - i0), add)
 
     @njit(cache=True, nogil=True)
     def _gemm(A, Wp, C, p0, p1, add, K, k_off):
@@ -260,7 +243,7 @@ if AVAILABLE:
     def lstm_forward_cols(XP, Wp, bias, scale, HS, CS, TC, held, nthreads):
         """lstm_forward for a batch too small to split: the threads split each step's hidden
         units instead (whole panels of each gate), and meet at the end of every step."""
-        T, B, G = XP.shape
+        T = XP.shape[0]
         H = HS.shape[2]
         P = H // NR                                            # panels of one gate
         n = CS.shape[0]
