@@ -36,12 +36,32 @@ ROWS = 96                # rows of X a block in `project`
 
 AVAILABLE = _jit.AVAILABLE and os.environ.get("RNNLAB_PACKED", "1") != "0"
 ENABLED = AVAILABLE      # tests switch this off to run the BLAS path
+_launched = False        # whether this process has started numba's threads
+_forked = False          # whether it is a child forked after that
+
+
+def usable() -> bool:
+    """Whether the packed path may run here: not in a child forked after its parent started
+    numba's threads (GNU OpenMP, numba's usual layer, terminates such a child: "fork() called
+    from a process already using GNU OpenMP, this is unsafe"); the child takes the BLAS path."""
+    return ENABLED and not _forked
 
 
 def threads() -> int:
-    """The threads a packed loop runs on: numba's (NUMBA_NUM_THREADS, numba.set_num_threads)."""
+    """The threads a packed loop runs on: numba's (NUMBA_NUM_THREADS, numba.set_num_threads).
+    Call it before starting them."""
+    global _launched
     import numba
+    _launched = True
     return numba.get_num_threads()
+
+
+def _after_fork_in_child() -> None:
+    global _forked
+    _forked = _forked or _launched
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 if AVAILABLE:

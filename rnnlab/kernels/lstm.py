@@ -38,10 +38,10 @@ def blas_loop(B: int, dtype):
 def packed_loop(B: int, H: int, dtype, keep_cache: bool, streaming: bool) -> bool:
     """Whether the forward runs on rnnlab's own packed GEMM and threads (_packed): inference in
     float32 over a whole sequence, H a multiple of 16 up to 512 and not a tiny problem (where
-    compiled_loop's one thread is faster). Measured against the BLAS loop, interleaved: 0.53x
-    at H = 256, B = 1, T = 200, 0.68-0.97x at H = 64, 256, B = 32, 128; at H = 1024 the packed
-    loop was no faster (1.14-1.26x torch's time against 1.12-1.36x), so it stays on BLAS."""
-    return (_packed.ENABLED and not keep_cache and not streaming and np.dtype(dtype) == np.float32
+    compiled_loop's one thread is faster). Measured against the BLAS loop, interleaved: 0.53-0.59x
+    at H = 256, B = 1, T = 200, 0.64-1.03x at H = 64, 256, B = 32, 128; at H = 1024 it read
+    0.83-1.40x, so H = 1024 stays on BLAS."""
+    return (_packed.usable() and not keep_cache and not streaming and np.dtype(dtype) == np.float32
             and H % _packed.NR == 0 and H <= 512 and (H >= 128 or B * H > 512))
 
 
@@ -49,10 +49,11 @@ def packed_projection(xs: np.ndarray, w: np.ndarray, out: np.ndarray | None) -> 
     """(N, G) xs (N, D) w^T through _packed, so that no OpenBLAS thread is left spinning beside
     the packed loop's; w (G, D) with G a multiple of 16."""
     G, D = w.shape
+    threads = _packed.threads()
     wp = np.empty(G * D, dtype=np.float32)
     _packed.pack(w, np.ones(G, dtype=np.float32), wp)
     out = np.empty((xs.shape[0], G), dtype=np.float32) if out is None else out
-    _packed.project(np.ascontiguousarray(xs, dtype=np.float32), wp, out, _packed.threads())
+    _packed.project(np.ascontiguousarray(xs, dtype=np.float32), wp, out, threads)
     return out
 
 
@@ -73,6 +74,7 @@ class Forward(ForwardSteps):
         # rows of it): the compiled step halves the sigmoid columns itself, the NumPy step reads
         # a scaled view
         if self.packed:                            # W_hh^T scaled, in 16-column panels
+            self.threads = _packed.threads()
             self.w = np.empty(G * H, dtype=XP.dtype)
             _packed.pack(p.w_hh, scale, self.w)
         elif not self.jit:
@@ -101,7 +103,7 @@ class Forward(ForwardSteps):
         if self.packed:
             loop = _packed.lstm_forward if B > 1 else _packed.lstm_forward_cols
             loop(self.XP, self.w, self.bias, self.scale, self.HS, self.CS, self.TC, held,
-                 _packed.threads())
+                 self.threads)
         elif self.gemm is not None:
             _jit.lstm_forward_blas(self.gemm, self.XP, self.w, self.bias, self.scale, self.HS,
                                    self.CS, self.TC, self.rec, held)

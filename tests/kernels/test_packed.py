@@ -196,3 +196,31 @@ def test_a_float64_initial_state_with_float32_weights_leaves_the_loop_to_blas(ca
     assert calls["rows"] == 0 and calls["cols"] == 0
     y_ref, _ = _reference(cell, p, x, carry)
     np.testing.assert_allclose(y, y_ref, rtol=0, atol=2e-5)
+
+
+@needs_packed
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_a_child_forked_after_the_packed_path_ran_still_runs_inference():
+    """GNU OpenMP terminates a forked child that starts threads its parent had started; the
+    child must fall back to the BLAS loop and compute the same outputs."""
+    code = """
+import os, numpy as np
+from rnnlab.cells.lstm import LSTMCellConfig
+from rnnlab.init import init_cell
+from rnnlab.kernels import _packed
+from rnnlab.recurrent import scan_forward
+cell = LSTMCellConfig(128); rng = np.random.default_rng(0)
+p = init_cell(cell, 8, bias=True, dtype=np.float32, rng=rng)
+x = rng.standard_normal((4, 3, 8)).astype(np.float32)
+carry = (np.zeros((3, 128), np.float32), np.zeros((3, 128), np.float32))
+y, _, _ = scan_forward(cell, p, x, carry, keep_cache=False)
+assert _packed.usable()
+pid = os.fork()
+if pid == 0:
+    y2, _, _ = scan_forward(cell, p, x, carry, keep_cache=False)
+    os._exit(0 if (not _packed.usable() and np.allclose(y, y2, atol=1e-5)) else 3)
+print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["0"], out.stdout + out.stderr
