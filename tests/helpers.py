@@ -1,6 +1,11 @@
-"""Shared test helpers: finite-difference checks of cells and networks in float64."""
+"""Shared test helpers: finite-difference checks of cells and networks in float64, and a
+fresh interpreter for what is decided at import."""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
 
 import numpy as np
 from numpy.testing import assert_allclose
@@ -104,3 +109,11 @@ def gradcheck_model(model, batch, carry=None) -> None:
     assert set(grads) == set(params)
     for k, a in params.items():
         check_close(grads[k], numeric_grad(loss, a), k)
+
+
+def python_output(code: str, **env: str) -> list[str]:
+    """The words a fresh interpreter prints running `code`, with `env` added to the
+    environment (for switches read once, at import)."""
+    out = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, **env),
+                         capture_output=True, text=True, check=True)
+    return out.stdout.split()

@@ -1,13 +1,11 @@
 """NumPy's BLAS as the compiled loops call it (kernels._blas)."""
 
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from rnnlab.kernels import _blas, _jit, lstm
+from tests.helpers import python_output
 
 needs_blas = pytest.mark.skipif(not _jit.AVAILABLE, reason="numba not installed")
 
@@ -52,10 +50,7 @@ def test_the_blas_loop_runs_from_four_rows_and_not_when_switched_off(monkeypatch
 
 def test_the_environment_variable_turns_the_loops_off():
     code = "from rnnlab.kernels import _blas; print(len(_blas.GEMM), _blas.gemm('float32'))"
-    env = dict(os.environ, RNNLAB_BLAS_LOOP="0")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True).stdout.split()
-    assert out == ["0", "None"]
+    assert python_output(code, RNNLAB_BLAS_LOOP="0") == ["0", "None"]
 
 
 @needs_blas

@@ -1,8 +1,5 @@
 """The compiled gate math (optional, numba) against the NumPy passes it replaces."""
 
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -12,6 +9,7 @@ from rnnlab.cells.lstm import LSTMCellConfig
 from rnnlab.cells.rnn import RNNCellConfig
 from rnnlab.init import init_cell
 from rnnlab.kernels import _jit
+from tests.helpers import python_output
 from tests.kernels.test_fused import run
 
 pytestmark = pytest.mark.skipif(not _jit.AVAILABLE, reason="numba not installed (pip install rnnlab[jit])")
@@ -71,10 +69,8 @@ def test_compiled_matches_numpy_passes_at_widths_off_the_vector_size(name, dtype
 
 
 def test_rnnlab_jit_0_turns_the_compiled_path_off():
-    env = {**os.environ, "RNNLAB_JIT": "0"}
     code = "import rnnlab.kernels._jit as j; print(j.AVAILABLE, j.ENABLED)"
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["False", "False"]
+    assert python_output(code, RNNLAB_JIT="0") == ["False", "False"]
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (5, 16), (16, 5), (33, 7), (48, 64)])

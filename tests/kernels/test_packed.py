@@ -17,6 +17,7 @@ from rnnlab.cells.lstm import LSTMCellConfig
 from rnnlab.init import init_cell
 from rnnlab.kernels import _packed, lstm
 from rnnlab.recurrent import scan_forward
+from tests.helpers import python_output
 
 needs_packed = pytest.mark.skipif(not _packed.AVAILABLE, reason="numba not installed")
 
@@ -158,10 +159,7 @@ def test_training_and_float64_calls_do_not_take_it(calls):
 
 def test_the_environment_variable_turns_it_off():
     code = "from rnnlab.kernels import _packed; print(_packed.AVAILABLE, _packed.ENABLED)"
-    env = dict(os.environ, RNNLAB_PACKED="0")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True).stdout.split()
-    assert out == ["False", "False"]
+    assert python_output(code, RNNLAB_PACKED="0") == ["False", "False"]
 
 
 @needs_packed
