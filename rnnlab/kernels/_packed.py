@@ -215,12 +215,11 @@ if AVAILABLE:
         stores it (W_ih or W_hh)."""
         G, K = w.shape
         for p in prange(G // NR):
-            base = p * K * NR
-            for j in range(NR):
-                col = p * NR + j
-                s = scale[col]
-                for k in range(K):
-                    out[base + k * NR + j] = w[col, k] * s
+            s = scale[p * NR:(p + 1) * NR]
+            for k in range(K):                         # one row of the panel: 16 contiguous
+                row = out[(p * K + k) * NR:(p * K + k + 1) * NR]   # floats, from 16 rows of w
+                for j in range(NR):
+                    row[j] = w[p * NR + j, k] * s[j]
 
     @njit(cache=True, nogil=True, parallel=True)
     def project(X, Wp, XP, nthreads):
