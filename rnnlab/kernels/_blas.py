@@ -73,8 +73,7 @@ def _checked(fn, dtype) -> bool:
     return bool(np.allclose(c, a @ b, rtol=1e-5, atol=1e-5))
 
 
-def _load():
-    lib = _openblas()
+def _load(lib):
     if lib is None:
         return {}
     gemms = {}
@@ -85,8 +84,23 @@ def _load():
     return gemms
 
 
-GEMM = _load()             # {dtype: cblas_?gemm}
+def _thread_count(lib):
+    fn, _ = _symbol(lib, "openblas_get_num_threads") if lib is not None else (None, None)
+    if fn is not None:
+        fn.argtypes, fn.restype = [], ctypes.c_int
+    return fn
+
+
+_LIB = _openblas()
+GEMM = _load(_LIB)         # {dtype: cblas_?gemm}
 ENABLED = bool(GEMM)       # tests switch this off to run the steps from Python
+_THREADS = _thread_count(_LIB)
+
+
+def threads() -> int | None:
+    """The threads NumPy's OpenBLAS runs a product on now (OPENBLAS_NUM_THREADS, threadpoolctl's
+    threadpool_limits), or None where that is unknown (no OpenBLAS found, RNNLAB_BLAS_LOOP=0)."""
+    return None if _THREADS is None else int(_THREADS())
 
 
 def gemm(dtype):

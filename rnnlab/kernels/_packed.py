@@ -1,17 +1,19 @@
-"""rnnlab's own packed GEMM, and LSTM inference on it with threads of its own.
+"""rnnlab's own packed GEMM, and the LSTM's loops on it with threads of its own.
 
 oneDNN packs an LSTM's weights once and runs each step's product and gate math on its own
-threads; NumPy's OpenBLAS repacks W_hh on every call, and its worker threads keep spinning on
-the second core after a call, so a second thread of ours could not work beside them. Here
-neither GEMM of an LSTM inference call touches OpenBLAS: W_ih and W_hh (their sigmoid rows
+threads; NumPy's OpenBLAS repacks W_hh on every call. Here W_ih and W_hh (their sigmoid rows
 halved) are packed once a call into 16-column panels (`pack`); the input projection
-(`project`) and every step's h W_hh^T run on this kernel, on numba's threads.
+(`project`) and every step's h W_hh^T run on this kernel, on numba's threads. It runs only
+while OpenBLAS runs on one thread (`usable`): OpenBLAS's workers keep spinning after a
+product, and numba's after a parallel region, so two pools on two cores slow each other.
 
 - `lstm_forward`: each thread runs all T steps over its own rows of the batch (a row's
   carries depend on that row alone), its gate math right behind its products, so the threads
   never wait for each other: one parallel region for the whole loop.
 - `lstm_forward_cols`, for a batch of one: the threads split each step's hidden units (whole
   panels of each gate) and meet at the end of every step (~1.2 us with numba's OpenMP layer).
+- `lstm_backward`: the training backward's loop, rows split as in `lstm_forward`, each step's
+  da W_hh on W_hh packed as it is (`pack_rows`); the weight gradients and dx stay on OpenBLAS.
 
 The micro-kernel is written in LLVM IR through numba's `intrinsic` (llvmlite): plain numba
 loops compiled it to scalar FMAs (6-10 GFLOP/s, see the README); in IR it runs near one core's
@@ -28,7 +30,9 @@ from __future__ import annotations
 
 import os
 
-from . import _jit
+import numpy as np
+
+from . import _blas, _jit
 
 MR, NR = 6, 16           # rows of a tile (at most), columns of a panel
 KC = 512                 # rows of W a block: a panel's block (KC x 16 floats) is 32 KB, L1's size
@@ -41,10 +45,19 @@ _forked = False          # whether it is a child forked after that
 
 
 def usable() -> bool:
-    """Whether the packed path may run here: not in a child forked after its parent started
-    numba's threads (GNU OpenMP, numba's usual layer, terminates such a child: "fork() called
-    from a process already using GNU OpenMP, this is unsafe"); the child takes the BLAS path."""
-    return ENABLED and not _forked
+    """Whether the packed path may run now:
+
+    - while NumPy's OpenBLAS runs on one thread (OPENBLAS_NUM_THREADS=1, or threadpoolctl's
+      threadpool_limits(1, "blas")). Two thread pools on two cores fight: after a product
+      OpenBLAS's workers keep spinning (for ~2^28 cycles), and numba's after a parallel region,
+      so each slows the other. An LSTM (H = 256, B = 32, T = 50) with a Dense head over its
+      outputs, inference, interleaved: packed 26-30 ms + head 3.4-5.6 ms against the BLAS
+      loop's 16.5-21.7 + 1.3; with both pools' spinning turned off (OPENBLAS_THREAD_TIMEOUT=4,
+      OMP_WAIT_POLICY=PASSIVE) 13.8-15.4 + 1.3 against 16.7-20.7 + 1.3.
+    - not in a child forked after its parent started numba's threads (GNU OpenMP, numba's usual
+      layer, terminates such a child: "fork() called from a process already using GNU OpenMP,
+      this is unsafe"); the child takes the BLAS path."""
+    return ENABLED and not _forked and _blas.threads() == 1
 
 
 def threads() -> int:
@@ -222,6 +235,18 @@ if AVAILABLE:
                     row[j] = w[p * NR + j, k] * s[j]
 
     @njit(cache=True, nogil=True, parallel=True)
+    def pack_rows(w, out):
+        """out (N / 16 panels, each (K, 16) contiguous) <- w (K, N) as it is: W_hh for the
+        backward's dA W_hh."""
+        K, N = w.shape
+        for p in prange(N // NR):
+            for k in range(K):
+                row = out[(p * K + k) * NR:(p * K + k + 1) * NR]
+                src = w[k, p * NR:(p + 1) * NR]
+                for j in range(NR):
+                    row[j] = src[j]
+
+    @njit(cache=True, nogil=True, parallel=True)
     def project(X, Wp, XP, nthreads):
         """XP (N, G) = X (N, D) W (Wp = pack(W_ih)): each thread its share of the rows, in
         blocks of ROWS rows."""
@@ -281,6 +306,42 @@ if AVAILABLE:
                         for j in range(p0 * NR, p1 * NR):
                             HS[t + 1, b, j] = HS[t, b, j]
                             c_new[b, j] = c[b, j]
+
+    @njit(cache=True, nogil=True, parallel=True)
+    def lstm_backward(A, TCS, CS, Wp, dY, dh, dc, held, nthreads):
+        """The LSTM's backward loop (as _jit.lstm_backward_blas), each thread over its own rows
+        for all T steps, last first, as lstm_forward: A (T, B, 4H) the activated gates -> their
+        pre-activation gradients, in place; TCS (T, B, H) tanh(c_t); CS (T, B, H) c_{t-1};
+        Wp = pack_rows(W_hh) (4H, H); dY (T, B, H) the output gradients (zero at padded steps);
+        dh, dc (B, H) the final carry's gradients in, the initial carry's out. A row held at
+        step t feeds nothing into the step and passes its carry gradients on."""
+        T, B, G = A.shape
+        H = G // 4
+        for w in prange(nthreads):
+            b0, b1 = w * B // nthreads, (w + 1) * B // nthreads
+            n = b1 - b0
+            if n == 0:
+                continue
+            work = np.empty((3, n, H), dtype=A.dtype)          # lstm_backward's scratch
+            d_h, d_c = dh[b0:b1].copy(), dc[b0:b1].copy()      # (n, H) dL/dh_t, dL/dc_t
+            dh_prev, dc_prev = np.empty_like(d_h), np.empty_like(d_c)
+            kept_h, kept_c = np.empty_like(d_h), np.empty_like(d_c)   # held rows' gradients
+            for t in range(T - 1, -1, -1):
+                d_h += dY[t, b0:b1]                            # output + recurrence
+                for b in range(n):
+                    if held.shape[1] and held[t, b0 + b]:      # the step sees no gradient
+                        kept_h[b], kept_c[b] = d_h[b], d_c[b]
+                        d_h[b], d_c[b] = 0, 0
+                a = A[t, b0:b1]                                # (n, 4H)
+                _jit.lstm_backward(a, TCS[t, b0:b1], CS[t, b0:b1], d_h, d_c, dc_prev, work)
+                _gemm(a, Wp, dh_prev, 0, H // NR, False, G, 0)   # dh_{t-1} = da W_hh
+                for b in range(n):
+                    if held.shape[1] and held[t, b0 + b]:      # passed on unchanged
+                        dh_prev[b], dc_prev[b] = kept_h[b], kept_c[b]
+                d_h, dh_prev = dh_prev, d_h
+                d_c, dc_prev = dc_prev, d_c
+            dh[b0:b1] = d_h
+            dc[b0:b1] = d_c
 
     @njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract", "arcp", "afn"})
     def _gates(a, bias, scale, c, c_new, h_new, tc, u0, u1):

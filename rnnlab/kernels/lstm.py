@@ -36,13 +36,25 @@ def blas_loop(B: int, dtype):
 
 
 def packed_loop(B: int, H: int, dtype, keep_cache: bool, streaming: bool) -> bool:
-    """Whether the forward runs on rnnlab's own packed GEMM and threads (_packed): inference in
-    float32 over a whole sequence, H a multiple of 16 up to 512 and not a tiny problem (where
-    compiled_loop's one thread is faster). Measured against the BLAS loop, interleaved: 0.53-0.59x
-    at H = 256, B = 1, T = 200, 0.64-1.03x at H = 64, 256, B = 32, 128; at H = 1024 it read
-    0.83-1.40x, so H = 1024 stays on BLAS."""
-    return (_packed.usable() and not keep_cache and not streaming and np.dtype(dtype) == np.float32
-            and H % _packed.NR == 0 and H <= 512 and (H >= 128 or B * H > 512))
+    """Whether the forward runs on rnnlab's own packed GEMM and threads (_packed): only while
+    NumPy's OpenBLAS runs on one thread (_packed.usable), float32 over a whole sequence, H a
+    multiple of 16 up to 512; in training as packed_training, in inference not a tiny problem
+    (where compiled_loop's one thread is faster). Inference against the BLAS loop, interleaved,
+    with OpenBLAS on one thread: 0.54-0.83x at H = 64, 256, B = 1-128, T = 50 (and against a
+    two-thread BLAS loop 0.53-1.03x); at H = 1024 it read 0.83-1.40x, so H = 1024 stays on BLAS."""
+    if not (_packed.usable() and not streaming and np.dtype(dtype) == np.float32
+            and H % _packed.NR == 0 and H <= 512):
+        return False
+    return packed_training(B, H, dtype) if keep_cache else H >= 128 or B * H > 512
+
+
+def packed_training(B: int, H: int, dtype) -> bool:
+    """Whether a training call's forward and backward loops run on _packed (while OpenBLAS
+    runs on one thread: _packed.usable): float32, H a multiple of 16 up to 512, B > 1 (the
+    rows split between the threads). With OpenBLAS on one thread, whole forward + backward
+    calls took 0.72-0.91x the BLAS loop's time at H = 64-512, B = 4-128, T = 50, 200."""
+    return (_packed.usable() and np.dtype(dtype) == np.float32 and H % _packed.NR == 0
+            and H <= 512 and B > 1)
 
 
 def packed_projection(xs: np.ndarray, w: np.ndarray, out: np.ndarray | None) -> np.ndarray:
@@ -172,6 +184,15 @@ class Backward(BackwardSteps):
     def run(self, dY, mask, padded) -> None:
         """One compiled loop with NumPy's BLAS called from it (_blas), else step by step."""
         T, B, _ = dY.shape
+        if packed_training(B, self.H, self.act.dtype) and self.act.flags.c_contiguous:
+            held = np.zeros((T, 0), bool) if mask is None else ~mask[..., 0]   # (T, B) or none
+            dY = np.ascontiguousarray(dY, dtype=self.act.dtype)
+            tc, c = (np.ascontiguousarray(a) for a in (self.tc, self.c))
+            wp = np.empty(self.w.size, dtype=np.float32)        # W_hh (4H, H) in 16-col panels
+            _packed.pack_rows(np.ascontiguousarray(self.w), wp)
+            _packed.lstm_backward(self.act, tc, c, wp, dY, self.d[0], self.d[1], held,
+                                  _packed.threads())
+            return
         gemm = blas_loop(B, self.act.dtype)
         if gemm is None or not self.act.flags.c_contiguous:
             return super().run(dY, mask, padded)

@@ -1,9 +1,10 @@
-"""rnnlab's own packed GEMM and the LSTM inference loop on its threads (kernels._packed).
+"""rnnlab's own packed GEMM and the LSTM loops on its threads (kernels._packed).
 
-The oracle is the reference step functions in float64 (kernels switched off): the packed path
-must match them at any batch (all six tile heights, batches split between threads or not),
-any input width (blocks of KC rows of W and a remainder), padded rows, reversal, and one or
-two threads."""
+The oracle is the reference step functions in float64 (kernels switched off), whose backward
+the finite-difference checks of tests/test_gradients cover: the packed path (float32 only)
+must match them, forward and backward, at any batch (all six tile heights, batches split
+between threads or not), any input width (blocks of KC rows of W and a remainder), padded
+rows, reversal, and one or two threads."""
 
 import os
 import subprocess
@@ -15,17 +16,26 @@ import pytest
 from rnnlab import kernels
 from rnnlab.cells.lstm import LSTMCellConfig
 from rnnlab.init import init_cell
-from rnnlab.kernels import _packed, lstm
-from rnnlab.recurrent import scan_forward
+from rnnlab.kernels import _blas, _packed, lstm
+from rnnlab.recurrent import scan_backward, scan_forward
 from tests.helpers import python_output
 
-needs_packed = pytest.mark.skipif(not _packed.AVAILABLE, reason="numba not installed")
+needs_packed = pytest.mark.skipif(not _packed.AVAILABLE or _blas.threads() is None,
+                                  reason="needs numba and NumPy's OpenBLAS found (threadpoolctl)")
+
+
+@pytest.fixture(autouse=True)
+def one_blas_thread():
+    """The packed path runs while NumPy's OpenBLAS runs on one thread (_packed.usable)."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    with threadpoolctl.threadpool_limits(1, user_api="blas"):
+        yield
 
 
 @pytest.fixture
 def calls(monkeypatch):
     """Counts of the packed functions' calls, so a test knows the path it checks ran."""
-    seen = {"project": 0, "rows": 0, "cols": 0}
+    seen = {"project": 0, "rows": 0, "cols": 0, "backward": 0}
 
     def spy(name, fn):
         def wrapped(*args):
@@ -35,7 +45,12 @@ def calls(monkeypatch):
     monkeypatch.setattr(_packed, "project", spy("project", _packed.project))
     monkeypatch.setattr(_packed, "lstm_forward", spy("rows", _packed.lstm_forward))
     monkeypatch.setattr(_packed, "lstm_forward_cols", spy("cols", _packed.lstm_forward_cols))
+    monkeypatch.setattr(_packed, "lstm_backward", spy("backward", _packed.lstm_backward))
     return seen
+
+
+def _as64(p):
+    return type(p)(**{k: None if v is None else v.astype(np.float64) for k, v in p.items()})
 
 
 def _reference(cell, p, x, carry, lengths=None, reverse=False):
@@ -43,8 +58,7 @@ def _reference(cell, p, x, carry, lengths=None, reverse=False):
     saved = kernels.ENABLED
     kernels.ENABLED = False
     try:
-        p64 = type(p)(**{k: None if v is None else v.astype(np.float64) for k, v in p.items()})
-        y, final, _ = scan_forward(cell, p64, x.astype(np.float64),
+        y, final, _ = scan_forward(cell, _as64(p), x.astype(np.float64),
                                    tuple(c.astype(np.float64) for c in carry), lengths=lengths,
                                    reverse=reverse, keep_cache=False)
     finally:
@@ -139,7 +153,11 @@ def test_which_calls_take_the_packed_loop():
     f32 = np.float32
     assert lstm.packed_loop(32, 256, f32, keep_cache=False, streaming=False)
     assert lstm.packed_loop(1, 128, f32, keep_cache=False, streaming=False)
-    assert not lstm.packed_loop(32, 256, f32, keep_cache=True, streaming=False)   # training
+    assert lstm.packed_loop(32, 256, f32, keep_cache=True, streaming=False)       # training
+    assert lstm.packed_training(2, 64, f32)
+    assert not lstm.packed_training(1, 256, f32)                                   # B = 1
+    assert not lstm.packed_training(32, 256, np.float64)
+    assert not lstm.packed_training(32, 1024, f32)
     assert not lstm.packed_loop(32, 256, f32, keep_cache=False, streaming=True)   # Stream
     assert not lstm.packed_loop(32, 256, np.float64, keep_cache=False, streaming=False)
     assert not lstm.packed_loop(32, 100, f32, keep_cache=False, streaming=False)  # H % 16
@@ -148,13 +166,108 @@ def test_which_calls_take_the_packed_loop():
 
 
 @needs_packed
-def test_training_and_float64_calls_do_not_take_it(calls):
+def test_nothing_takes_it_while_openblas_runs_on_more_threads(calls):
+    """Two thread pools on two cores slow each other (see _packed.usable): with OpenBLAS on
+    two threads, inference and training run the BLAS loops and compute the same."""
+    import threadpoolctl
+    problem = _gradient_problem(4, 6, 5, 128)
+    one = _training(*problem)
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        assert _blas.threads() == 2 and not _packed.usable()
+        assert not lstm.packed_loop(32, 256, np.float32, keep_cache=False, streaming=False)
+        assert not lstm.packed_training(32, 256, np.float32)
+        two = _training(*problem)
+    assert calls == {"project": 1, "rows": 1, "cols": 0, "backward": 1}   # the first call's
+    for a, b in zip(one, two, strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5 * (1 + np.abs(b).max()))
+
+
+@needs_packed
+def test_float64_calls_and_training_at_batch_one_do_not_take_it(calls):
     cell, p, x, carry = _problem(3, 8, 5, 128)
-    scan_forward(cell, p, x, carry, keep_cache=True)
-    p64 = type(p)(**{k: None if v is None else v.astype(np.float64) for k, v in p.items()})
-    scan_forward(cell, p64, x.astype(np.float64), tuple(c.astype(np.float64) for c in carry),
-                 keep_cache=False)
-    assert calls == {"project": 0, "rows": 0, "cols": 0}
+    p64 = _as64(p)
+    x64, carry64 = x.astype(np.float64), tuple(c.astype(np.float64) for c in carry)
+    scan_forward(cell, p64, x64, carry64, keep_cache=False)
+    _, _, sc = scan_forward(cell, p64, x64, carry64, keep_cache=True)
+    scan_backward(cell, p64, sc, np.ones((3, 8, 128)), carry64)
+    _, _, sc = scan_forward(cell, p, x[:, :1], tuple(c[:1] for c in carry), keep_cache=True)
+    scan_backward(cell, p, sc, np.ones((3, 1, 128), np.float32), tuple(c[:1] for c in carry))
+    assert calls == {"project": 0, "rows": 0, "cols": 0, "backward": 0}
+
+
+def _training(cell, p, x, carry, dY, dcarry, lengths=None, reverse=False):
+    """Outputs, dx, d initial carry and parameter grads of one forward and backward."""
+    y, _, sc = scan_forward(cell, p, x, carry, lengths=lengths, reverse=reverse, keep_cache=True)
+    dx, dc, grads = scan_backward(cell, p, sc, dY, dcarry)
+    return [y, dx, *dc, *(g for _, g in grads.items())]
+
+
+def _training_reference(cell, p, x, carry, dY, dcarry, lengths=None, reverse=False):
+    saved = kernels.ENABLED
+    kernels.ENABLED = False
+    try:
+        return _training(cell, _as64(p), x.astype(np.float64), tuple(c.astype(np.float64) for c in carry),
+                         dY.astype(np.float64), tuple(d.astype(np.float64) for d in dcarry),
+                         lengths=lengths, reverse=reverse)
+    finally:
+        kernels.ENABLED = saved
+
+
+def _assert_close_to(got, want):
+    """float32 against float64, to a tolerance that scales with each array's size."""
+    for g, w in zip(got, want, strict=True):
+        assert g.dtype == np.float32
+        np.testing.assert_allclose(g, w, rtol=0, atol=2e-5 * (1 + np.abs(w).max()))
+
+
+def _gradient_problem(T, B, D, H, seed=0):
+    cell, p, x, carry = _problem(T, B, D, H, seed)
+    rng = np.random.default_rng(seed + 100)
+    dY = rng.standard_normal((T, B, H)).astype(np.float32)
+    dcarry = tuple(rng.standard_normal((B, H)).astype(np.float32) for _ in range(2))
+    return cell, p, x, carry, dY, dcarry
+
+
+@needs_packed
+@pytest.mark.parametrize("T,B,D,H", [
+    (4, 2, 7, 128),        # one row a thread
+    (6, 13, 5, 64),        # 6 + 0 rows and 7 = 6 + 1: tiles of 6 and 1
+    (3, 22, 600, 128),     # 11 rows a thread; 600 inputs: KC blocks of W_ih
+    (3, 9, 33, 144),       # 4 and 5 rows; dA W_hh over K = 576, one block and a remainder
+    (2, 16, 40, 512),      # K = 2048 in four blocks
+])
+def test_packed_training_matches_the_reference_gradients(T, B, D, H, calls):
+    problem = _gradient_problem(T, B, D, H)
+    got = _training(*problem)
+    assert calls == {"project": 1, "rows": 1, "cols": 0, "backward": 1}
+    _assert_close_to(got, _training_reference(*problem))
+
+
+@needs_packed
+@pytest.mark.parametrize("reverse", [False, True])
+def test_padded_rows_pass_their_carry_gradients_on(reverse, calls):
+    """Backwards, a row past its length feeds nothing into the step and passes dh, dc on."""
+    problem = _gradient_problem(7, 5, 4, 128, seed=5)
+    lengths = np.array([7, 3, 1, 5, 6])
+    got = _training(*problem, lengths=lengths, reverse=reverse)
+    assert calls["backward"] == 1
+    _assert_close_to(got, _training_reference(*problem, lengths=lengths, reverse=reverse))
+
+
+@needs_packed
+def test_one_thread_computes_the_gradients_two_compute(calls):
+    import numba
+    problem = _gradient_problem(5, 11, 20, 128, seed=6)
+    two = _training(*problem)
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        one = _training(*problem)
+    finally:
+        numba.set_num_threads(before)
+    assert calls["backward"] == 2
+    for a, b in zip(one, two, strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5 * (1 + np.abs(b).max()))
 
 
 def test_the_environment_variable_turns_it_off():
@@ -206,7 +319,7 @@ import os, numpy as np
 from rnnlab.cells.lstm import LSTMCellConfig
 from rnnlab.init import init_cell
 from rnnlab.kernels import _packed
-from rnnlab.recurrent import scan_forward
+from rnnlab.recurrent import scan_backward, scan_forward
 cell = LSTMCellConfig(128); rng = np.random.default_rng(0)
 p = init_cell(cell, 8, bias=True, dtype=np.float32, rng=rng)
 x = rng.standard_normal((4, 3, 8)).astype(np.float32)
@@ -219,6 +332,45 @@ if pid == 0:
     os._exit(0 if (not _packed.usable() and np.allclose(y, y2, atol=1e-5)) else 3)
 print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
 """
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env=env)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["0"], out.stdout + out.stderr
+
+
+@needs_packed
+def test_a_deep_bidirectional_torch_lstm_trains_the_same_on_the_packed_path(calls):
+    """torch.nn.LSTM's autograd as the oracle for the training path: two layers, both
+    directions, variable lengths; dx, the initial states' and every parameter's gradient."""
+    torch = pytest.importorskip("torch")
+    import rnnlab
+    torch.manual_seed(1)
+    tm = torch.nn.LSTM(20, 64, num_layers=2, bidirectional=True)
+    net = rnnlab.LSTM(20, 64, num_layers=2, bidirectional=True, dtype=np.float32, rng=0)
+    net.load_state_dict({k: v.detach().numpy() for k, v in tm.state_dict().items()})
+    rng = np.random.default_rng(2)
+    T, B = 9, 5
+    x = rng.standard_normal((T, B, 20)).astype(np.float32)
+    hx = tuple(rng.standard_normal((4, B, 64)).astype(np.float32) for _ in range(2))
+    lengths = np.array([9, 4, 7, 1, 8])
+    xt = torch.tensor(x, requires_grad=True)
+    hxt = tuple(torch.tensor(h, requires_grad=True) for h in hx)
+    out_t, st_t = tm(torch.nn.utils.rnn.pack_padded_sequence(xt, torch.tensor(lengths), enforce_sorted=False), hxt)
+    out_t, _ = torch.nn.utils.rnn.pad_packed_sequence(out_t, total_length=T)
+    out, st = net(x, hx, lengths=lengths)
+    g_out = rng.standard_normal(out.shape).astype(np.float32)
+    g_st = tuple(rng.standard_normal(s.shape).astype(np.float32) for s in st)
+    ((out_t * torch.tensor(g_out)).sum() + sum((s * torch.tensor(g)).sum() for s, g in zip(st_t, g_st))).backward()
+    dx, dhx = net.backward(g_out, g_st)
+    assert calls["rows"] == 4 and calls["backward"] == 4     # 2 layers x 2 directions
+
+    def close(ours, theirs):
+        theirs = theirs.detach().numpy()
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5 * np.abs(theirs).max())
+    close(out, out_t)
+    close(dx, xt.grad)
+    for a, b in zip(dhx, hxt):
+        close(a, b.grad)
+    for k, p in tm.named_parameters():
+        close(net.grads[k], p.grad)
