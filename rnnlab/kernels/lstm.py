@@ -182,25 +182,24 @@ class Backward(BackwardSteps):
     consumes_cache = True     # the saved gates become their gradients: one backward per forward
 
     def run(self, dY, mask, padded) -> None:
-        """One compiled loop with NumPy's BLAS called from it (_blas), else step by step."""
+        """One compiled loop, on rnnlab's own GEMM and threads (see packed_training) or with
+        NumPy's BLAS called from it (_blas), else step by step."""
         T, B, _ = dY.shape
-        if packed_training(B, self.H, self.act.dtype) and self.act.flags.c_contiguous:
-            held = np.zeros((T, 0), bool) if mask is None else ~mask[..., 0]   # (T, B) or none
-            dY = np.ascontiguousarray(dY, dtype=self.act.dtype)
-            tc, c = (np.ascontiguousarray(a) for a in (self.tc, self.c))
-            wp = np.empty(self.w.size, dtype=np.float32)        # W_hh (4H, H) in 16-col panels
-            _packed.pack_rows(np.ascontiguousarray(self.w), wp)
-            _packed.lstm_backward(self.act, tc, c, wp, dY, self.d[0], self.d[1], held,
-                                  _packed.threads())
-            return
-        gemm = blas_loop(B, self.act.dtype)
-        if gemm is None or not self.act.flags.c_contiguous:
+        packed = packed_training(B, self.H, self.act.dtype)
+        gemm = None if packed else blas_loop(B, self.act.dtype)
+        if not (packed or gemm is not None) or not self.act.flags.c_contiguous:
             return super().run(dY, mask, padded)
         held = np.zeros((T, 0), bool) if mask is None else ~mask[..., 0]   # (T, B) or none
         dY = np.ascontiguousarray(dY, dtype=self.act.dtype)
         tc, c, w = (np.ascontiguousarray(a) for a in (self.tc, self.c, self.w))
-        _jit.lstm_backward_blas(gemm, self.act, tc, c, w, dY, self.d[0], self.d[1], held,
-                                self.work)
+        if packed:
+            wp = np.empty(w.size, dtype=np.float32)            # W_hh (4H, H) in 16-col panels
+            _packed.pack_rows(w, wp)
+            _packed.lstm_backward(self.act, tc, c, wp, dY, self.d[0], self.d[1], held,
+                                  _packed.threads())
+        else:
+            _jit.lstm_backward_blas(gemm, self.act, tc, c, w, dY, self.d[0], self.d[1], held,
+                                    self.work)
 
     def step(self, t: int, dy, hold) -> None:
         np.add(self.d[0], dy, out=self.d[0])                    # dL/dh_t: output + recurrence
