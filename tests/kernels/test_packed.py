@@ -6,6 +6,7 @@ must match them, forward and backward, at any batch (all six tile heights, batch
 between threads or not), any input width (blocks of KC rows of W and a remainder), padded
 rows, reversal, and one or two threads."""
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -53,16 +54,23 @@ def _as64(p):
     return type(p)(**{k: None if v is None else v.astype(np.float64) for k, v in p.items()})
 
 
-def _reference(cell, p, x, carry, lengths=None, reverse=False):
-    """The readable steps in float64."""
+@contextlib.contextmanager
+def _reference_steps():
+    """The readable step functions instead of the fused kernels, for the call inside."""
     saved = kernels.ENABLED
     kernels.ENABLED = False
     try:
+        yield
+    finally:
+        kernels.ENABLED = saved
+
+
+def _reference(cell, p, x, carry, lengths=None, reverse=False):
+    """The readable steps in float64."""
+    with _reference_steps():
         y, final, _ = scan_forward(cell, _as64(p), x.astype(np.float64),
                                    tuple(c.astype(np.float64) for c in carry), lengths=lengths,
                                    reverse=reverse, keep_cache=False)
-    finally:
-        kernels.ENABLED = saved
     return y, final
 
 
@@ -203,14 +211,10 @@ def _training(cell, p, x, carry, dY, dcarry, lengths=None, reverse=False):
 
 
 def _training_reference(cell, p, x, carry, dY, dcarry, lengths=None, reverse=False):
-    saved = kernels.ENABLED
-    kernels.ENABLED = False
-    try:
+    with _reference_steps():
         return _training(cell, _as64(p), x.astype(np.float64), tuple(c.astype(np.float64) for c in carry),
                          dY.astype(np.float64), tuple(d.astype(np.float64) for d in dcarry),
                          lengths=lengths, reverse=reverse)
-    finally:
-        kernels.ENABLED = saved
 
 
 def _assert_close_to(got, want):
