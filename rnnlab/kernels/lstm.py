@@ -42,10 +42,9 @@ def packed_loop(B: int, H: int, dtype, keep_cache: bool, streaming: bool) -> boo
     (where compiled_loop's one thread is faster). Inference against the BLAS loop, interleaved,
     with OpenBLAS on one thread: 0.54-0.83x at H = 64, 256, B = 1-128, T = 50 (and against a
     two-thread BLAS loop 0.53-1.03x); at H = 1024 it read 0.83-1.40x, so H = 1024 stays on BLAS."""
-    if not (_packed.usable() and not streaming and np.dtype(dtype) == np.float32
-            and H % _packed.NR == 0 and H <= 512):
+    if streaming or not _packable(H, dtype):
         return False
-    return packed_training(B, H, dtype) if keep_cache else H >= 128 or B * H > 512
+    return B > 1 if keep_cache else H >= 128 or B * H > 512
 
 
 def packed_training(B: int, H: int, dtype) -> bool:
@@ -53,13 +52,17 @@ def packed_training(B: int, H: int, dtype) -> bool:
     runs on one thread: _packed.usable): float32, H a multiple of 16 up to 512, B > 1 (the
     rows split between the threads). With OpenBLAS on one thread, whole forward + backward
     calls took 0.72-0.91x the BLAS loop's time at H = 64-512, B = 4-128, T = 50, 200."""
-    return (_packed.usable() and np.dtype(dtype) == np.float32 and H % _packed.NR == 0
-            and H <= 512 and B > 1)
+    return B > 1 and _packable(H, dtype)
+
+
+def _packable(H: int, dtype) -> bool:
+    """What both packed loops need: _packed usable now, float32, H a multiple of 16 up to 512."""
+    return _packed.usable() and np.dtype(dtype) == np.float32 and H % _packed.NR == 0 and H <= 512
 
 
 def packed_projection(xs: np.ndarray, w: np.ndarray, out: np.ndarray | None) -> np.ndarray:
-    """(N, G) xs (N, D) w^T through _packed, so that no OpenBLAS thread is left spinning beside
-    the packed loop's; w (G, D) with G a multiple of 16."""
+    """(N, G) xs (N, D) w^T through _packed, on numba's threads (OpenBLAS runs on one thread
+    whenever the packed loop runs); w (G, D) with G a multiple of 16."""
     G, D = w.shape
     threads = _packed.threads()
     wp = np.empty(G * D, dtype=np.float32)
