@@ -60,7 +60,7 @@ def saves_projections(cell) -> bool:
 def own_projection(cell, x: np.ndarray, keep_cache: bool):
     """The GEMM `(xs (N, D), w (G, D), out) -> out = xs w^T` the fused forward wants for its
     input projections instead of NumPy's, or None: the LSTM's packed loop (lstm.packed_loop)
-    runs it on numba's threads, as it runs only while OpenBLAS has one."""
+    runs it on numba's threads, as the loop itself."""
     fam = _family(cell)
     if fam is lstm and lstm.packed_loop(x.shape[1], cell.hidden_size, x.dtype, keep_cache, False):
         return lstm.packed_projection

@@ -3,9 +3,9 @@
 oneDNN packs an LSTM's weights once and runs each step's product and gate math on its own
 threads; NumPy's OpenBLAS repacks W_hh on every call. Here W_ih and W_hh (their sigmoid rows
 halved) are packed once a call into 16-column panels (`pack`); the input projection
-(`project`) and every step's h W_hh^T run on this kernel, on numba's threads. It runs only
-while OpenBLAS runs on one thread (`usable`): OpenBLAS's workers keep spinning after a
-product, and numba's after a parallel region, so two pools on two cores slow each other.
+(`project`) and every step's h W_hh^T run on this kernel, on numba's threads. It runs while
+OpenBLAS runs its own parallel jobs on numba's threads too (_pool), or on one thread
+(`usable`): two pools on two cores slow each other.
 
 - `lstm_forward`: each thread runs all T steps over its own rows of the batch (a row's
   carries depend on that row alone), its gate math right behind its products, so the threads
@@ -32,7 +32,7 @@ import os
 
 import numpy as np
 
-from . import _blas, _jit
+from . import _blas, _jit, _pool
 
 MR, NR = 6, 16           # rows of a tile (at most), columns of a panel
 KC = 512                 # rows of W a block: a panel's block (KC x 16 floats) is 32 KB, L1's size
@@ -40,41 +40,27 @@ ROWS = 96                # rows of X a block in `project`
 
 AVAILABLE = _jit.AVAILABLE and os.environ.get("RNNLAB_PACKED", "1") != "0"
 ENABLED = AVAILABLE      # tests switch this off to run the BLAS path
-_launched = False        # whether this process has started numba's threads
-_forked = False          # whether it is a child forked after that
 
 
 def usable() -> bool:
-    """Whether the packed path may run now:
+    """Whether the packed path may run now: while NumPy's OpenBLAS runs its parallel jobs on
+    numba's threads too (_pool.shared, from the first call that asks), or runs on one thread
+    (OPENBLAS_NUM_THREADS=1, threadpoolctl's threadpool_limits(1, "blas")).
 
-    - while NumPy's OpenBLAS runs on one thread (OPENBLAS_NUM_THREADS=1, or threadpoolctl's
-      threadpool_limits(1, "blas")). Two thread pools on two cores fight: after a product
-      OpenBLAS's workers keep spinning (for ~2^28 cycles), and numba's after a parallel region,
-      so each slows the other. An LSTM (H = 256, B = 32, T = 50) with a Dense head over its
-      outputs, inference, interleaved: packed 26-30 ms + head 3.4-5.6 ms against the BLAS
-      loop's 16.5-21.7 + 1.3; with both pools' spinning turned off (OPENBLAS_THREAD_TIMEOUT=4,
-      OMP_WAIT_POLICY=PASSIVE) 13.8-15.4 + 1.3 against 16.7-20.7 + 1.3.
-    - not in a child forked after its parent started numba's threads (GNU OpenMP, numba's usual
-      layer, terminates such a child: "fork() called from a process already using GNU OpenMP,
-      this is unsafe"); the child takes the BLAS path."""
-    return ENABLED and not _forked and _blas.threads() == 1
+    Two thread pools on two cores fight: after a product OpenBLAS's workers keep spinning (for
+    ~2^28 cycles), and numba's after a parallel region, so each slows the other. An LSTM
+    (H = 256, B = 32, T = 50) with a Dense head over its outputs, inference, interleaved: packed
+    26-30 ms + head 3.4-5.6 ms against the BLAS loop's 16.5-21.7 + 1.3, with the pools apart.
+
+    Not in a child forked after its parent started numba's threads (GNU OpenMP, numba's usual
+    layer, terminates such a child: "fork() called from a process already using GNU OpenMP,
+    this is unsafe"); the child takes the BLAS path."""
+    return ENABLED and not _pool.forked() and (_pool.shared() or _blas.threads() == 1)
 
 
 def threads() -> int:
-    """The threads a packed loop runs on: numba's (NUMBA_NUM_THREADS, numba.set_num_threads).
-    Call it before starting them."""
-    global _launched
-    import numba
-    _launched = True
-    return numba.get_num_threads()
-
-
-def _after_fork_in_child() -> None:
-    global _forked
-    _forked = _forked or _launched
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
+    """The threads a packed loop runs on: numba's (NUMBA_NUM_THREADS, numba.set_num_threads)."""
+    return _pool.launch()
 
 
 if AVAILABLE:

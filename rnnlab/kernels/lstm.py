@@ -36,33 +36,37 @@ def blas_loop(B: int, dtype):
 
 
 def packed_loop(B: int, H: int, dtype, keep_cache: bool, streaming: bool) -> bool:
-    """Whether the forward runs on rnnlab's own packed GEMM and threads (_packed): only while
-    NumPy's OpenBLAS runs on one thread (_packed.usable), float32 over a whole sequence, H a
-    multiple of 16 up to 512; in training as packed_training, in inference not a tiny problem
-    (where compiled_loop's one thread is faster). Inference against the BLAS loop, interleaved,
-    with OpenBLAS on one thread: 0.54-0.83x at H = 64, 256, B = 1-128, T = 50 (and against a
-    two-thread BLAS loop 0.53-1.03x); at H = 1024 it read 0.83-1.40x, so H = 1024 stays on BLAS."""
+    """Whether the forward runs on rnnlab's own packed GEMM and threads (_packed): where
+    _packed.usable (OpenBLAS's jobs on numba's threads too, or OpenBLAS on one thread), float32
+    over a whole sequence, H a multiple of 16 from 64 to 512; in training as packed_training,
+    in inference not a tiny problem (where compiled_loop's one thread is faster).
+
+    Inference against the BLAS loop, one pool (_pool), interleaved, T = 50: 0.54-0.96x at
+    H = 64-512, B = 8-256, but 1.05 at H = 512, B = 128; at H = 32, B = 128 1.47x and at H = 16,
+    B = 256 1.86x (a K of 16-32 rows is too short for the tiles), hence H >= 64. At H = 1024
+    (one OpenBLAS thread) it read 0.83-1.40x, so H = 1024 stays on BLAS."""
     if streaming or not _packable(H, dtype):
         return False
     return B > 1 if keep_cache else H >= 128 or B * H > 512
 
 
 def packed_training(B: int, H: int, dtype) -> bool:
-    """Whether a training call's forward and backward loops run on _packed (while OpenBLAS
-    runs on one thread: _packed.usable): float32, H a multiple of 16 up to 512, B > 1 (the
-    rows split between the threads). With OpenBLAS on one thread, whole forward + backward
-    calls took 0.72-0.91x the BLAS loop's time at H = 64-512, B = 4-128, T = 50, 200."""
+    """Whether a training call's forward and backward loops run on _packed: as packed_loop,
+    B > 1 (the rows split between the threads). One pool, interleaved, whole forward +
+    backward calls at T = 50: 0.66-0.97x the BLAS loop's time at H = 64-512, B = 8-256, but
+    1.02 at H = 512, B = 64 (and once 1.08 at H = 256, B = 128; 0.93 in another run)."""
     return B > 1 and _packable(H, dtype)
 
 
 def _packable(H: int, dtype) -> bool:
-    """What both packed loops need: _packed usable now, float32, H a multiple of 16 up to 512."""
-    return _packed.usable() and np.dtype(dtype) == np.float32 and H % _packed.NR == 0 and H <= 512
+    """What both packed loops need: float32, H a multiple of 16 from 64 to 512, and _packed
+    usable now (asked last: the first time, it shares OpenBLAS's jobs with numba's threads)."""
+    return np.dtype(dtype) == np.float32 and H % _packed.NR == 0 and 64 <= H <= 512 and _packed.usable()
 
 
 def packed_projection(xs: np.ndarray, w: np.ndarray, out: np.ndarray | None) -> np.ndarray:
-    """(N, G) xs (N, D) w^T through _packed, on numba's threads (OpenBLAS runs on one thread
-    whenever the packed loop runs); w (G, D) with G a multiple of 16."""
+    """(N, G) xs (N, D) w^T through _packed, on numba's threads (the packed loop's pool);
+    w (G, D) with G a multiple of 16."""
     G, D = w.shape
     threads = _packed.threads()
     wp = np.empty(G * D, dtype=np.float32)

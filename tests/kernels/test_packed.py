@@ -17,7 +17,7 @@ import pytest
 from rnnlab import kernels
 from rnnlab.cells.lstm import LSTMCellConfig
 from rnnlab.init import init_cell
-from rnnlab.kernels import _blas, _packed, lstm
+from rnnlab.kernels import _blas, _packed, _pool, lstm
 from rnnlab.recurrent import scan_backward, scan_forward
 from tests.helpers import python_output
 
@@ -27,10 +27,23 @@ needs_packed = pytest.mark.skipif(not _packed.AVAILABLE or _blas.threads() is No
 
 @pytest.fixture(autouse=True)
 def one_blas_thread():
-    """The packed path runs while NumPy's OpenBLAS runs on one thread (_packed.usable)."""
+    """The packed path runs while NumPy's OpenBLAS runs on one thread, or while its jobs run on
+    numba's threads too (_packed.usable); these tests take the first, tests/kernels/test_pool
+    the second."""
     threadpoolctl = pytest.importorskip("threadpoolctl")
     with threadpoolctl.threadpool_limits(1, user_api="blas"):
         yield
+
+
+@contextlib.contextmanager
+def _pools_apart():
+    """OpenBLAS's jobs back on its own threads (kernels._pool), for the call inside."""
+    was = _pool.shared()
+    _pool.share(False)
+    try:
+        yield
+    finally:
+        _pool.share(was)
 
 
 @pytest.fixture
@@ -171,16 +184,19 @@ def test_which_calls_take_the_packed_loop():
     assert not lstm.packed_loop(32, 100, f32, keep_cache=False, streaming=False)  # H % 16
     assert not lstm.packed_loop(32, 1024, f32, keep_cache=False, streaming=False)
     assert not lstm.packed_loop(4, 64, f32, keep_cache=False, streaming=False)    # tiny
+    assert not lstm.packed_loop(128, 32, f32, keep_cache=False, streaming=False)  # H < 64
+    assert not lstm.packed_training(128, 48, f32)
 
 
 @needs_packed
-def test_nothing_takes_it_while_openblas_runs_on_more_threads(calls):
-    """Two thread pools on two cores slow each other (see _packed.usable): with OpenBLAS on
-    two threads, inference and training run the BLAS loops and compute the same."""
+def test_nothing_takes_it_while_openblas_runs_its_own_two_threads(calls):
+    """Two thread pools on two cores slow each other (see _packed.usable): with the pools apart
+    and OpenBLAS on two threads, inference and training run the BLAS loops and compute the
+    same."""
     import threadpoolctl
     problem = _gradient_problem(4, 6, 5, 128)
     one = _training(*problem)
-    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+    with threadpoolctl.threadpool_limits(2, user_api="blas"), _pools_apart():
         assert _blas.threads() == 2 and not _packed.usable()
         assert not lstm.packed_loop(32, 256, np.float32, keep_cache=False, streaming=False)
         assert not lstm.packed_training(32, 256, np.float32)
