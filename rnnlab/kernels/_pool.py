@@ -60,8 +60,33 @@ def launch() -> int:
     """Start numba's threads (if not yet) and return how many a parallel loop runs on
     (NUMBA_NUM_THREADS, numba.set_num_threads)."""
     import numba
+    if not _state["launched"]:
+        _torch_openmp_first()
     _state["launched"] = True
     return numba.get_num_threads()
+
+
+def _torch_openmp_first() -> None:
+    """Where torch is installed but not imported, load its GNU OpenMP (torch/lib/libgomp.so.1)
+    before numba's OpenMP layer loads the system's: both are named libgomp.so.1, so whichever
+    loads first serves both. torch on the system's libgomp ran a GRU (H = 64, B = 128, T = 50,
+    inference) in 156-168 ms against 4.7-5.5 on its own; numba runs as fast on torch's."""
+    import importlib.util
+    import sys
+    if "torch" in sys.modules or "numba.np.ufunc.omppool" in sys.modules:
+        return
+    try:
+        spec = importlib.util.find_spec("torch")
+    except (ImportError, ValueError):
+        return
+    if spec is None or spec.origin is None:
+        return
+    path = os.path.join(os.path.dirname(spec.origin), "lib", "libgomp.so.1")
+    if os.path.exists(path):
+        try:
+            ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
+        except OSError:
+            pass
 
 
 def forked() -> bool:

@@ -190,3 +190,24 @@ def test_packed_training_beside_two_openblas_threads_matches_one_thread():
         assert _pool.calls() > calls                           # dW on two threads, via the pool
     for a, b in zip(one, two, strict=True):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-5 * (1 + np.abs(b).max()))
+
+
+@needs_pool
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="reads /proc/self/maps")
+def test_numba_threads_start_on_torchs_openmp_where_torch_is_installed():
+    """torch on the system's libgomp (loaded first by numba's OpenMP layer, under the same
+    name as torch's own) ran a GRU ~30x slower: rnnlab's threads start on torch's copy."""
+    pytest.importorskip("torch")
+    code = """
+import ctypes
+from rnnlab.kernels import _pool
+_pool.launch()
+import sys; assert "torch" not in sys.modules
+at = ctypes.cast(ctypes.CDLL(None).GOMP_parallel, ctypes.c_void_p).value   # what GOMP calls bind to
+for line in open("/proc/self/maps"):
+    span, *rest = line.split()
+    lo, hi = (int(v, 16) for v in span.split("-"))
+    if lo <= at < hi:
+        print("torch" if "/torch/lib/" in rest[-1] else rest[-1])
+"""
+    assert _run(code) == ["torch"]
