@@ -21,9 +21,10 @@ neighbours pack), so all of them must run at once, each on its own thread:
 It is shared from the first call that would run the packed loops (`shared`), only where it is
 safe: numba's OpenMP layer without OMP_DYNAMIC or OMP_THREAD_LIMIT (teams of the size asked
 for), an OpenBLAS that has the callback, not in a forked child (the child gets OpenBLAS's own
-threads back: GNU OpenMP terminates a child that uses it after a fork).
-RNNLAB_ONE_POOL=0 keeps the two pools apart (the packed path then runs only while OpenBLAS has
-one thread).
+threads back: GNU OpenMP terminates a child that uses it after a fork). numba's threads
+start on torch's own GNU OpenMP where torch is installed and not yet imported
+(`_torch_openmp_first`). RNNLAB_ONE_POOL=0 keeps the two pools apart (the packed path then
+runs only while OpenBLAS has one thread).
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def _torch_openmp_first() -> None:
     """Where torch is installed but not imported, load its GNU OpenMP (torch/lib/libgomp.so.1)
     before numba's OpenMP layer loads the system's: both are named libgomp.so.1, so whichever
     loads first serves both. torch on the system's libgomp ran a GRU (H = 64, B = 128, T = 50,
-    inference) in 156-168 ms against 4.7-5.5 on its own; numba runs as fast on torch's."""
+    inference) in 156-168 ms against 4.7-5.5 on its own; rnnlab's LSTM runs as fast on torch's."""
     import importlib.util
     import sys
     if "torch" in sys.modules or "numba.np.ufunc.omppool" in sys.modules:
