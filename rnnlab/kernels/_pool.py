@@ -37,6 +37,9 @@ import numpy as np
 from . import _blas, _jit
 
 AVAILABLE = _jit.AVAILABLE and os.environ.get("RNNLAB_ONE_POOL", "1") != "0"
+# launched: numba's threads started here; forked: a child forked after that; shared: OpenBLAS's
+# jobs on numba's threads now; callback: the compiled cfunc, None before the first try to
+# share, False where sharing is not safe (not numba's OpenMP layer, or teams that may shrink)
 _state = {"launched": False, "forked": False, "shared": False, "callback": None}
 
 
