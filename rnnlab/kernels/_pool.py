@@ -101,7 +101,7 @@ def forked() -> bool:
 def shared() -> bool:
     """Whether OpenBLAS's parallel jobs run on numba's threads; shares them the first time it
     is asked where it can (see the module's doc)."""
-    if not _state["shared"] and _state["callback"] is None and _SET is not None and not forked():
+    if _state["callback"] is None:                             # never tried: share guards itself
         share()
     return _state["shared"]
 
