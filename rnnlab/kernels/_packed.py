@@ -1,4 +1,4 @@
-"""rnnlab's own packed GEMM, and the LSTM's loops on it with threads of its own.
+"""rnnlab's own packed GEMM, and the LSTM's and GRU's loops on it with threads of its own.
 
 oneDNN packs an LSTM's weights once and runs each step's product and gate math on its own
 threads; NumPy's OpenBLAS repacks W_hh on every call. Here W_ih and W_hh (their sigmoid rows
@@ -14,6 +14,8 @@ OpenBLAS runs its own parallel jobs on numba's threads too (_pool), or on one th
   panels of each gate) and meet at the end of every step (~1.2 us with numba's OpenMP layer).
 - `lstm_backward`: the training backward's loop, rows split as in `lstm_forward`, each step's
   da W_hh on W_hh packed as it is (`pack_rows`); the weight gradients and dx stay on OpenBLAS.
+- `gru_forward`, `gru_backward`: the reset-after GRU's loops, rows split the same way; its
+  input projection stays on OpenBLAS.
 
 The micro-kernel is written in LLVM IR through numba's `intrinsic` (llvmlite): plain numba
 loops compiled it to scalar FMAs (6-10 GFLOP/s, see the README); in IR it runs near one core's
@@ -56,6 +58,15 @@ def usable() -> bool:
     layer, terminates such a child: "fork() called from a process already using GNU OpenMP,
     this is unsafe"); the child takes the BLAS path."""
     return ENABLED and not _pool.forked() and (_pool.shared() or _blas.threads() == 1)
+
+
+def fits(H: int, dtype) -> bool:
+    """What every packed loop needs: float32, H a multiple of 16 from 64 to 512, and the path
+    usable now (asked last: the first time, it shares OpenBLAS's jobs with numba's threads).
+    At H < 64 a K of 16-48 rows is too short for the tiles (the LSTM at H = 32, B = 128 read
+    1.47x the BLAS loop's time); at H = 1024 the LSTM's loop read 0.94-1.03x the BLAS loop's
+    on the shared pool (T = 50, B = 32, 128), 0.83-1.40x earlier with one OpenBLAS thread."""
+    return np.dtype(dtype) == np.float32 and H % NR == 0 and 64 <= H <= 512 and usable()
 
 
 def threads() -> int:
@@ -346,3 +357,75 @@ if AVAILABLE:
                 for j in range(r.shape[0]):                    # s(x) = 0.5 tanh(x / 2) + 0.5
                     r[j] = s[j] * _jit.tanh(r[j] + z[j]) + (_jit._ONE - s[j])   # or tanh on g
         _jit.lstm_cell_update(a, c, c_new, h_new, tc, u0, u1)
+
+    @njit(cache=True, nogil=True, parallel=True)
+    def gru_forward(XP, Wp, bias, b_hn, HS, REC, held, nthreads):
+        """A whole reset-after GRU forward over input projections XP (T, B, 3H) (r, z columns
+        halved), rows split between the threads as in `lstm_forward`: each step's
+        hp = h W_hh^T (Wp = pack(W_hh), unscaled) on the packed kernel, then the step's gate
+        math (_jit.gru_after_forward). bias (3H,) scaled as XP, b_hn (H,) or (0,); HS (T+1, B, H)
+        the h carries, HS[0] the initial one; REC (T or 1, B, H) gets rec = hp_n + b_hn. With
+        REC of T steps (training) the gates r, z, n go over their step's XP (the fused
+        forward's cache layout); rows with held[t, b] keep their carry."""
+        T, B, G = XP.shape
+        H = HS.shape[2]
+        keep = REC.shape[0] == T
+        for w in prange(nthreads):
+            b0, b1 = w * B // nthreads, (w + 1) * B // nthreads
+            n = b1 - b0
+            if n == 0:
+                continue
+            hp = np.empty((n, G), dtype=XP.dtype)             # (n, 3H) h W_hh^T of a step
+            rz = np.empty((n, 2 * H), dtype=XP.dtype)         # the step's gates
+            nn = np.empty((n, H), dtype=XP.dtype)
+            for t in range(T):
+                h, h_new, xp = HS[t, b0:b1], HS[t + 1, b0:b1], XP[t, b0:b1]
+                _gemm(h, Wp, hp, 0, G // NR, False, H, 0)      # hp = h W_hh^T
+                _jit.gru_after_forward(xp, bias, hp, b_hn, rz, nn, REC[t if keep else 0, b0:b1],
+                                       h, h_new)
+                if keep:                                       # saved over x_r, x_z, x_n
+                    xp[:, :2 * H] = rz
+                    xp[:, 2 * H:] = nn
+                for b in range(n):
+                    if held.shape[1] and held[t, b0 + b]:
+                        h_new[b] = h[b]
+
+    @njit(cache=True, nogil=True, parallel=True)
+    def gru_backward(A, HS, REC, Wp, dY, dh, held, nthreads):
+        """The reset-after GRU's backward loop (as gru.Backward's steps), rows split as in
+        `lstm_backward`: A (T, B, 3H) the saved gates r, z, n -> their pre-activation gradients,
+        in place; HS (T, B, H) h_{t-1}; REC (T, B, H) the saved rec -> dn r, what W_hn's
+        output gets, in place; Wp = pack_rows(W_hh) (3H, H); dY (T, B, H) the output gradients
+        (zero at padded steps); dh (B, H) the final carry's gradient in, the initial one's out.
+        A row held at step t feeds nothing into the step and passes its gradient on."""
+        T, B, G = A.shape
+        H = G // 3
+        for w in prange(nthreads):
+            b0, b1 = w * B // nthreads, (w + 1) * B // nthreads
+            n = b1 - b0
+            if n == 0:
+                continue
+            rz = np.empty((n, 2 * H), dtype=A.dtype)          # the step's gates, copied out
+            nn = np.empty((n, H), dtype=A.dtype)              # before their gradients land
+            dhp = np.empty((n, G), dtype=A.dtype)             # (n, 3H) the recurrent side
+            d_h = dh[b0:b1].copy()                             # (n, H) dL/dh_t
+            dh_prev, kept = np.empty_like(d_h), np.empty_like(d_h)
+            for t in range(T - 1, -1, -1):
+                d_h += dY[t, b0:b1]                            # output + recurrence
+                for b in range(n):
+                    if held.shape[1] and held[t, b0 + b]:      # the step sees no gradient
+                        kept[b] = d_h[b]
+                        d_h[b] = 0
+                a = A[t, b0:b1]                                # (n, 3H)
+                rz[:] = a[:, :2 * H]
+                nn[:] = a[:, 2 * H:]
+                _jit.gru_backward_zn(HS[t, b0:b1], rz, nn, d_h, a)     # dz, dn
+                _jit.gru_after_backward_r(rz, REC[t, b0:b1], a, dhp)   # dr; dhp = dr, dz, dn r
+                REC[t, b0:b1] = dhp[:, 2 * H:]                 # d rec = dn r, for dW_hn
+                _gemm(dhp, Wp, dh_prev, 0, H // NR, False, G, 0)   # dh_{t-1} = dhp W_hh
+                _jit.gru_direct(dh_prev, d_h, rz)              # + dh z
+                for b in range(n):
+                    if held.shape[1] and held[t, b0 + b]:      # passed on unchanged
+                        dh_prev[b] = kept[b]
+                d_h, dh_prev = dh_prev, d_h
+            dh[b0:b1] = d_h

@@ -45,7 +45,7 @@ def packed_loop(B: int, H: int, dtype, keep_cache: bool, streaming: bool) -> boo
     H = 64-512, B = 8-256, but 1.05 at H = 512, B = 128; at H = 32, B = 128 1.47x and at H = 16,
     B = 256 1.86x (a K of 16-32 rows is too short for the tiles), hence H >= 64. At H = 1024
     (one OpenBLAS thread) it read 0.83-1.40x, so H = 1024 stays on BLAS."""
-    if streaming or not _packable(H, dtype):
+    if streaming or not _packed.fits(H, dtype):
         return False
     return B > 1 if keep_cache else H >= 128 or B * H > 512
 
@@ -55,13 +55,7 @@ def packed_training(B: int, H: int, dtype) -> bool:
     B > 1 (the rows split between the threads). One pool, interleaved, whole forward +
     backward calls at T = 50: 0.66-0.97x the BLAS loop's time at H = 64-512, B = 8-256, but
     1.02 at H = 512, B = 64 (and once 1.08 at H = 256, B = 128; 0.93 in another run)."""
-    return B > 1 and _packable(H, dtype)
-
-
-def _packable(H: int, dtype) -> bool:
-    """What both packed loops need: float32, H a multiple of 16 from 64 to 512, and _packed
-    usable now (asked last: the first time, it shares OpenBLAS's jobs with numba's threads)."""
-    return np.dtype(dtype) == np.float32 and H % _packed.NR == 0 and 64 <= H <= 512 and _packed.usable()
+    return B > 1 and _packed.fits(H, dtype)
 
 
 def packed_projection(xs: np.ndarray, w: np.ndarray, out: np.ndarray | None) -> np.ndarray:

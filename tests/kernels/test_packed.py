@@ -1,4 +1,4 @@
-"""rnnlab's own packed GEMM and the LSTM loops on its threads (kernels._packed).
+"""rnnlab's own packed GEMM and the LSTM's and GRU's loops on its threads (kernels._packed).
 
 The oracle is the reference step functions in float64 (kernels switched off), whose backward
 the finite-difference checks of tests/test_gradients cover: the packed path (float32 only)
@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 
 from rnnlab import kernels
+from rnnlab.cells.gru import GRUCellConfig
 from rnnlab.cells.lstm import LSTMCellConfig
 from rnnlab.init import init_cell
-from rnnlab.kernels import _blas, _packed, _pool, lstm
+from rnnlab.kernels import _blas, _packed, _pool, gru, lstm
 from rnnlab.recurrent import scan_backward, scan_forward
 from tests.helpers import python_output
 
@@ -87,13 +88,14 @@ def _reference(cell, p, x, carry, lengths=None, reverse=False):
     return y, final
 
 
-def _problem(T, B, D, H, seed=0):
+def _problem(T, B, D, H, seed=0, cell=None):
     rng = np.random.default_rng(seed)
-    cell = LSTMCellConfig(H)
+    cell = LSTMCellConfig(H) if cell is None else cell
     p = init_cell(cell, D, bias=True, dtype=np.float32, rng=rng)
     p.b_ih += rng.uniform(-1, 1, p.b_ih.shape).astype(np.float32)   # biases that matter
+    p.b_hh += rng.uniform(-1, 1, p.b_hh.shape).astype(np.float32)
     x = rng.standard_normal((T, B, D)).astype(np.float32)
-    carry = tuple(rng.standard_normal((B, H)).astype(np.float32) for _ in range(2))
+    carry = tuple(rng.standard_normal((B, H)).astype(np.float32) for _ in cell.carry_sizes())
     return cell, p, x, carry
 
 
@@ -240,11 +242,11 @@ def _assert_close_to(got, want):
         np.testing.assert_allclose(g, w, rtol=0, atol=2e-5 * (1 + np.abs(w).max()))
 
 
-def _gradient_problem(T, B, D, H, seed=0):
-    cell, p, x, carry = _problem(T, B, D, H, seed)
+def _gradient_problem(T, B, D, H, seed=0, cell=None):
+    cell, p, x, carry = _problem(T, B, D, H, seed, cell)
     rng = np.random.default_rng(seed + 100)
     dY = rng.standard_normal((T, B, H)).astype(np.float32)
-    dcarry = tuple(rng.standard_normal((B, H)).astype(np.float32) for _ in range(2))
+    dcarry = tuple(rng.standard_normal((B, H)).astype(np.float32) for _ in carry)
     return cell, p, x, carry, dY, dcarry
 
 
@@ -336,6 +338,7 @@ def test_a_child_forked_after_the_packed_path_ran_still_runs_inference():
     child must fall back to the BLAS loop and compute the same outputs."""
     code = """
 import os, numpy as np
+from rnnlab.cells.gru import GRUCellConfig
 from rnnlab.cells.lstm import LSTMCellConfig
 from rnnlab.init import init_cell
 from rnnlab.kernels import _packed
@@ -392,5 +395,106 @@ def test_a_deep_bidirectional_torch_lstm_trains_the_same_on_the_packed_path(call
     close(dx, xt.grad)
     for a, b in zip(dhx, hxt):
         close(a, b.grad)
+    for k, p in tm.named_parameters():
+        close(net.grads[k], p.grad)
+
+
+@pytest.fixture
+def gru_calls(monkeypatch):
+    """Counts of the GRU's packed loops' calls."""
+    seen = {"forward": 0, "backward": 0}
+
+    def spy(name, fn):
+        def wrapped(*args):
+            seen[name] += 1
+            return fn(*args)
+        return wrapped
+    monkeypatch.setattr(_packed, "gru_forward", spy("forward", _packed.gru_forward))
+    monkeypatch.setattr(_packed, "gru_backward", spy("backward", _packed.gru_backward))
+    return seen
+
+
+@needs_packed
+@pytest.mark.parametrize("T,B,D,H", [
+    (4, 2, 7, 128),        # one row a thread
+    (6, 13, 5, 64),        # 6 + 0 rows and 7 = 6 + 1: tiles of 6 and 1
+    (3, 22, 600, 128),     # 11 rows a thread (6 + 5); dhp W_hh over K = 384
+    (3, 9, 33, 176),       # 4 and 5 rows; K = 528: one KC block and a remainder
+    (2, 16, 40, 512),      # the largest H; K = 1536 in three blocks
+])
+def test_packed_gru_matches_the_reference_steps(T, B, D, H, gru_calls):
+    """The reset-after GRU's packed loops against the readable steps in float64: inference,
+    then a training forward and backward (outputs, dx, dh0 and every parameter's gradient)."""
+    problem = _gradient_problem(T, B, D, H, cell=GRUCellConfig(H))
+    cell, p, x, carry = problem[:4]
+    y, final, _ = scan_forward(cell, p, x, carry, keep_cache=False)
+    assert gru_calls == {"forward": 1, "backward": 0}
+    y_ref, final_ref = _reference(cell, p, x, carry)
+    _assert_close_to([y, *final], [y_ref, *final_ref])
+    got = _training(*problem)
+    assert gru_calls == {"forward": 2, "backward": 1}
+    _assert_close_to(got, _training_reference(*problem))
+
+
+@needs_packed
+@pytest.mark.parametrize("reverse", [False, True])
+def test_packed_gru_rows_past_their_length_hold_and_pass_their_gradient_on(reverse, gru_calls):
+    problem = _gradient_problem(7, 5, 4, 128, seed=5, cell=GRUCellConfig(128))
+    lengths = np.array([7, 3, 1, 5, 6])
+    got = _training(*problem, lengths=lengths, reverse=reverse)
+    assert gru_calls == {"forward": 1, "backward": 1}
+    _assert_close_to(got, _training_reference(*problem, lengths=lengths, reverse=reverse))
+
+
+@needs_packed
+def test_which_gru_calls_take_the_packed_loop(gru_calls):
+    f32 = np.float32
+    assert gru.packed_loop(2, 64, f32, reset_after=True, streaming=False)
+    assert gru.packed_loop(128, 512, f32, reset_after=True, streaming=False)
+    assert not gru.packed_loop(1, 256, f32, reset_after=True, streaming=False)      # B = 1
+    assert not gru.packed_loop(32, 256, f32, reset_after=False, streaming=False)    # the paper's
+    assert not gru.packed_loop(32, 256, f32, reset_after=True, streaming=True)      # Stream
+    assert not gru.packed_loop(32, 256, np.float64, reset_after=True, streaming=False)
+    assert not gru.packed_loop(32, 100, f32, reset_after=True, streaming=False)     # H % 16
+    assert not gru.packed_loop(32, 1024, f32, reset_after=True, streaming=False)
+    assert not gru.packed_loop(128, 32, f32, reset_after=True, streaming=False)     # H < 64
+    problem = _gradient_problem(3, 4, 5, 64, cell=GRUCellConfig(64, reset_after=False))
+    got = _training(*problem)                                   # reset-before: the steps
+    assert gru_calls == {"forward": 0, "backward": 0}
+    _assert_close_to(got, _training_reference(*problem))
+
+
+@needs_packed
+def test_a_deep_bidirectional_torch_gru_trains_the_same_on_the_packed_path(gru_calls):
+    """torch.nn.GRU's autograd as the oracle: two layers, both directions, variable lengths;
+    outputs, dx, the initial state's and every parameter's gradient."""
+    torch = pytest.importorskip("torch")
+    import rnnlab
+    torch.manual_seed(3)
+    tm = torch.nn.GRU(20, 64, num_layers=2, bidirectional=True)
+    net = rnnlab.GRU(20, 64, num_layers=2, bidirectional=True, dtype=np.float32, rng=0)
+    net.load_state_dict({k: v.detach().numpy() for k, v in tm.state_dict().items()})
+    rng = np.random.default_rng(4)
+    T, B = 9, 5
+    x = rng.standard_normal((T, B, 20)).astype(np.float32)
+    h0 = rng.standard_normal((4, B, 64)).astype(np.float32)
+    lengths = np.array([9, 4, 7, 1, 8])
+    xt, h0t = torch.tensor(x, requires_grad=True), torch.tensor(h0, requires_grad=True)
+    out_t, hn_t = tm(torch.nn.utils.rnn.pack_padded_sequence(xt, torch.tensor(lengths), enforce_sorted=False), h0t)
+    out_t, _ = torch.nn.utils.rnn.pad_packed_sequence(out_t, total_length=T)
+    out, hn = net(x, h0, lengths=lengths)
+    g_out = rng.standard_normal(out.shape).astype(np.float32)
+    g_hn = rng.standard_normal(hn.shape).astype(np.float32)
+    ((out_t * torch.tensor(g_out)).sum() + (hn_t * torch.tensor(g_hn)).sum()).backward()
+    dx, dh0 = net.backward(g_out, g_hn)
+    assert gru_calls == {"forward": 4, "backward": 4}       # 2 layers x 2 directions
+
+    def close(ours, theirs):
+        theirs = theirs.detach().numpy()
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5 * np.abs(theirs).max())
+    close(out, out_t)
+    close(hn, hn_t)
+    close(dx, xt.grad)
+    close(dh0, h0t.grad)
     for k, p in tm.named_parameters():
         close(net.grads[k], p.grad)
