@@ -60,12 +60,10 @@ class Forward(ForwardSteps):
         elif not self.jit:
             w = p.w_hh.copy()
             w[:2 * H] *= 0.5
-        if self.packed:
-            self.b_hn = None if p.b_hh is None else p.b_hh[2 * H:]
-        elif self.after:               # W^T, a contiguous copy where it pays (step_weights)
+        self.b_hn = None if p.b_hh is None else p.b_hh[2 * H:]  # (H,) inside r's product
+        if self.after and not self.packed:   # W^T, a contiguous copy where it pays (step_weights)
             self.w = step_weights(w, B, steps)                 # (H, 3H)
-            self.b_hn = None if p.b_hh is None else p.b_hh[2 * H:]
-        else:
+        elif not self.after:
             self.w_rz = step_weights(w[:2 * H], B, steps)      # (H, 2H)
             self.w_n = step_weights(w[2 * H:], B, steps)       # (H, H)
         self.HS = carry_buffer(T, carry[0])                    # (T+1, B, H)
