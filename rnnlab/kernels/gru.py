@@ -71,10 +71,11 @@ class Forward(ForwardSteps):
         # the saved gates go over their own input projections once a step has read them: r, z
         # into XP's first 2H columns, n into its last H, so they cost no memory of their own
         self.RZ, self.N = XP[..., :2 * H], XP[..., 2 * H:]     # (T, B, 2H), (T, B, H) views
-        self.rz = np.empty((B, 2 * H), dtype=XP.dtype)         # one step's gates, contiguous
-        self.n = np.empty((B, H), dtype=XP.dtype)
         self.REC = np.empty((T if keep_cache else 1, B, H), dtype=XP.dtype)
-        self.hp = np.empty((B, 3 * H if self.after else 2 * H), dtype=XP.dtype)
+        if not self.packed:            # the steps' scratch (the packed loop has its own)
+            self.rz = np.empty((B, 2 * H), dtype=XP.dtype)     # one step's gates, contiguous
+            self.n = np.empty((B, H), dtype=XP.dtype)
+            self.hp = np.empty((B, 3 * H if self.after else 2 * H), dtype=XP.dtype)
         self.no_bias = np.empty(0, dtype=XP.dtype)
 
     def run(self, mask, padded) -> None:

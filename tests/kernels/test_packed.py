@@ -50,17 +50,22 @@ def _pools_apart():
 @pytest.fixture
 def calls(monkeypatch):
     """Counts of the packed functions' calls, so a test knows the path it checks ran."""
-    seen = {"project": 0, "rows": 0, "cols": 0, "backward": 0}
+    return _spied(monkeypatch, project="project", rows="lstm_forward", cols="lstm_forward_cols",
+                  backward="lstm_backward")
+
+
+def _spied(monkeypatch, **functions):
+    """{name: calls so far} for each of _packed's `functions` (name=attribute), counted by
+    wrapping them for the test."""
+    seen = dict.fromkeys(functions, 0)
 
     def spy(name, fn):
         def wrapped(*args):
             seen[name] += 1
             return fn(*args)
         return wrapped
-    monkeypatch.setattr(_packed, "project", spy("project", _packed.project))
-    monkeypatch.setattr(_packed, "lstm_forward", spy("rows", _packed.lstm_forward))
-    monkeypatch.setattr(_packed, "lstm_forward_cols", spy("cols", _packed.lstm_forward_cols))
-    monkeypatch.setattr(_packed, "lstm_backward", spy("backward", _packed.lstm_backward))
+    for name, attr in functions.items():
+        monkeypatch.setattr(_packed, attr, spy(name, getattr(_packed, attr)))
     return seen
 
 
@@ -338,7 +343,6 @@ def test_a_child_forked_after_the_packed_path_ran_still_runs_inference():
     child must fall back to the BLAS loop and compute the same outputs."""
     code = """
 import os, numpy as np
-from rnnlab.cells.gru import GRUCellConfig
 from rnnlab.cells.lstm import LSTMCellConfig
 from rnnlab.init import init_cell
 from rnnlab.kernels import _packed
@@ -402,16 +406,7 @@ def test_a_deep_bidirectional_torch_lstm_trains_the_same_on_the_packed_path(call
 @pytest.fixture
 def gru_calls(monkeypatch):
     """Counts of the GRU's packed loops' calls."""
-    seen = {"forward": 0, "backward": 0}
-
-    def spy(name, fn):
-        def wrapped(*args):
-            seen[name] += 1
-            return fn(*args)
-        return wrapped
-    monkeypatch.setattr(_packed, "gru_forward", spy("forward", _packed.gru_forward))
-    monkeypatch.setattr(_packed, "gru_backward", spy("backward", _packed.gru_backward))
-    return seen
+    return _spied(monkeypatch, forward="gru_forward", backward="gru_backward")
 
 
 @needs_packed
