@@ -31,6 +31,7 @@ ENABLED = AVAILABLE     # tests switch this off to run the NumPy passes
 
 _HALF = np.float32(0.5)   # exact in both dtypes, so float32 * _HALF stays float32
 _ONE = np.float32(1.0)
+_ZERO = np.float32(0.0)
 _LIM = np.float32(7.90531110763549805)
 _SAT = np.float32(9.0)
 _P = tuple(np.float32(v) for v in (-2.76076847742355e-16, 2.00018790482477e-13, -8.60467152213735e-11,
@@ -295,6 +296,25 @@ def rnn_tanh_backward(y, dh, da):
     for b in range(B):
         for j in range(H):
             da[b, j] = dh[b, j] * (_ONE - y[b, j] * y[b, j])
+
+
+@_compile
+def rnn_relu_forward(h_new, xp, bias):
+    """h_new (B, H) holds h W_hh^T -> max(that + xp + bias, 0) (NaN kept, as np.maximum)."""
+    B, H = h_new.shape
+    for b in range(B):
+        for j in range(H):
+            v = h_new[b, j] + xp[b, j] + bias[j]
+            h_new[b, j] = v if not v < 0 else _ZERO
+
+
+@_compile
+def rnn_relu_backward(y, dh, da):
+    """da = dh [y > 0], y the step's output (relu' from it)."""
+    B, H = y.shape
+    for b in range(B):
+        for j in range(H):
+            da[b, j] = dh[b, j] * (_ONE if y[b, j] > 0 else _ZERO)
 
 
 @_compile

@@ -1,4 +1,4 @@
-"""rnnlab's own packed GEMM, and the LSTM's and GRU's loops on it with threads of its own.
+"""rnnlab's own packed GEMM, and the LSTM's, GRU's and RNN's loops on it with threads of its own.
 
 oneDNN packs an LSTM's weights once and runs each step's product and gate math on its own
 threads; NumPy's OpenBLAS repacks W_hh on every call. Here W_ih and W_hh (their sigmoid rows
@@ -16,6 +16,8 @@ OpenBLAS runs its own parallel jobs on numba's threads too (_pool), or on one th
   da W_hh on W_hh packed as it is (`pack_rows`); the weight gradients and dx stay on OpenBLAS.
 - `gru_forward`, `gru_backward`: the reset-after GRU's loops, rows split the same way; its
   input projection stays on OpenBLAS.
+- `rnn_forward`, `rnn_backward`: the Elman RNN's (tanh or ReLU), the same way; the backward
+  runs over one chunk of steps at a time (rnn.Backward adds each chunk's weight gradients).
 
 The micro-kernel is written in LLVM IR through numba's `intrinsic` (llvmlite): plain numba
 loops compiled it to scalar FMAs (6-10 GFLOP/s, see the README); in IR it runs near one core's
@@ -357,6 +359,59 @@ if AVAILABLE:
                 for j in range(r.shape[0]):                    # s(x) = 0.5 tanh(x / 2) + 0.5
                     r[j] = s[j] * _jit.tanh(r[j] + z[j]) + (_jit._ONE - s[j])   # or tanh on g
         _jit.lstm_cell_update(a, c, c_new, h_new, tc, u0, u1)
+
+    @njit(cache=True, nogil=True, parallel=True)
+    def rnn_forward(XP, Wp, bias, HS, held, relu, nthreads):
+        """A whole Elman RNN forward over input projections XP (T, B, H), rows split between
+        the threads as in `lstm_forward`: each step's h W_hh^T (Wp = pack(W_hh)) on the packed
+        kernel straight into HS[t+1], then tanh (or ReLU) of it + XP[t] + bias (H,) in place.
+        HS (T+1, B, H) the h carries, HS[0] the initial one; rows with held[t, b] keep theirs."""
+        T, B, H = XP.shape
+        for w in prange(nthreads):
+            b0, b1 = w * B // nthreads, (w + 1) * B // nthreads
+            for t in range(T):
+                h, h_new = HS[t, b0:b1], HS[t + 1, b0:b1]     # (rows, H)
+                _gemm(h, Wp, h_new, 0, H // NR, False, H, 0)   # h_new = h W_hh^T
+                if relu:
+                    _jit.rnn_relu_forward(h_new, XP[t, b0:b1], bias)
+                else:
+                    _jit.rnn_tanh_forward(h_new, XP[t, b0:b1], bias)
+                for b in range(b1 - b0):
+                    if held.shape[1] and held[t, b0 + b]:
+                        h_new[b] = h[b]
+
+    @njit(cache=True, nogil=True, parallel=True)
+    def rnn_backward(Y, Wp, dY, dh, DA, held, relu, nthreads):
+        """Steps T-1 .. 0 of the RNN's backward (as rnn.Backward's steps), rows split as in
+        `lstm_backward`: Y (T, B, H) the steps' outputs; dY (T, B, H) the output gradients
+        (zero at padded steps); DA (T, B, H) <- the pre-activation gradients; Wp =
+        pack_rows(W_hh) (H, H); dh (B, H) the gradient of the carry after step T-1 in, of the
+        one before step 0 out. A row held at step t feeds nothing into the step and passes
+        its gradient on."""
+        T, B, H = Y.shape
+        for w in prange(nthreads):
+            b0, b1 = w * B // nthreads, (w + 1) * B // nthreads
+            if b1 == b0:
+                continue
+            d_h = dh[b0:b1].copy()                             # (n, H) dL/dh_t
+            dh_prev, kept = np.empty_like(d_h), np.empty_like(d_h)
+            for t in range(T - 1, -1, -1):
+                d_h += dY[t, b0:b1]                            # output + recurrence
+                for b in range(b1 - b0):
+                    if held.shape[1] and held[t, b0 + b]:      # the step sees no gradient
+                        kept[b] = d_h[b]
+                        d_h[b] = 0
+                da = DA[t, b0:b1]                              # (n, H)
+                if relu:
+                    _jit.rnn_relu_backward(Y[t, b0:b1], d_h, da)   # dh [y > 0]
+                else:
+                    _jit.rnn_tanh_backward(Y[t, b0:b1], d_h, da)   # dh (1 - y^2)
+                _gemm(da, Wp, dh_prev, 0, H // NR, False, H, 0)    # dh_{t-1} = da W_hh
+                for b in range(b1 - b0):
+                    if held.shape[1] and held[t, b0 + b]:      # passed on unchanged
+                        dh_prev[b] = kept[b]
+                d_h, dh_prev = dh_prev, d_h
+            dh[b0:b1] = d_h
 
     @njit(cache=True, nogil=True, parallel=True)
     def gru_forward(XP, Wp, bias, b_hn, HS, REC, held, nthreads):

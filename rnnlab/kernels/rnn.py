@@ -1,6 +1,7 @@
 """Fused Elman RNN (tanh or ReLU): 1 GEMM + 1 compiled pass (3 NumPy ones) a step forward,
-1 GEMM + 3 passes backward; the backward adds its input and weight gradients chunk by chunk
-(see Backward)."""
+1 GEMM + 1 pass (3) backward; the backward adds its input and weight gradients chunk by chunk
+(see Backward). Over a whole sequence at B >= 2 both loops run on rnnlab's own packed GEMM
+(see packed_loop)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 
 from ..cells.base import flat
 from ..params import CellParams
-from . import _jit
+from . import _jit, _packed
 from ._buffers import BackwardSteps, ForwardSteps, carry_buffer, hold_rows, masked, step_weights
 
 
@@ -16,20 +17,46 @@ def input_scale(cell, dtype) -> np.ndarray:
     return np.ones(cell.hidden_size, dtype=dtype)             # no sigmoid gates
 
 
+def packed_loop(B: int, H: int, dtype, streaming: bool) -> bool:
+    """Whether a call's forward (and its training backward) runs as one compiled loop on
+    rnnlab's own packed GEMM and numba's threads (_packed.rnn_forward, rnn_backward), the rows
+    split between the threads: over a whole sequence, B > 1, where _packed.fits (float32, H a
+    multiple of 16 from 64 to 512). Elsewhere each step's product goes to NumPy's matmul from
+    Python."""
+    return not streaming and B > 1 and _packed.fits(H, dtype)
+
+
 class Forward(ForwardSteps):
     def __init__(self, cell, p, XP, carry, keep_cache: bool, bias, steps: float) -> None:
         T, B, _ = XP.shape
         self.XP, self.bias, self.relu = XP, bias, cell.nonlinearity == "relu"   # bias (H,)
-        self.w = step_weights(p.w_hh, B, steps)                # (H, H) W_hh^T
         self.HS = carry_buffer(T, carry[0])                    # (T+1, B, H)
         self.carries = (self.HS,)
-        self.jit = _jit.ENABLED and not self.relu
+        self.jit = _jit.ENABLED
+        self.packed = (packed_loop(B, cell.hidden_size, XP.dtype, steps == np.inf)
+                       and XP.flags.c_contiguous and carry[0].dtype == XP.dtype)
+        if self.packed:                                        # W_hh^T in 16-column panels
+            self.threads = _packed.threads()
+            self.wp = np.empty(p.w_hh.size, dtype=XP.dtype)
+            _packed.pack(p.w_hh, np.ones(p.w_hh.shape[0], dtype=XP.dtype), self.wp)
+        else:
+            self.w = step_weights(p.w_hh, B, steps)            # (H, H) W_hh^T
+
+    def run(self, mask, padded) -> None:
+        """One compiled loop on rnnlab's own GEMM and threads (see packed_loop), else step by
+        step from Python."""
+        if not self.packed:
+            return super().run(mask, padded)
+        T = self.XP.shape[0]
+        held = np.zeros((T, 0), bool) if mask is None else ~mask[..., 0]   # (T, B) or none
+        _packed.rnn_forward(self.XP, self.wp, self.bias, self.HS, held, self.relu, self.threads)
 
     def step(self, t: int, hold) -> None:
         h, h_new = self.HS[t], self.HS[t + 1]
         np.matmul(h, self.w, out=h_new)
-        if self.jit:
-            _jit.rnn_tanh_forward(h_new, self.XP[t], self.bias)   # tanh(h W^T + xp + b), one pass
+        if self.jit:                                           # act(h W^T + xp + b), one pass
+            act = _jit.rnn_relu_forward if self.relu else _jit.rnn_tanh_forward
+            act(h_new, self.XP[t], self.bias)
         else:
             h_new += self.XP[t]
             h_new += self.bias
@@ -63,8 +90,27 @@ class Backward(BackwardSteps):
         self.grads = None                                      # set by the first chunk
         self.d = (np.array(dcarry[0], dtype=dt),)
         self.nxt = (np.empty_like(self.d[0]),)
-        self.pos = np.empty((B, H), dtype=bool) if self.relu else None   # relu' mask
-        self.jit = _jit.ENABLED and not self.relu
+        self.jit = _jit.ENABLED
+        self.pos = np.empty((B, H), dtype=bool) if self.relu and not self.jit else None
+
+    def run(self, dY, mask, padded) -> None:
+        """Each chunk of steps as one compiled loop on rnnlab's own GEMM and threads (see
+        packed_loop), else step by step; each chunk's input and weight gradients after it."""
+        T, B, H = dY.shape
+        y = self.h_new
+        if not (packed_loop(B, H, y.dtype, False) and y.flags.c_contiguous):
+            return super().run(dY, mask, padded)
+        held = np.zeros((T, 0), bool) if mask is None else ~mask[..., 0]   # (T, B) or none
+        dY = np.ascontiguousarray(dY, dtype=y.dtype)
+        w = np.ascontiguousarray(self.p.w_hh)
+        wp = np.empty(w.size, dtype=y.dtype)                   # W_hh (H, H) in 16-col panels
+        _packed.pack_rows(w, wp)
+        threads = _packed.threads()
+        for hi in range(T, 0, -self.K):                        # chunks hi-1 .. lo, last first
+            self.lo, self.hi = max(0, hi - self.K), hi
+            _packed.rnn_backward(y[self.lo:hi], wp, dY[self.lo:hi], self.d[0],
+                                 self.DA[:hi - self.lo], held[self.lo:hi], self.relu, threads)
+            self._chunk_done()
 
     def step(self, t: int, dy, hold) -> None:
         if t < self.lo:                                        # a new chunk: steps hi-1 .. lo
@@ -72,8 +118,8 @@ class Backward(BackwardSteps):
         np.add(self.d[0], dy, out=self.d[0])                    # dL/dh_t: output + recurrence
         (dh,) = masked(hold, self.d)
         y, da = self.h_new[t], self.DA[t - self.lo]
-        if self.jit:
-            _jit.rnn_tanh_backward(y, dh, da)                  # dh (1 - y^2), one pass
+        if self.jit:                                           # dh act'(y), one pass
+            (_jit.rnn_relu_backward if self.relu else _jit.rnn_tanh_backward)(y, dh, da)
         elif self.relu:
             np.multiply(dh, np.greater(y, 0, out=self.pos), out=da)   # relu' from the output
         else:

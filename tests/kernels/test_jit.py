@@ -39,7 +39,19 @@ def test_float64_tanh_is_libm():
     np.testing.assert_allclose(compiled_tanh(x), np.tanh(x), rtol=0, atol=2e-16)
 
 
-CELLS = {"rnn_tanh": RNNCellConfig(37), "lstm": LSTMCellConfig(37), "gru_after": GRUCellConfig(37),
+def test_compiled_relu_is_numpys_maximum_nan_and_signed_zeros_included():
+    z = np.array([[np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-30, -1e-30, 3.5, -2.0]], np.float32)
+    out = np.zeros_like(z)                            # h W^T = 0: out = relu(z)
+    _jit.rnn_relu_forward(out, z, np.zeros(z.shape[1], np.float32))
+    np.testing.assert_array_equal(out, np.maximum(z + 0, 0))
+    dh = np.array([[1.5, -2.0, 3.0, -4.0, 5.0, -6.0, 7.0, np.nan, np.inf]], np.float32)
+    da = np.empty_like(dh)
+    _jit.rnn_relu_backward(out, dh, da)               # relu' read from the outputs
+    with np.errstate(invalid="ignore"):               # inf 0 is NaN in both
+        np.testing.assert_array_equal(da, dh * (out > 0))
+
+
+CELLS = {"rnn_tanh": RNNCellConfig(37), "rnn_relu": RNNCellConfig(37, "relu"), "lstm": LSTMCellConfig(37), "gru_after": GRUCellConfig(37),
          "gru_before": GRUCellConfig(37, reset_after=False)}
 
 

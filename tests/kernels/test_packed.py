@@ -1,4 +1,5 @@
-"""rnnlab's own packed GEMM and the LSTM's and GRU's loops on its threads (kernels._packed).
+"""rnnlab's own packed GEMM and the LSTM's, GRU's and RNN's loops on its threads
+(kernels._packed).
 
 The oracle is the reference step functions in float64 (kernels switched off), whose backward
 the finite-difference checks of tests/test_gradients cover: the packed path (float32 only)
@@ -17,8 +18,9 @@ import pytest
 from rnnlab import kernels
 from rnnlab.cells.gru import GRUCellConfig
 from rnnlab.cells.lstm import LSTMCellConfig
+from rnnlab.cells.rnn import RNNCellConfig
 from rnnlab.init import init_cell
-from rnnlab.kernels import _blas, _packed, _pool, gru, lstm
+from rnnlab.kernels import _blas, _packed, _pool, gru, lstm, rnn
 from rnnlab.recurrent import scan_backward, scan_forward
 from tests.helpers import python_output
 
@@ -227,10 +229,12 @@ def test_float64_calls_and_training_at_batch_one_do_not_take_it(calls):
 
 
 def _training(cell, p, x, carry, dY, dcarry, lengths=None, reverse=False):
-    """Outputs, dx, d initial carry and parameter grads of one forward and backward."""
-    y, _, sc = scan_forward(cell, p, x, carry, lengths=lengths, reverse=reverse, keep_cache=True)
+    """Outputs, final carry, dx, d initial carry and parameter grads of one forward and
+    backward."""
+    y, final, sc = scan_forward(cell, p, x, carry, lengths=lengths, reverse=reverse, keep_cache=True)
+    final = [f.copy() for f in final]                  # before the backward may reuse them
     dx, dc, grads = scan_backward(cell, p, sc, dY, dcarry)
-    return [y, dx, *dc, *(g for _, g in grads.items())]
+    return [y, *final, dx, *dc, *(g for _, g in grads.items())]
 
 
 def _training_reference(cell, p, x, carry, dY, dcarry, lengths=None, reverse=False):
@@ -483,6 +487,107 @@ def test_a_deep_bidirectional_torch_gru_trains_the_same_on_the_packed_path(gru_c
     ((out_t * torch.tensor(g_out)).sum() + (hn_t * torch.tensor(g_hn)).sum()).backward()
     dx, dh0 = net.backward(g_out, g_hn)
     assert gru_calls == {"forward": 4, "backward": 4}       # 2 layers x 2 directions
+
+    def close(ours, theirs):
+        theirs = theirs.detach().numpy()
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5 * np.abs(theirs).max())
+    close(out, out_t)
+    close(hn, hn_t)
+    close(dx, xt.grad)
+    close(dh0, h0t.grad)
+    for k, p in tm.named_parameters():
+        close(net.grads[k], p.grad)
+
+
+@pytest.fixture
+def rnn_calls(monkeypatch):
+    """Counts of the RNN's packed loops' calls (the backward: one a chunk of steps)."""
+    return _spied(monkeypatch, forward="rnn_forward", backward="rnn_backward")
+
+
+@needs_packed
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+@pytest.mark.parametrize("T,B,D,H,chunks", [
+    (4, 2, 7, 128, 1),     # one row a thread
+    (6, 13, 5, 64, 1),     # 6 + 0 rows and 7 = 6 + 1: tiles of 6 and 1
+    (3, 22, 600, 128, 1),  # 11 rows a thread (6 + 5)
+    (3, 9, 33, 176, 1),    # 4 and 5 rows; 11 panels
+    (70, 40, 3, 64, 2),    # T B = 2800 rows: two chunks of 35 steps
+    (2, 16, 40, 512, 1),   # the largest H: K = 512, one block
+])
+def test_packed_rnn_matches_the_reference_steps(nonlinearity, T, B, D, H, chunks, rnn_calls):
+    """The RNN's packed loops against the readable steps in float64: inference, then a
+    training forward and backward (outputs, dx, dh0 and every parameter's gradient), the
+    backward one loop a chunk of steps."""
+    cell = RNNCellConfig(H, nonlinearity)
+    problem = _gradient_problem(T, B, D, H, cell=cell)
+    _, p, x, carry = problem[:4]
+    y, final, _ = scan_forward(cell, p, x, carry, keep_cache=False)
+    assert rnn_calls == {"forward": 1, "backward": 0}
+    y_ref, final_ref = _reference(cell, p, x, carry)
+    _assert_close_to([y, *final], [y_ref, *final_ref])
+    got = _training(*problem)
+    assert rnn_calls == {"forward": 2, "backward": chunks}
+    _assert_close_to(got, _training_reference(*problem))
+
+
+@needs_packed
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_packed_rnn_rows_past_their_length_hold_and_pass_their_gradient_on(nonlinearity, reverse,
+                                                                          rnn_calls, monkeypatch):
+    """Padded rows across chunks of 2 steps (the last chunk of 1)."""
+    monkeypatch.setattr(rnn.Backward, "CHUNK_ROWS", 10)
+    problem = _gradient_problem(7, 5, 4, 64, seed=5, cell=RNNCellConfig(64, nonlinearity))
+    lengths = np.array([7, 3, 1, 5, 6])
+    got = _training(*problem, lengths=lengths, reverse=reverse)
+    assert rnn_calls == {"forward": 1, "backward": 4}
+    _assert_close_to(got, _training_reference(*problem, lengths=lengths, reverse=reverse))
+
+
+@needs_packed
+def test_which_rnn_calls_take_the_packed_loop(rnn_calls):
+    f32 = np.float32
+    assert rnn.packed_loop(2, 64, f32, streaming=False)
+    assert rnn.packed_loop(128, 512, f32, streaming=False)
+    assert not rnn.packed_loop(1, 256, f32, streaming=False)          # B = 1
+    assert not rnn.packed_loop(32, 256, f32, streaming=True)          # Stream
+    assert not rnn.packed_loop(32, 256, np.float64, streaming=False)
+    assert not rnn.packed_loop(32, 100, f32, streaming=False)         # H % 16
+    assert not rnn.packed_loop(32, 1024, f32, streaming=False)
+    assert not rnn.packed_loop(128, 48, f32, streaming=False)         # H < 64
+    problem = _gradient_problem(3, 1, 5, 64, cell=RNNCellConfig(64))
+    got = _training(*problem)                                   # B = 1: the steps
+    assert rnn_calls == {"forward": 0, "backward": 0}
+    _assert_close_to(got, _training_reference(*problem))
+
+
+@needs_packed
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+def test_a_deep_bidirectional_torch_rnn_trains_the_same_on_the_packed_path(nonlinearity, rnn_calls):
+    """torch.nn.RNN's autograd as the oracle: two layers, both directions, variable lengths;
+    outputs, dx, the initial state's and every parameter's gradient."""
+    torch = pytest.importorskip("torch")
+    import rnnlab
+    torch.manual_seed(3)
+    tm = torch.nn.RNN(20, 64, num_layers=2, bidirectional=True, nonlinearity=nonlinearity)
+    net = rnnlab.RNN(20, 64, num_layers=2, bidirectional=True, nonlinearity=nonlinearity,
+                     dtype=np.float32, rng=0)
+    net.load_state_dict({k: v.detach().numpy() for k, v in tm.state_dict().items()})
+    rng = np.random.default_rng(4)
+    T, B = 9, 5
+    x = rng.standard_normal((T, B, 20)).astype(np.float32)
+    h0 = rng.standard_normal((4, B, 64)).astype(np.float32)
+    lengths = np.array([9, 4, 7, 1, 8])
+    xt, h0t = torch.tensor(x, requires_grad=True), torch.tensor(h0, requires_grad=True)
+    out_t, hn_t = tm(torch.nn.utils.rnn.pack_padded_sequence(xt, torch.tensor(lengths), enforce_sorted=False), h0t)
+    out_t, _ = torch.nn.utils.rnn.pad_packed_sequence(out_t, total_length=T)
+    out, hn = net(x, h0, lengths=lengths)
+    g_out = rng.standard_normal(out.shape).astype(np.float32)
+    g_hn = rng.standard_normal(hn.shape).astype(np.float32)
+    ((out_t * torch.tensor(g_out)).sum() + (hn_t * torch.tensor(g_hn)).sum()).backward()
+    dx, dh0 = net.backward(g_out, g_hn)
+    assert rnn_calls == {"forward": 4, "backward": 4}       # 2 layers x 2 directions
 
     def close(ours, theirs):
         theirs = theirs.detach().numpy()
