@@ -22,7 +22,10 @@ def packed_loop(B: int, H: int, dtype, streaming: bool) -> bool:
     rnnlab's own packed GEMM and numba's threads (_packed.rnn_forward, rnn_backward), the rows
     split between the threads: over a whole sequence, B > 1, where _packed.fits (float32, H a
     multiple of 16 from 64 to 512). Elsewhere each step's product goes to NumPy's matmul from
-    Python."""
+    Python.
+
+    Against those steps, one pool (_pool), interleaved, T = 50-200: inference 0.51-0.96x at
+    H = 64-512, B = 2-128, training 0.61-0.94x."""
     return not streaming and B > 1 and _packed.fits(H, dtype)
 
 
