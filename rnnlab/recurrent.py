@@ -108,15 +108,18 @@ def input_projection(cell: Cell, p: CellParams, xs: np.ndarray, scale: np.ndarra
     pass. The scale goes on the smaller of W_ih and XP (a pass over XP took 2-12 ms at B = 128,
     T = 200). With `leave_bias` the bias pass is left to the fused kernel, which adds the
     returned (G*H,) bias (scaled) where its gate math reads XP; the bias returned is otherwise
-    None. XP is written into `scratch`'s buffer when one is given. `gemm(xs, w, out)`: the
-    product xs w^T, NumPy's matmul when None (kernels.own_projection)."""
+    None. XP is written into `scratch`'s buffer when one is given. `gemm(xs, w, scale, out)`:
+    the product xs (w scale)^T, the scale (or None) taken as it packs w; NumPy's matmul when
+    None (kernels.own_projection)."""
     T, B, D = xs.shape
-    on_w = scale is not None and (T * B >= D or gemm is not None)
-    w, b = kernels.folded_input(cell, p, scale if on_w else None)  # (G*H, D), (G*H,)
+    own = gemm is not None
+    on_w = scale is not None and (T * B >= D or own)
+    w, b = kernels.folded_input(cell, p, scale if on_w and not own else None)   # (G*H, D), (G*H,)
     out = None if scratch is None else scratch.take(T * B * w.shape[0], xs.dtype)
     out = None if out is None else out.reshape(T * B, -1)
-    if gemm is not None:
-        XP = gemm(flat(xs), w, out)                                # (T*B, G*H)
+    if own:                                                        # no scaled copy of W_ih
+        XP = gemm(flat(xs), w, scale, out)                         # (T*B, G*H)
+        b = None if b is None or scale is None else b * scale
     else:
         XP = np.matmul(flat(xs), w.T, out=out)                     # (T*B, G*H)
     if scale is not None and not on_w:

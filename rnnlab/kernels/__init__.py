@@ -58,7 +58,8 @@ def saves_projections(cell) -> bool:
 
 
 def own_projection(cell, x: np.ndarray, keep_cache: bool):
-    """The GEMM `(xs (N, D), w (G, D), out) -> out = xs w^T` the fused forward wants for its
+    """The GEMM `(xs (N, D), w (G, D), scale (G,) or None, out) -> out = xs (w scale)^T` (the
+    scale taken as it packs w, no scaled copy of w) that the fused forward wants for its
     input projections instead of NumPy's, or None: the LSTM's packed loop (lstm.packed_loop)
     runs it on numba's threads, as the loop itself."""
     fam = _family(cell)

@@ -58,13 +58,14 @@ def packed_training(B: int, H: int, dtype) -> bool:
     return B > 1 and _packed.fits(H, dtype)
 
 
-def packed_projection(xs: np.ndarray, w: np.ndarray, out: np.ndarray | None) -> np.ndarray:
-    """(N, G) xs (N, D) w^T through _packed, on numba's threads (the packed loop's pool);
-    w (G, D) with G a multiple of 16."""
+def packed_projection(xs: np.ndarray, w: np.ndarray, scale: np.ndarray | None,
+                      out: np.ndarray | None) -> np.ndarray:
+    """(N, G) xs (N, D) (w scale)^T through _packed, on numba's threads (the packed loop's
+    pool); w (G, D) with G a multiple of 16, scale (G,) or None, taken as w is packed."""
     G, D = w.shape
     threads = _packed.threads()
     wp = np.empty(G * D, dtype=np.float32)
-    _packed.pack(w, np.ones(G, dtype=np.float32), wp)
+    _packed.pack(w, np.ones(G, dtype=np.float32) if scale is None else scale.astype(np.float32), wp)
     out = np.empty((xs.shape[0], G), dtype=np.float32) if out is None else out
     _packed.project(np.ascontiguousarray(xs, dtype=np.float32), wp, out, threads)
     return out
