@@ -463,15 +463,16 @@ def test_which_gru_calls_take_the_packed_loop(gru_calls):
     _assert_close_to(got, _training_reference(*problem))
 
 
-@needs_packed
-def test_a_deep_bidirectional_torch_gru_trains_the_same_on_the_packed_path(gru_calls):
-    """torch.nn.GRU's autograd as the oracle: two layers, both directions, variable lengths;
-    outputs, dx, the initial state's and every parameter's gradient."""
+def _trains_as_torch(kind: str, calls: dict, **options) -> None:
+    """torch.nn.<kind>'s autograd as the oracle: two layers, both directions, variable lengths;
+    outputs, dx, the initial state's and every parameter's gradient, each of the 4 layer
+    directions on the packed loops (`calls`)."""
     torch = pytest.importorskip("torch")
     import rnnlab
     torch.manual_seed(3)
-    tm = torch.nn.GRU(20, 64, num_layers=2, bidirectional=True)
-    net = rnnlab.GRU(20, 64, num_layers=2, bidirectional=True, dtype=np.float32, rng=0)
+    tm = getattr(torch.nn, kind)(20, 64, num_layers=2, bidirectional=True, **options)
+    net = getattr(rnnlab, kind)(20, 64, num_layers=2, bidirectional=True, dtype=np.float32, rng=0,
+                                **options)
     net.load_state_dict({k: v.detach().numpy() for k, v in tm.state_dict().items()})
     rng = np.random.default_rng(4)
     T, B = 9, 5
@@ -486,7 +487,7 @@ def test_a_deep_bidirectional_torch_gru_trains_the_same_on_the_packed_path(gru_c
     g_hn = rng.standard_normal(hn.shape).astype(np.float32)
     ((out_t * torch.tensor(g_out)).sum() + (hn_t * torch.tensor(g_hn)).sum()).backward()
     dx, dh0 = net.backward(g_out, g_hn)
-    assert gru_calls == {"forward": 4, "backward": 4}       # 2 layers x 2 directions
+    assert calls == {"forward": 4, "backward": 4}           # 2 layers x 2 directions
 
     def close(ours, theirs):
         theirs = theirs.detach().numpy()
@@ -497,6 +498,11 @@ def test_a_deep_bidirectional_torch_gru_trains_the_same_on_the_packed_path(gru_c
     close(dh0, h0t.grad)
     for k, p in tm.named_parameters():
         close(net.grads[k], p.grad)
+
+
+@needs_packed
+def test_a_deep_bidirectional_torch_gru_trains_the_same_on_the_packed_path(gru_calls):
+    _trains_as_torch("GRU", gru_calls)
 
 
 @pytest.fixture
@@ -565,36 +571,4 @@ def test_which_rnn_calls_take_the_packed_loop(rnn_calls):
 @needs_packed
 @pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
 def test_a_deep_bidirectional_torch_rnn_trains_the_same_on_the_packed_path(nonlinearity, rnn_calls):
-    """torch.nn.RNN's autograd as the oracle: two layers, both directions, variable lengths;
-    outputs, dx, the initial state's and every parameter's gradient."""
-    torch = pytest.importorskip("torch")
-    import rnnlab
-    torch.manual_seed(3)
-    tm = torch.nn.RNN(20, 64, num_layers=2, bidirectional=True, nonlinearity=nonlinearity)
-    net = rnnlab.RNN(20, 64, num_layers=2, bidirectional=True, nonlinearity=nonlinearity,
-                     dtype=np.float32, rng=0)
-    net.load_state_dict({k: v.detach().numpy() for k, v in tm.state_dict().items()})
-    rng = np.random.default_rng(4)
-    T, B = 9, 5
-    x = rng.standard_normal((T, B, 20)).astype(np.float32)
-    h0 = rng.standard_normal((4, B, 64)).astype(np.float32)
-    lengths = np.array([9, 4, 7, 1, 8])
-    xt, h0t = torch.tensor(x, requires_grad=True), torch.tensor(h0, requires_grad=True)
-    out_t, hn_t = tm(torch.nn.utils.rnn.pack_padded_sequence(xt, torch.tensor(lengths), enforce_sorted=False), h0t)
-    out_t, _ = torch.nn.utils.rnn.pad_packed_sequence(out_t, total_length=T)
-    out, hn = net(x, h0, lengths=lengths)
-    g_out = rng.standard_normal(out.shape).astype(np.float32)
-    g_hn = rng.standard_normal(hn.shape).astype(np.float32)
-    ((out_t * torch.tensor(g_out)).sum() + (hn_t * torch.tensor(g_hn)).sum()).backward()
-    dx, dh0 = net.backward(g_out, g_hn)
-    assert rnn_calls == {"forward": 4, "backward": 4}       # 2 layers x 2 directions
-
-    def close(ours, theirs):
-        theirs = theirs.detach().numpy()
-        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5 * np.abs(theirs).max())
-    close(out, out_t)
-    close(hn, hn_t)
-    close(dx, xt.grad)
-    close(dh0, h0t.grad)
-    for k, p in tm.named_parameters():
-        close(net.grads[k], p.grad)
+    _trains_as_torch("RNN", rnn_calls, nonlinearity=nonlinearity)
