@@ -104,6 +104,12 @@ def held_rows(mask, padded, t: int) -> np.ndarray | None:
     return None if padded is None or not padded[t] else ~mask[t]
 
 
+def held_steps(mask, T: int) -> np.ndarray:
+    """(T, B) True where a row is past its length at step t, for the compiled loops; (T, 0)
+    when no row is (mask None)."""
+    return np.zeros((T, 0), bool) if mask is None else ~mask[..., 0]
+
+
 def hold_rows(hold: np.ndarray | None, new: tuple, old: tuple) -> None:
     """Padded rows keep their previous carry (forward) or pass their gradient on (backward)."""
     if hold is not None:

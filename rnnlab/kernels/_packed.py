@@ -71,6 +71,21 @@ def fits(H: int, dtype) -> bool:
     return np.dtype(dtype) == np.float32 and H % NR == 0 and 64 <= H <= 512 and usable()
 
 
+def packed(w: np.ndarray, scale: np.ndarray | None = None) -> np.ndarray:
+    """(w scale)^T in 16-column panels (`pack`), w (G, K) as the cell stores it (W_ih or
+    W_hh), scale (G,) or None for ones."""
+    out = np.empty(w.size, dtype=np.float32)
+    pack(w, np.ones(w.shape[0], np.float32) if scale is None else scale.astype(np.float32), out)
+    return out
+
+
+def packed_rows(w: np.ndarray) -> np.ndarray:
+    """w (K, N) as it is in 16-column panels (`pack_rows`): W_hh for the backward's dA W_hh."""
+    out = np.empty(w.size, dtype=np.float32)
+    pack_rows(np.ascontiguousarray(w), out)
+    return out
+
+
 def threads() -> int:
     """The threads a packed loop runs on: numba's (NUMBA_NUM_THREADS, numba.set_num_threads)."""
     return _pool.launch()

@@ -13,6 +13,7 @@ from ._buffers import (
     BackwardSteps,
     ForwardSteps,
     carry_buffer,
+    held_steps,
     hold_rows,
     joined,
     masked,
@@ -55,8 +56,7 @@ class Forward(ForwardSteps):
                        and XP.flags.c_contiguous and carry[0].dtype == XP.dtype)
         if self.packed:                # W_hh^T in 16-column panels, unscaled
             self.threads = _packed.threads()
-            self.wp = np.empty(w.size, dtype=XP.dtype)
-            _packed.pack(w, np.ones(3 * H, dtype=XP.dtype), self.wp)
+            self.wp = _packed.packed(w)
         elif not self.jit:
             w = p.w_hh.copy()
             w[:2 * H] *= 0.5
@@ -84,7 +84,7 @@ class Forward(ForwardSteps):
         if not self.packed:
             return super().run(mask, padded)
         T = self.XP.shape[0]
-        held = np.zeros((T, 0), bool) if mask is None else ~mask[..., 0]   # (T, B) or none
+        held = held_steps(mask, T)
         b_hn = self.no_bias if self.b_hn is None else self.b_hn
         _packed.gru_forward(self.XP, self.wp, self.bias, b_hn, self.HS, self.REC, held,
                             self.threads)
@@ -175,11 +175,9 @@ class Backward(BackwardSteps):
         if not (self.after and self.consumes_cache and packed_loop(B, self.H, dt, True, False)
                 and self.DA.flags.c_contiguous and self.rec.flags.c_contiguous):
             return super().run(dY, mask, padded)
-        held = np.zeros((T, 0), bool) if mask is None else ~mask[..., 0]   # (T, B) or none
+        held = held_steps(mask, T)
         dY = np.ascontiguousarray(dY, dtype=dt)
-        h, w = np.ascontiguousarray(self.h), np.ascontiguousarray(self.w)
-        wp = np.empty(w.size, dtype=dt)                        # W_hh (3H, H) in 16-col panels
-        _packed.pack_rows(w, wp)
+        h, wp = np.ascontiguousarray(self.h), _packed.packed_rows(self.w)   # W_hh (3H, H)
         _packed.gru_backward(self.DA, h, self.rec, wp, dY, self.d[0], held, _packed.threads())
 
     def step(self, t: int, dy, hold) -> None:

@@ -10,7 +10,15 @@ from __future__ import annotations
 import numpy as np
 
 from . import _blas, _jit, _packed
-from ._buffers import BackwardSteps, ForwardSteps, carry_buffer, hold_rows, masked, step_weights
+from ._buffers import (
+    BackwardSteps,
+    ForwardSteps,
+    carry_buffer,
+    held_steps,
+    hold_rows,
+    masked,
+    step_weights,
+)
 
 
 def input_scale(cell, dtype) -> np.ndarray:
@@ -64,8 +72,7 @@ def packed_projection(xs: np.ndarray, w: np.ndarray, scale: np.ndarray | None,
     pool); w (G, D) with G a multiple of 16, scale (G,) or None, taken as w is packed."""
     G, D = w.shape
     threads = _packed.threads()
-    wp = np.empty(G * D, dtype=np.float32)
-    _packed.pack(w, np.ones(G, dtype=np.float32) if scale is None else scale.astype(np.float32), wp)
+    wp = _packed.packed(w, scale)
     out = np.empty((xs.shape[0], G), dtype=np.float32) if out is None else out
     _packed.project(np.ascontiguousarray(xs, dtype=np.float32), wp, out, threads)
     return out
@@ -89,8 +96,7 @@ class Forward(ForwardSteps):
         # a scaled view
         if self.packed:                            # W_hh^T scaled, in 16-column panels
             self.threads = _packed.threads()
-            self.w = np.empty(G * H, dtype=XP.dtype)
-            _packed.pack(p.w_hh, scale, self.w)
+            self.w = _packed.packed(p.w_hh, scale)
         elif not self.jit:
             self.w = (p.w_hh * scale[:, None]).T
         elif compiled_loop(B, H):
@@ -113,7 +119,7 @@ class Forward(ForwardSteps):
         matmul at a small batch (see compiled_loop), else with NumPy's BLAS called from it
         (_blas); step by step from Python without those."""
         T, B, _ = self.XP.shape
-        held = np.zeros((T, 0), bool) if mask is None else ~mask[..., 0]   # (T, B) or none
+        held = held_steps(mask, T)
         if self.packed:
             loop = _packed.lstm_forward if B > 1 else _packed.lstm_forward_cols
             loop(self.XP, self.w, self.bias, self.scale, self.HS, self.CS, self.TC, held,
@@ -191,12 +197,11 @@ class Backward(BackwardSteps):
         gemm = None if packed else blas_loop(B, self.act.dtype)
         if not (packed or gemm is not None) or not self.act.flags.c_contiguous:
             return super().run(dY, mask, padded)
-        held = np.zeros((T, 0), bool) if mask is None else ~mask[..., 0]   # (T, B) or none
+        held = held_steps(mask, T)
         dY = np.ascontiguousarray(dY, dtype=self.act.dtype)
         tc, c, w = (np.ascontiguousarray(a) for a in (self.tc, self.c, self.w))
         if packed:
-            wp = np.empty(w.size, dtype=np.float32)            # W_hh (4H, H) in 16-col panels
-            _packed.pack_rows(w, wp)
+            wp = _packed.packed_rows(w)                        # W_hh (4H, H) in 16-col panels
             _packed.lstm_backward(self.act, tc, c, wp, dY, self.d[0], self.d[1], held,
                                   _packed.threads())
         else:

@@ -10,7 +10,15 @@ import numpy as np
 from ..cells.base import flat
 from ..params import CellParams
 from . import _jit, _packed
-from ._buffers import BackwardSteps, ForwardSteps, carry_buffer, hold_rows, masked, step_weights
+from ._buffers import (
+    BackwardSteps,
+    ForwardSteps,
+    carry_buffer,
+    held_steps,
+    hold_rows,
+    masked,
+    step_weights,
+)
 
 
 def input_scale(cell, dtype) -> np.ndarray:
@@ -40,8 +48,7 @@ class Forward(ForwardSteps):
                        and XP.flags.c_contiguous and carry[0].dtype == XP.dtype)
         if self.packed:                                        # W_hh^T in 16-column panels
             self.threads = _packed.threads()
-            self.wp = np.empty(p.w_hh.size, dtype=XP.dtype)
-            _packed.pack(p.w_hh, np.ones(p.w_hh.shape[0], dtype=XP.dtype), self.wp)
+            self.wp = _packed.packed(p.w_hh)
         else:
             self.w = step_weights(p.w_hh, B, steps)            # (H, H) W_hh^T
 
@@ -51,7 +58,7 @@ class Forward(ForwardSteps):
         if not self.packed:
             return super().run(mask, padded)
         T = self.XP.shape[0]
-        held = np.zeros((T, 0), bool) if mask is None else ~mask[..., 0]   # (T, B) or none
+        held = held_steps(mask, T)
         _packed.rnn_forward(self.XP, self.wp, self.bias, self.HS, held, self.relu, self.threads)
 
     def step(self, t: int, hold) -> None:
@@ -103,11 +110,9 @@ class Backward(BackwardSteps):
         y = self.h_new
         if not (packed_loop(B, H, y.dtype, False) and y.flags.c_contiguous):
             return super().run(dY, mask, padded)
-        held = np.zeros((T, 0), bool) if mask is None else ~mask[..., 0]   # (T, B) or none
+        held = held_steps(mask, T)
         dY = np.ascontiguousarray(dY, dtype=y.dtype)
-        w = np.ascontiguousarray(self.p.w_hh)
-        wp = np.empty(w.size, dtype=y.dtype)                   # W_hh (H, H) in 16-col panels
-        _packed.pack_rows(w, wp)
+        wp = _packed.packed_rows(self.p.w_hh)                  # W_hh (H, H) in 16-col panels
         threads = _packed.threads()
         for hi in range(T, 0, -self.K):                        # chunks hi-1 .. lo, last first
             self.lo, self.hi = max(0, hi - self.K), hi
