@@ -14,6 +14,8 @@ OpenBLAS runs its own parallel jobs on numba's threads too (_pool), or on one th
   panels of each gate) and meet at the end of every step (~1.2 us with numba's OpenMP layer).
 - `lstm_backward`: the training backward's loop, rows split as in `lstm_forward`, each step's
   da W_hh on W_hh packed as it is (`pack_rows`); the weight gradients and dx stay on OpenBLAS.
+  `lstm_backward_cols`, for a batch of one: the units of da W_hh split, as in
+  `lstm_forward_cols`; each thread computes the step's (small) gate gradients whole.
 - `gru_forward`, `gru_backward`: the reset-after GRU's loops, rows split the same way; its
   input projection stays on OpenBLAS.
 - `rnn_forward`, `rnn_backward`: the Elman RNN's (tanh or ReLU), the same way; the backward
@@ -356,6 +358,51 @@ if AVAILABLE:
                 d_c, dc_prev = dc_prev, d_c
             dh[b0:b1] = d_h
             dc[b0:b1] = d_c
+
+    @njit(cache=True, nogil=True, parallel=True)
+    def lstm_backward_cols(A, TCS, CS, Wp, dY, dh, dc, held, nthreads):
+        """lstm_backward for a batch too small to split (as lstm_forward_cols): the threads
+        split each step's dh_{t-1} = da W_hh by units (whole panels) and meet at the end of
+        every step. Each thread computes all of the step's gate gradients in its own copy (B 4H
+        elements, under a microsecond) rather than meet a second time, and writes its share of
+        them into A[t] one step later, once no thread reads A[t] any more."""
+        T, B, G = A.shape
+        H = G // 4
+        P = H // NR                                            # panels of dh
+        DA = np.empty((nthreads, B, G), dtype=A.dtype)         # each thread's da of the step
+        DC = np.empty((nthreads, 2, B, H), dtype=A.dtype)      # its dL/dc_t, dL/dc_{t-1}
+        DH = np.empty((2, B, H), dtype=A.dtype)                # dL/dh_t, dL/dh_{t-1}: shared
+        work = np.empty((nthreads, 3, B, H), dtype=A.dtype)    # lstm_backward's scratch
+        d_h = np.empty((nthreads, B, H), dtype=A.dtype)        # dL/dh_t + dY[t], each thread's
+        kept = np.empty((nthreads, 2, B, H), dtype=A.dtype)    # held rows' dh, dc
+        DH[T % 2] = dh                                         # step t reads DH[(t + 1) % 2]
+        for w in range(nthreads):
+            DC[w, T % 2] = dc
+        for t in range(T - 1, -1, -1):
+            for w in prange(nthreads):
+                j0, j1 = w * G // nthreads, (w + 1) * G // nthreads
+                if t < T - 1:                                  # step t+1's share, now unread
+                    A[t + 1, :, j0:j1] = DA[w, :, j0:j1]
+                dh_t, dc_t, dc_prev = d_h[w], DC[w, (t + 1) % 2], DC[w, t % 2]
+                dh_t[:] = DH[(t + 1) % 2]
+                dh_t += dY[t]                                  # output + recurrence
+                for b in range(B):
+                    if held.shape[1] and held[t, b]:           # the step sees no gradient
+                        kept[w, 0, b], kept[w, 1, b] = dh_t[b], dc_t[b]
+                        dh_t[b], dc_t[b] = 0, 0
+                a = DA[w]
+                a[:] = A[t]                                    # (B, 4H) the gates -> da
+                _jit.lstm_backward(a, TCS[t], CS[t], dh_t, dc_t, dc_prev, work[w])
+                p0, p1 = w * P // nthreads, (w + 1) * P // nthreads
+                dh_prev = DH[t % 2]
+                _gemm(a, Wp, dh_prev, p0, p1, False, G, 0)     # its units of da W_hh
+                for b in range(B):
+                    if held.shape[1] and held[t, b]:           # passed on unchanged
+                        dh_prev[b, p0 * NR:p1 * NR] = kept[w, 0, b, p0 * NR:p1 * NR]
+                        dc_prev[b] = kept[w, 1, b]
+        A[0] = DA[0]                                           # every thread's copy is whole
+        dh[:] = DH[0]
+        dc[:] = DC[0, 0]
 
     @njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract", "arcp", "afn"})
     def _gates(a, bias, scale, c, c_new, h_new, tc, u0, u1):

@@ -46,8 +46,10 @@ def blas_loop(B: int, dtype):
 def packed_loop(B: int, H: int, dtype, keep_cache: bool, streaming: bool) -> bool:
     """Whether the forward runs on rnnlab's own packed GEMM and threads (_packed): where
     _packed.usable (OpenBLAS's jobs on numba's threads too, or OpenBLAS on one thread), float32
-    over a whole sequence, H a multiple of 16 from 64 to 512; in training as packed_training,
-    in inference not a tiny problem (where compiled_loop's one thread is faster).
+    over a whole sequence, H a multiple of 16 from 64 to 512; from H = 128 at any batch (the
+    units split at B = 1, lstm_forward_cols); below it, in training from B = 2 (as
+    packed_training), in inference not a tiny problem (where compiled_loop's one thread is
+    faster).
 
     Inference against the BLAS loop, one pool (_pool), interleaved, T = 50: 0.54-0.96x at
     H = 64-512, B = 8-256, but 1.05 at H = 512, B = 128; at H = 32, B = 128 1.47x and at H = 16,
@@ -55,15 +57,20 @@ def packed_loop(B: int, H: int, dtype, keep_cache: bool, streaming: bool) -> boo
     (one OpenBLAS thread) it read 0.83-1.40x, so H = 1024 stays on BLAS."""
     if streaming or not _packed.fits(H, dtype):
         return False
-    return B > 1 if keep_cache else H >= 128 or B * H > 512
+    return H >= 128 or (B > 1 if keep_cache else B * H > 512)
 
 
 def packed_training(B: int, H: int, dtype) -> bool:
-    """Whether a training call's forward and backward loops run on _packed: as packed_loop,
-    B > 1 (the rows split between the threads). One pool, interleaved, whole forward +
+    """Whether a training call's backward loop runs on _packed: as packed_loop with the cache
+    kept. B > 1: the rows split between the threads; one pool, interleaved, whole forward +
     backward calls at T = 50: 0.66-0.97x the BLAS loop's time at H = 64-512, B = 8-256, but
-    1.02 at H = 512, B = 64 (and once 1.08 at H = 256, B = 128; 0.93 in another run)."""
-    return B > 1 and _packed.fits(H, dtype)
+    1.02 at H = 512, B = 64 (and once 1.08 at H = 256, B = 128; 0.93 in another run).
+    B = 1 from H = 128: the units split (lstm_forward_cols, lstm_backward_cols), against the
+    one-thread compiled forward and the backward's steps from Python, whole calls interleaved:
+    0.85-1.02x at H = 128, T = 50; 0.59-0.85x at H = 256, T = 50, 200; 0.84-1.11x at H = 512.
+    A step meets the other thread twice (forward, backward), so a slow second core costs more:
+    in one slow spell (torch 1.5-1.8x its usual time) the split calls read 1.04-1.41x."""
+    return (B > 1 or H >= 128) and _packed.fits(H, dtype)
 
 
 def packed_projection(xs: np.ndarray, w: np.ndarray, scale: np.ndarray | None,
@@ -202,8 +209,8 @@ class Backward(BackwardSteps):
         tc, c, w = (np.ascontiguousarray(a) for a in (self.tc, self.c, self.w))
         if packed:
             wp = _packed.packed_rows(w)                        # W_hh (4H, H) in 16-col panels
-            _packed.lstm_backward(self.act, tc, c, wp, dY, self.d[0], self.d[1], held,
-                                  _packed.threads())
+            loop = _packed.lstm_backward if B > 1 else _packed.lstm_backward_cols
+            loop(self.act, tc, c, wp, dY, self.d[0], self.d[1], held, _packed.threads())
         else:
             _jit.lstm_backward_blas(gemm, self.act, tc, c, w, dY, self.d[0], self.d[1], held,
                                     self.work)

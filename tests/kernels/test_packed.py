@@ -53,7 +53,7 @@ def _pools_apart():
 def calls(monkeypatch):
     """Counts of the packed functions' calls, so a test knows the path it checks ran."""
     return _spied(monkeypatch, project="project", rows="lstm_forward", cols="lstm_forward_cols",
-                  backward="lstm_backward")
+                  backward="lstm_backward", cols_backward="lstm_backward_cols")
 
 
 def _spied(monkeypatch, **functions):
@@ -185,7 +185,10 @@ def test_which_calls_take_the_packed_loop():
     assert lstm.packed_loop(1, 128, f32, keep_cache=False, streaming=False)
     assert lstm.packed_loop(32, 256, f32, keep_cache=True, streaming=False)       # training
     assert lstm.packed_training(2, 64, f32)
-    assert not lstm.packed_training(1, 256, f32)                                   # B = 1
+    assert lstm.packed_loop(1, 128, f32, keep_cache=True, streaming=False)        # units split
+    assert lstm.packed_training(1, 128, f32)
+    assert not lstm.packed_loop(1, 64, f32, keep_cache=True, streaming=False)     # B = 1, small
+    assert not lstm.packed_training(1, 64, f32)
     assert not lstm.packed_training(32, 256, np.float64)
     assert not lstm.packed_training(32, 1024, f32)
     assert not lstm.packed_loop(32, 256, f32, keep_cache=False, streaming=True)   # Stream
@@ -210,22 +213,24 @@ def test_nothing_takes_it_while_openblas_runs_its_own_two_threads(calls):
         assert not lstm.packed_loop(32, 256, np.float32, keep_cache=False, streaming=False)
         assert not lstm.packed_training(32, 256, np.float32)
         two = _training(*problem)
-    assert calls == {"project": 1, "rows": 1, "cols": 0, "backward": 1}   # the first call's
+    assert calls == {"project": 1, "rows": 1, "cols": 0, "backward": 1,   # the first call's
+                     "cols_backward": 0}
     for a, b in zip(one, two, strict=True):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-5 * (1 + np.abs(b).max()))
 
 
 @needs_packed
-def test_float64_calls_and_training_at_batch_one_do_not_take_it(calls):
+def test_float64_calls_and_training_at_batch_one_below_128_units_do_not_take_it(calls):
     cell, p, x, carry = _problem(3, 8, 5, 128)
     p64 = _as64(p)
     x64, carry64 = x.astype(np.float64), tuple(c.astype(np.float64) for c in carry)
     scan_forward(cell, p64, x64, carry64, keep_cache=False)
     _, _, sc = scan_forward(cell, p64, x64, carry64, keep_cache=True)
     scan_backward(cell, p64, sc, np.ones((3, 8, 128)), carry64)
-    _, _, sc = scan_forward(cell, p, x[:, :1], tuple(c[:1] for c in carry), keep_cache=True)
-    scan_backward(cell, p, sc, np.ones((3, 1, 128), np.float32), tuple(c[:1] for c in carry))
-    assert calls == {"project": 0, "rows": 0, "cols": 0, "backward": 0}
+    cell, p, x, carry = _problem(3, 1, 5, 64)
+    _, _, sc = scan_forward(cell, p, x, carry, keep_cache=True)
+    scan_backward(cell, p, sc, np.ones((3, 1, 64), np.float32), carry)
+    assert calls == {"project": 0, "rows": 0, "cols": 0, "backward": 0, "cols_backward": 0}
 
 
 def _training(cell, p, x, carry, dY, dcarry, lengths=None, reverse=False):
@@ -266,29 +271,59 @@ def _gradient_problem(T, B, D, H, seed=0, cell=None):
     (3, 22, 600, 128),     # 11 rows a thread; 600 inputs: KC blocks of W_ih
     (3, 9, 33, 144),       # 4 and 5 rows; dA W_hh over K = 576, one block and a remainder
     (2, 16, 40, 512),      # K = 2048 in four blocks
+    (5, 1, 3, 128),        # one row: the threads split each step's units, both ways
+    (4, 1, 600, 144),      # 9 panels, split 4 / 5; K = 576
+    (1, 1, 40, 512),       # one step: no share of the gradients waits for the next
 ])
 def test_packed_training_matches_the_reference_gradients(T, B, D, H, calls):
     problem = _gradient_problem(T, B, D, H)
     got = _training(*problem)
-    assert calls == {"project": 1, "rows": 1, "cols": 0, "backward": 1}
+    rows = int(B > 1)
+    assert calls == {"project": 1, "rows": rows, "cols": 1 - rows, "backward": rows,
+                     "cols_backward": 1 - rows}
     _assert_close_to(got, _training_reference(*problem))
 
 
 @needs_packed
+@pytest.mark.parametrize("B,splits", [(1, 2), (3, 2), (4, 3), (5, 1)])
+def test_the_units_split_backward_computes_what_the_rows_split_one_does(B, splits):
+    """lstm_backward_cols at any batch, its units split 1-3 ways (on numba's threads, however
+    many), against lstm_backward (which the tests above hold to the reference): the gate
+    gradients in A, dh and dc, with held rows."""
+    T, H = 6, 144
+    rng = np.random.default_rng(B)
+    A = rng.uniform(0.05, 0.95, (T, B, 4 * H)).astype(np.float32)      # activated gates
+    A[:, :, 2 * H:3 * H] = rng.uniform(-0.9, 0.9, (T, B, H))
+    TCS, CS, dY = (rng.standard_normal((T, B, H)).astype(np.float32) for _ in range(3))
+    TCS = np.tanh(TCS)
+    w = rng.standard_normal((4 * H, H)).astype(np.float32) * 0.1
+    dh, dc = (rng.standard_normal((B, H)).astype(np.float32) for _ in range(2))
+    held = rng.random((T, B)) < 0.3
+    wp = _packed.packed_rows(w)
+    got, want = [A.copy(), dh.copy(), dc.copy()], [A.copy(), dh.copy(), dc.copy()]
+    _packed.lstm_backward_cols(got[0], TCS, CS, wp, dY, got[1], got[2], held, splits)
+    _packed.lstm_backward(want[0], TCS, CS, wp, dY, want[1], want[2], held, 2)
+    for g, w_ in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w_, rtol=0, atol=1e-5 * (1 + np.abs(w_).max()))
+
+
+@needs_packed
+@pytest.mark.parametrize("B", [1, 5])
 @pytest.mark.parametrize("reverse", [False, True])
-def test_padded_rows_pass_their_carry_gradients_on(reverse, calls):
+def test_padded_rows_pass_their_carry_gradients_on(B, reverse, calls):
     """Backwards, a row past its length feeds nothing into the step and passes dh, dc on."""
-    problem = _gradient_problem(7, 5, 4, 128, seed=5)
-    lengths = np.array([7, 3, 1, 5, 6])
+    problem = _gradient_problem(7, B, 4, 128, seed=5)
+    lengths = np.array([7, 3, 1, 5, 6]) if B > 1 else np.array([4])
     got = _training(*problem, lengths=lengths, reverse=reverse)
-    assert calls["backward"] == 1
+    assert calls["backward" if B > 1 else "cols_backward"] == 1
     _assert_close_to(got, _training_reference(*problem, lengths=lengths, reverse=reverse))
 
 
 @needs_packed
-def test_one_thread_computes_the_gradients_two_compute(calls):
+@pytest.mark.parametrize("B", [1, 11])
+def test_one_thread_computes_the_gradients_two_compute(B, calls):
     import numba
-    problem = _gradient_problem(5, 11, 20, 128, seed=6)
+    problem = _gradient_problem(5, B, 20, 128, seed=6)
     two = _training(*problem)
     before = numba.get_num_threads()
     numba.set_num_threads(1)
@@ -296,7 +331,7 @@ def test_one_thread_computes_the_gradients_two_compute(calls):
         one = _training(*problem)
     finally:
         numba.set_num_threads(before)
-    assert calls["backward"] == 2
+    assert calls["backward" if B > 1 else "cols_backward"] == 2
     for a, b in zip(one, two, strict=True):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-5 * (1 + np.abs(b).max()))
 
@@ -371,20 +406,22 @@ print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
 
 
 @needs_packed
-def test_a_deep_bidirectional_torch_lstm_trains_the_same_on_the_packed_path(calls):
+@pytest.mark.parametrize("H,lengths", [(64, [9, 4, 7, 1, 8]),    # rows split
+                                       (128, [6])])              # one row: units split
+def test_a_deep_bidirectional_torch_lstm_trains_the_same_on_the_packed_path(H, lengths, calls):
     """torch.nn.LSTM's autograd as the oracle for the training path: two layers, both
     directions, variable lengths; dx, the initial states' and every parameter's gradient."""
     torch = pytest.importorskip("torch")
     import rnnlab
     torch.manual_seed(1)
-    tm = torch.nn.LSTM(20, 64, num_layers=2, bidirectional=True)
-    net = rnnlab.LSTM(20, 64, num_layers=2, bidirectional=True, dtype=np.float32, rng=0)
+    tm = torch.nn.LSTM(20, H, num_layers=2, bidirectional=True)
+    net = rnnlab.LSTM(20, H, num_layers=2, bidirectional=True, dtype=np.float32, rng=0)
     net.load_state_dict({k: v.detach().numpy() for k, v in tm.state_dict().items()})
     rng = np.random.default_rng(2)
-    T, B = 9, 5
+    T, B = 9, len(lengths)
     x = rng.standard_normal((T, B, 20)).astype(np.float32)
-    hx = tuple(rng.standard_normal((4, B, 64)).astype(np.float32) for _ in range(2))
-    lengths = np.array([9, 4, 7, 1, 8])
+    hx = tuple(rng.standard_normal((4, B, H)).astype(np.float32) for _ in range(2))
+    lengths = np.array(lengths)
     xt = torch.tensor(x, requires_grad=True)
     hxt = tuple(torch.tensor(h, requires_grad=True) for h in hx)
     out_t, st_t = tm(torch.nn.utils.rnn.pack_padded_sequence(xt, torch.tensor(lengths), enforce_sorted=False), hxt)
@@ -394,7 +431,8 @@ def test_a_deep_bidirectional_torch_lstm_trains_the_same_on_the_packed_path(call
     g_st = tuple(rng.standard_normal(s.shape).astype(np.float32) for s in st)
     ((out_t * torch.tensor(g_out)).sum() + sum((s * torch.tensor(g)).sum() for s, g in zip(st_t, g_st))).backward()
     dx, dhx = net.backward(g_out, g_st)
-    assert calls["rows"] == 4 and calls["backward"] == 4     # 2 layers x 2 directions
+    loops = ("rows", "backward") if B > 1 else ("cols", "cols_backward")
+    assert calls[loops[0]] == 4 and calls[loops[1]] == 4     # 2 layers x 2 directions
 
     def close(ours, theirs):
         theirs = theirs.detach().numpy()
