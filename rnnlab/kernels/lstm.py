@@ -46,18 +46,45 @@ def blas_loop(B: int, dtype):
 def packed_loop(B: int, H: int, dtype, keep_cache: bool, streaming: bool) -> bool:
     """Whether the forward runs on rnnlab's own packed GEMM and threads (_packed): where
     _packed.usable (OpenBLAS's jobs on numba's threads too, or OpenBLAS on one thread), float32
-    over a whole sequence, H a multiple of 16 from 64 to 512; from H = 128 at any batch (the
-    units split at B = 1, lstm_forward_cols); below it, in training from B = 2 (as
-    packed_training), in inference not a tiny problem (where compiled_loop's one thread is
-    faster).
+    over a whole sequence, H a multiple of 16 from 64 to 512 (to 1024 with the units split,
+    `wide`); from H = 128 at any batch (the units split at B = 1, lstm_forward_cols); below
+    it, in training from B = 2 (as packed_training), in inference not a tiny problem (where
+    compiled_loop's one thread is faster).
 
     Inference against the BLAS loop, one pool (_pool), interleaved, T = 50: 0.54-0.96x at
     H = 64-512, B = 8-256, but 1.05 at H = 512, B = 128; at H = 32, B = 128 1.47x and at H = 16,
     B = 256 1.86x (a K of 16-32 rows is too short for the tiles), hence H >= 64. At H = 1024
-    (one OpenBLAS thread) it read 0.83-1.40x, so H = 1024 stays on BLAS."""
-    if streaming or not _packed.fits(H, dtype):
+    (one OpenBLAS thread) it read 0.83-1.40x with the rows split; see `wide` for H > 512."""
+    if streaming:
         return False
+    if not _packed.fits(H, dtype):
+        return wide(H, dtype)
     return H >= 128 or (B > 1 if keep_cache else B * H > 512)
+
+
+def wide(H: int, dtype) -> bool:
+    """Whether a call at H > 512 (to 1024, a multiple of 16, float32) runs the packed loops
+    with the units split (lstm_forward_cols, lstm_backward_cols), its input projection left to
+    OpenBLAS. With the rows split each thread streams all of W_hh every step (16 MB at
+    H = 1024, more than stays cached here); split by units, each streams its half.
+
+    At H = 1024, whole calls against the BLAS loop's, interleaved: inference 0.85x at B = 32
+    (T = 50, 200), 0.87-1.01x at B = 128, 0.93x at B = 1, T = 200 but 1.06x at T = 50 (16 MB
+    of W_hh packed a call); training (T = 50) 0.85x at B = 32, 0.97x at B = 1 and 128. Loops
+    alone at T = 50: 0.38x at B = 8, 0.79x at B = 32, 64."""
+    return (np.dtype(dtype) == np.float32 and H % _packed.NR == 0 and 512 < H <= 1024
+            and _packed.usable())
+
+
+def units_split(B: int, H: int) -> bool:
+    """Whether the packed loops split units between the threads rather than rows."""
+    return B == 1 or H > 512
+
+
+def projects_packed(B: int, H: int, dtype, keep_cache: bool) -> bool:
+    """Whether the input projection runs on _packed too (packed_projection): with the
+    packed loop up to H = 512; beyond, OpenBLAS's read 0.6-1.0x its time."""
+    return H <= 512 and packed_loop(B, H, dtype, keep_cache, False)
 
 
 def packed_training(B: int, H: int, dtype) -> bool:
@@ -65,19 +92,20 @@ def packed_training(B: int, H: int, dtype) -> bool:
     kept. B > 1: the rows split between the threads; one pool, interleaved, whole forward +
     backward calls at T = 50: 0.66-0.97x the BLAS loop's time at H = 64-512, B = 8-256, but
     1.02 at H = 512, B = 64 (and once 1.08 at H = 256, B = 128; 0.93 in another run).
-    B = 1 from H = 128: the units split (lstm_forward_cols, lstm_backward_cols), against the
-    one-thread compiled forward and the backward's steps from Python, whole calls interleaved:
+    B = 1 from H = 128, and H > 512 (`wide`): the units split (lstm_forward_cols,
+    lstm_backward_cols). At B = 1, against the one-thread compiled forward and the backward's
+    steps from Python, whole calls interleaved:
     0.85-1.02x at H = 128, T = 50; 0.59-0.85x at H = 256, T = 50, 200; 0.84-1.11x at H = 512.
     A step meets the other thread twice (forward, backward), so a slow second core costs more:
     in one slow spell (torch 1.5-1.8x its usual time) the split calls read 1.04-1.41x."""
-    return (B > 1 or H >= 128) and _packed.fits(H, dtype)
+    return (B > 1 or H >= 128) and _packed.fits(H, dtype) or wide(H, dtype)
 
 
 def packed_projection(xs: np.ndarray, w: np.ndarray, scale: np.ndarray | None,
                       out: np.ndarray | None) -> np.ndarray:
     """(N, G) xs (N, D) (w scale)^T through _packed, on numba's threads (the packed loop's
     pool); w (G, D) with G a multiple of 16, scale (G,) or None, taken as w is packed."""
-    G, D = w.shape
+    G = w.shape[0]
     threads = _packed.threads()
     wp = _packed.packed(w, scale)
     out = np.empty((xs.shape[0], G), dtype=np.float32) if out is None else out
@@ -128,7 +156,7 @@ class Forward(ForwardSteps):
         T, B, _ = self.XP.shape
         held = held_steps(mask, T)
         if self.packed:
-            loop = _packed.lstm_forward if B > 1 else _packed.lstm_forward_cols
+            loop = _packed.lstm_forward_cols if units_split(B, self.H) else _packed.lstm_forward
             loop(self.XP, self.w, self.bias, self.scale, self.HS, self.CS, self.TC, held,
                  self.threads)
         elif self.gemm is not None:
@@ -209,7 +237,7 @@ class Backward(BackwardSteps):
         tc, c, w = (np.ascontiguousarray(a) for a in (self.tc, self.c, self.w))
         if packed:
             wp = _packed.packed_rows(w)                        # W_hh (4H, H) in 16-col panels
-            loop = _packed.lstm_backward if B > 1 else _packed.lstm_backward_cols
+            loop = _packed.lstm_backward_cols if units_split(B, self.H) else _packed.lstm_backward
             loop(self.act, tc, c, wp, dY, self.d[0], self.d[1], held, _packed.threads())
         else:
             _jit.lstm_backward_blas(gemm, self.act, tc, c, w, dY, self.d[0], self.d[1], held,

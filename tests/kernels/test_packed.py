@@ -115,12 +115,15 @@ def _problem(T, B, D, H, seed=0, cell=None):
     (3, 9, 33, 144),       # 4 and 5 rows; 9 panels a gate, split 4 / 5 in the column loop
     (2, 16, 40, 512),      # the largest H the packed loop takes; 8 rows a thread (6 + 2)
     (2, 7, 12, 256),       # 3 and 4 rows
+    (3, 5, 9, 528),        # over 512 units: split as units (33 panels a gate, 16 / 17)
+    (2, 13, 30, 1024),     # the widest; K = 1024 in two blocks; tiles of 6, 6 and 1 rows
 ])
 def test_packed_inference_matches_the_reference_steps(T, B, D, H, calls):
     cell, p, x, carry = _problem(T, B, D, H)
     y, final, cache = scan_forward(cell, p, x, carry, keep_cache=False)
     assert cache is None and y.dtype == np.float32
-    assert calls["project"] == 1 and calls["rows" if B > 1 else "cols"] == 1
+    split = lstm.units_split(B, H)
+    assert calls["project"] == int(H <= 512) and calls["cols" if split else "rows"] == 1
     y_ref, final_ref = _reference(cell, p, x, carry)
     np.testing.assert_allclose(y, y_ref, rtol=0, atol=2e-5)
     for f, f_ref in zip(final, final_ref):
@@ -190,11 +193,19 @@ def test_which_calls_take_the_packed_loop():
     assert not lstm.packed_loop(1, 64, f32, keep_cache=True, streaming=False)     # B = 1, small
     assert not lstm.packed_training(1, 64, f32)
     assert not lstm.packed_training(32, 256, np.float64)
-    assert not lstm.packed_training(32, 1024, f32)
+    assert lstm.packed_training(32, 1024, f32)                                     # wide
+    assert lstm.packed_loop(128, 1024, f32, keep_cache=False, streaming=False)
+    assert lstm.packed_loop(1, 528, f32, keep_cache=True, streaming=False)
+    assert lstm.units_split(1, 256) and lstm.units_split(128, 528) and not lstm.units_split(128, 512)
+    assert lstm.projects_packed(32, 512, f32, keep_cache=False)
+    assert not lstm.projects_packed(32, 1024, f32, keep_cache=False)                # OpenBLAS's
+    assert not lstm.packed_training(32, 1040, f32)
+    assert not lstm.packed_loop(32, 1000, f32, keep_cache=False, streaming=False)  # H % 16
+    assert not lstm.packed_loop(32, 1024, np.float64, keep_cache=True, streaming=False)
     assert not lstm.packed_loop(32, 256, f32, keep_cache=False, streaming=True)   # Stream
     assert not lstm.packed_loop(32, 256, np.float64, keep_cache=False, streaming=False)
     assert not lstm.packed_loop(32, 100, f32, keep_cache=False, streaming=False)  # H % 16
-    assert not lstm.packed_loop(32, 1024, f32, keep_cache=False, streaming=False)
+    assert not lstm.packed_loop(32, 1024, f32, keep_cache=False, streaming=True)
     assert not lstm.packed_loop(4, 64, f32, keep_cache=False, streaming=False)    # tiny
     assert not lstm.packed_loop(128, 32, f32, keep_cache=False, streaming=False)  # H < 64
     assert not lstm.packed_training(128, 48, f32)
@@ -212,6 +223,7 @@ def test_nothing_takes_it_while_openblas_runs_its_own_two_threads(calls):
         assert _blas.threads() == 2 and not _packed.usable()
         assert not lstm.packed_loop(32, 256, np.float32, keep_cache=False, streaming=False)
         assert not lstm.packed_training(32, 256, np.float32)
+        assert not lstm.packed_training(32, 1024, np.float32)                   # `wide` too
         two = _training(*problem)
     assert calls == {"project": 1, "rows": 1, "cols": 0, "backward": 1,   # the first call's
                      "cols_backward": 0}
@@ -274,12 +286,14 @@ def _gradient_problem(T, B, D, H, seed=0, cell=None):
     (5, 1, 3, 128),        # one row: the threads split each step's units, both ways
     (4, 1, 600, 144),      # 9 panels, split 4 / 5; K = 576
     (1, 1, 40, 512),       # one step: no share of the gradients waits for the next
+    (3, 7, 9, 528),        # over 512 units: split as units at any batch
+    (2, 3, 20, 1024),      # the widest; da W_hh over K = 4096 in 8 blocks
 ])
 def test_packed_training_matches_the_reference_gradients(T, B, D, H, calls):
     problem = _gradient_problem(T, B, D, H)
     got = _training(*problem)
-    rows = int(B > 1)
-    assert calls == {"project": 1, "rows": rows, "cols": 1 - rows, "backward": rows,
+    rows = int(not lstm.units_split(B, H))
+    assert calls == {"project": int(H <= 512), "rows": rows, "cols": 1 - rows, "backward": rows,
                      "cols_backward": 1 - rows}
     _assert_close_to(got, _training_reference(*problem))
 
