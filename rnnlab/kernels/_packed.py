@@ -10,12 +10,14 @@ OpenBLAS runs its own parallel jobs on numba's threads too (_pool), or on one th
 - `lstm_forward`: each thread runs all T steps over its own rows of the batch (a row's
   carries depend on that row alone), its gate math right behind its products, so the threads
   never wait for each other: one parallel region for the whole loop.
-- `lstm_forward_cols`, for a batch of one: the threads split each step's hidden units (whole
-  panels of each gate) and meet at the end of every step (~1.2 us with numba's OpenMP layer).
+- `lstm_forward_cols`, for a batch of one and for H > 512: the threads split each step's
+  hidden units (whole panels of each gate) and meet at the end of every step (~1.2 us with
+  numba's OpenMP layer); each streams half of W_hh a step, where a rows split streams all of
+  it (16 MB at H = 1024).
 - `lstm_backward`: the training backward's loop, rows split as in `lstm_forward`, each step's
   da W_hh on W_hh packed as it is (`pack_rows`); the weight gradients and dx stay on OpenBLAS.
-  `lstm_backward_cols`, for a batch of one: the units of da W_hh split, as in
-  `lstm_forward_cols`; each thread computes the step's (small) gate gradients whole.
+  `lstm_backward_cols`, where `lstm_forward_cols` runs: the units of da W_hh split; each
+  thread computes the step's gate gradients whole (a few % of the step's work).
 - `gru_forward`, `gru_backward`: the reset-after GRU's loops, rows split the same way; its
   input projection stays on OpenBLAS.
 - `rnn_forward`, `rnn_backward`: the Elman RNN's (tanh or ReLU), the same way; the backward
@@ -26,7 +28,8 @@ loops compiled it to scalar FMAs (6-10 GFLOP/s, see the README); in IR it runs n
 peak (benchmarks/own_gemm_probe.py). A tile is m <= 6 rows of A by one 16-column panel, held
 in 2 m <8 x float> accumulators (`llvm.fma.v8f32`); at m <= 2 the k loop is split over 4 / 2
 accumulator sets so that the FMAs' latency is hidden. (8-row tiles, which AVX-512's 32
-registers allow, measured no faster.)
+registers allow, measured no faster.) Where a step's W streams from memory (the LSTM's at
+H = 1024), tiles of 3 or more rows prefetch the panel's next block into L2 as they run.
 
 Optional, float32 only: needs numba (rnnlab[jit]); `AVAILABLE` is False without it, or with
 the environment variable RNNLAB_PACKED=0.
@@ -42,6 +45,8 @@ from . import _blas, _jit, _pool
 
 MR, NR = 6, 16           # rows of a tile (at most), columns of a panel
 KC = 512                 # rows of W a block: a panel's block (KC x 16 floats) is 32 KB, L1's size
+FAR = 1 << 21            # floats of packed W (8 MB) past which a step's W streams from memory,
+NEAR_ROWS = 16           # and the rows from which its tiles prefetch it (see _tile)
 ROWS = 96                # rows of X a block in `project`
 
 AVAILABLE = _jit.AVAILABLE and os.environ.get("RNNLAB_PACKED", "1") != "0"
@@ -105,10 +110,11 @@ if AVAILABLE:
     def _const(v):
         return ir.Constant(_I64, v)
 
-    def _kloop(builder, fma, a_ptr, lda, row0, w_ptr, w_off, k0, count, unroll, accs, m):
+    def _kloop(builder, fma, a_ptr, lda, row0, w_ptr, w_off, k0, count, unroll, accs, m, ahead):
         """Emit `count` iterations, each over k = k0 + it unroll + s for s < unroll, adding
-        a[row0 + i, k] W_panel[k, :] into accumulator set s (accs[s][2 i + half]). Returns the
-        accumulator sets after the loop (the inputs when count is 0)."""
+        a[row0 + i, k] W_panel[k, :] into accumulator set s (accs[s][2 i + half]); with
+        `ahead`, each k also prefetches (into L2) the line of W one block (KC rows) further on.
+        Returns the accumulator sets after the loop (the inputs when count is 0)."""
         undef = ir.Constant(_V8, ir.Undefined)
         splat = ir.Constant(ir.VectorType(ir.IntType(32), 8), [0] * 8)
         entry = builder.block
@@ -129,6 +135,8 @@ if AVAILABLE:
             off = builder.add(w_off, builder.mul(k, _const(NR)))
             halves = [builder.load(builder.bitcast(builder.gep(w_ptr, [builder.add(off, _const(h))]),
                                                    _V8.as_pointer()), align=4) for h in (0, 8)]
+            if ahead:                                            # a k-row of a panel: one line
+                _prefetch(builder, builder.gep(w_ptr, [builder.add(off, _const(KC * NR))]), False, 2)
             row = []
             for i in range(m):
                 idx = builder.add(builder.mul(builder.add(row0, _const(i)), lda), k)
@@ -156,9 +164,19 @@ if AVAILABLE:
             out.append(row)
         return out
 
-    def _emit_tile(builder, fma, a, wp, c, i0v, c0v, offv, k, m: int, accumulate: bool):
+    def _prefetch(builder, ptr, write: bool, locality: int) -> None:
+        """llvm.prefetch of ptr's line, to read or to write, into the cache level `locality`
+        names (3: L1, 2: L2)."""
+        i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+        pf = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]), "llvm.prefetch.p0i8")
+        builder.call(pf, [builder.bitcast(ptr, i8p), ir.Constant(i32, int(write)),
+                          ir.Constant(i32, locality), ir.Constant(i32, 1)])
+
+    def _emit_tile(builder, fma, a, wp, c, i0v, c0v, offv, k, m: int, accumulate: bool, ahead: bool):
         """C[i0:i0+m, c0:c0+16] (+)= A[i0:i0+m, :k] times the (k, 16) panel at flat offset
-        off of Wp, for a fixed m; at m <= 2 the k loop runs over 4 / 2 accumulator sets."""
+        off of Wp, for a fixed m; at m <= 2 the k loop runs over 4 / 2 accumulator sets. With
+        `ahead`, W's next block is prefetched as the tile runs (_kloop)."""
         unroll = 4 if m == 1 else 2 if m == 2 else 1
         four = _const(4)
         lda = builder.sdiv(builder.extract_value(a.strides, 0), four)   # in floats
@@ -171,17 +189,13 @@ if AVAILABLE:
             ptrs += [builder.bitcast(builder.gep(c.data, [builder.add(base, _const(8 * h))]),
                                      _V8.as_pointer()) for h in (0, 1)]
         if accumulate:                                           # C's lines on their way:
-            i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)   # read at the end
-            pf = cgutils.get_or_insert_function(
-                builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]), "llvm.prefetch.p0i8")
-            for ptr in ptrs[::2]:
-                builder.call(pf, [builder.bitcast(ptr, i8p), ir.Constant(i32, 1), ir.Constant(i32, 3),
-                                  ir.Constant(i32, 1)])
+            for ptr in ptrs[::2]:                                # read at the end
+                _prefetch(builder, ptr, True, 3)
         n = builder.sdiv(k, _const(unroll))
-        accs = _kloop(builder, fma, a.data, lda, i0v, wp.data, offv, _const(0), n, unroll, accs, m)
+        accs = _kloop(builder, fma, a.data, lda, i0v, wp.data, offv, _const(0), n, unroll, accs, m, ahead)
         if unroll > 1:                                           # the k % unroll tail
             tail = _kloop(builder, fma, a.data, lda, i0v, wp.data, offv, builder.mul(n, _const(unroll)),
-                          builder.srem(k, _const(unroll)), 1, accs[:1], m)
+                          builder.srem(k, _const(unroll)), 1, accs[:1], m, ahead)
             accs = tail + accs[1:]
         total = accs[0]
         for more in accs[1:]:
@@ -192,51 +206,62 @@ if AVAILABLE:
             builder.store(v, ptr, align=4)
 
     @intrinsic
-    def _tile(typingctx, A, Wp, C, i0, c0, w_off, K, m, add):
+    def _tile(typingctx, A, Wp, C, i0, c0, w_off, K, m, add, far):
         """C[i0:i0+m, c0:c0+16] (+)= A[i0:i0+m, :K] times the (K, 16) panel at flat offset
-        w_off of Wp, m <= MR rows; added to C's tile if `add`, else written over it. One
-        block of code per (m, add), chosen by a switch."""
+        w_off of Wp, m <= MR rows; added to C's tile if `add`, else written over it. With
+        `far` (W streams from memory), a tile of 3 or more rows prefetches W's next block as it
+        runs: the block's first tile would otherwise wait on memory while the others leave it
+        idle. LSTM at H = 1024, whole calls against no prefetching, interleaved: inference
+        0.83x at B = 32, T = 200 (1.00x at T = 50), 0.99x at B = 128; training 0.97-0.99x;
+        the units-split loop alone 0.75-0.85x at B = 32. At B = 8 it read 1.13x (a block's
+        two tiles leave too little work to hide the next block behind), hence NEAR_ROWS; a
+        tile of 1-2 rows is bound by its loads of W, and prefetching slowed it. One block of
+        code per (m, add, far), chosen by a switch."""
         if not all(isinstance(a, types.Array) and a.dtype == types.float32 for a in (A, Wp, C)):
             return None                                          # float32 only: numba says so
-        sig = types.void(A, Wp, C, i0, c0, w_off, K, m, add)
+        sig = types.void(A, Wp, C, i0, c0, w_off, K, m, add, far)
 
         def codegen(context, builder, signature, args):
             a, wp, c = (context.make_array(t)(context, builder, v)
                         for t, v in zip(signature.args[:3], args[:3]))
-            i0v, c0v, offv, k, mv, addv = args[3:]
+            i0v, c0v, offv, k, mv, addv, farv = args[3:]
             fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_V8, [_V8] * 3),
                                                  "llvm.fma.v8f32")
-            key = builder.add(builder.mul(mv, _const(2)), builder.zext(addv, _I64))
+            key = builder.add(builder.mul(builder.add(builder.mul(mv, _const(2)), builder.zext(addv, _I64)),
+                                          _const(2)), builder.zext(farv, _I64))
             end = builder.append_basic_block("tile_end")
             switch = builder.switch(key, end)
             for mm in range(1, MR + 1):
                 for acc in (0, 1):
-                    block = builder.append_basic_block(f"tile_{mm}_{acc}")
-                    switch.add_case(_const(2 * mm + acc), block)
-                    builder.position_at_end(block)
-                    _emit_tile(builder, fma, a, wp, c, i0v, c0v, offv, k, mm, bool(acc))
-                    builder.branch(end)
+                    for ahead in (0, 1):
+                        block = builder.append_basic_block(f"tile_{mm}_{acc}_{ahead}")
+                        switch.add_case(_const(4 * mm + 2 * acc + ahead), block)
+                        builder.position_at_end(block)
+                        _emit_tile(builder, fma, a, wp, c, i0v, c0v, offv, k, mm, bool(acc),
+                                   bool(ahead) and mm >= 3)
+                        builder.branch(end)
             builder.position_at_end(end)
             return context.get_dummy_value()
         return sig, codegen
 
     @njit(cache=True, nogil=True)
-    def _panel(A, Wp, C, c0, w_off, K, add):
+    def _panel(A, Wp, C, c0, w_off, K, add, far):
         """C[:, c0:c0+16] (+)= A W's (K, 16) panel at w_off, for all rows of A, MR at a time."""
         B = C.shape[0]
         for i0 in range(0, B, MR):
-            _tile(A, Wp, C, i0, c0, w_off, K, min(MR, B - i0), add)
+            _tile(A, Wp, C, i0, c0, w_off, K, min(MR, B - i0), add, far)
 
     @njit(cache=True, nogil=True)
-    def _gemm(A, Wp, C, p0, p1, add, K, k_off):
+    def _gemm(A, Wp, C, p0, p1, add, K, k_off, far):
         """C[:, panels p0:p1] (+)= A (rows, k) W[k_off:k_off+k], W packed in panels of K rows
         (pack), in blocks of KC rows of W: a block of a panel (KC x 16) stays in L1
-        while all of A's row tiles pass over it."""
+        while all of A's row tiles pass over it. `far`: W streams from memory (see _tile)."""
         k = A.shape[1]
         for p in range(p0, p1):
             for k0 in range(0, k, KC):
                 k1 = min(k0 + KC, k)
-                _panel(A[:, k0:k1], Wp, C, p * NR, (p * K + k_off + k0) * NR, k1 - k0, add or k0 > 0)
+                _panel(A[:, k0:k1], Wp, C, p * NR, (p * K + k_off + k0) * NR, k1 - k0, add or k0 > 0,
+                       far)
 
     @njit(cache=True, nogil=True, parallel=True)
     def pack(w, scale, out):
@@ -272,7 +297,7 @@ if AVAILABLE:
             r0, r1 = w * N // nthreads, (w + 1) * N // nthreads
             for i in range(r0, r1, ROWS):
                 j = min(i + ROWS, r1)
-                _gemm(X[i:j], Wp, XP[i:j], 0, P, False, X.shape[1], 0)
+                _gemm(X[i:j], Wp, XP[i:j], 0, P, False, X.shape[1], 0, False)
 
     @njit(cache=True, nogil=True, parallel=True)
     def lstm_forward(XP, Wp, bias, scale, HS, CS, TC, held, nthreads):
@@ -292,7 +317,7 @@ if AVAILABLE:
                 a = XP[t, b0:b1]                               # (rows, 4H)
                 c, c_new = CS[t % n, b0:b1], CS[(t + 1) % n, b0:b1]
                 h, h_new = HS[t, b0:b1], HS[t + 1, b0:b1]
-                _gemm(h, Wp, a, 0, G // NR, True, H, 0)        # a += h W_hh^T
+                _gemm(h, Wp, a, 0, G // NR, True, H, 0, False)        # a += h W_hh^T
                 _gates(a, bias, scale, c, c_new, h_new, TC[t if keep else 0, b0:b1], 0, H)
                 for b in range(b1 - b0):
                     if held.shape[1] and held[t, b0 + b]:
@@ -306,6 +331,7 @@ if AVAILABLE:
         T = XP.shape[0]
         H = HS.shape[2]
         P = H // NR                                            # panels of one gate
+        far = Wp.size > FAR and XP.shape[1] >= NEAR_ROWS       # W_hh streams from memory
         n = CS.shape[0]
         keep = TC.shape[0] == T
         for t in range(T):
@@ -315,7 +341,7 @@ if AVAILABLE:
             for w in prange(nthreads):
                 p0, p1 = w * P // nthreads, (w + 1) * P // nthreads
                 for q in range(4):
-                    _gemm(HS[t], Wp, a, q * P + p0, q * P + p1, True, H, 0)
+                    _gemm(HS[t], Wp, a, q * P + p0, q * P + p1, True, H, 0, far)
                 _gates(a, bias, scale, c, c_new, HS[t + 1], tc, p0 * NR, p1 * NR)
                 for b in range(held.shape[1]):
                     if held[t, b]:
@@ -350,7 +376,7 @@ if AVAILABLE:
                         d_h[b], d_c[b] = 0, 0
                 a = A[t, b0:b1]                                # (n, 4H)
                 _jit.lstm_backward(a, TCS[t, b0:b1], CS[t, b0:b1], d_h, d_c, dc_prev, work)
-                _gemm(a, Wp, dh_prev, 0, H // NR, False, G, 0)   # dh_{t-1} = da W_hh
+                _gemm(a, Wp, dh_prev, 0, H // NR, False, G, 0, False)   # dh_{t-1} = da W_hh
                 for b in range(n):
                     if held.shape[1] and held[t, b0 + b]:      # passed on unchanged
                         dh_prev[b], dc_prev[b] = kept_h[b], kept_c[b]
@@ -369,6 +395,7 @@ if AVAILABLE:
         T, B, G = A.shape
         H = G // 4
         P = H // NR                                            # panels of dh
+        far = Wp.size > FAR and B >= NEAR_ROWS                 # W_hh streams from memory
         DA = np.empty((nthreads, B, G), dtype=A.dtype)         # each thread's da of the step
         DC = np.empty((nthreads, 2, B, H), dtype=A.dtype)      # its dL/dc_t, dL/dc_{t-1}
         DH = np.empty((2, B, H), dtype=A.dtype)                # dL/dh_t, dL/dh_{t-1}: shared
@@ -395,7 +422,7 @@ if AVAILABLE:
                 _jit.lstm_backward(a, TCS[t], CS[t], dh_t, dc_t, dc_prev, work[w])
                 p0, p1 = w * P // nthreads, (w + 1) * P // nthreads
                 dh_prev = DH[t % 2]
-                _gemm(a, Wp, dh_prev, p0, p1, False, G, 0)     # its units of da W_hh
+                _gemm(a, Wp, dh_prev, p0, p1, False, G, 0, far)   # its units of da W_hh
                 for b in range(B):
                     if held.shape[1] and held[t, b]:           # passed on unchanged
                         dh_prev[b, p0 * NR:p1 * NR] = kept[w, 0, b, p0 * NR:p1 * NR]
@@ -433,7 +460,7 @@ if AVAILABLE:
             b0, b1 = w * B // nthreads, (w + 1) * B // nthreads
             for t in range(T):
                 h, h_new = HS[t, b0:b1], HS[t + 1, b0:b1]     # (rows, H)
-                _gemm(h, Wp, h_new, 0, H // NR, False, H, 0)   # h_new = h W_hh^T
+                _gemm(h, Wp, h_new, 0, H // NR, False, H, 0, False)   # h_new = h W_hh^T
                 if relu:
                     _jit.rnn_relu_forward(h_new, XP[t, b0:b1], bias)
                 else:
@@ -468,7 +495,7 @@ if AVAILABLE:
                     _jit.rnn_relu_backward(Y[t, b0:b1], d_h, da)   # dh [y > 0]
                 else:
                     _jit.rnn_tanh_backward(Y[t, b0:b1], d_h, da)   # dh (1 - y^2)
-                _gemm(da, Wp, dh_prev, 0, H // NR, False, H, 0)    # dh_{t-1} = da W_hh
+                _gemm(da, Wp, dh_prev, 0, H // NR, False, H, 0, False)    # dh_{t-1} = da W_hh
                 for b in range(b1 - b0):
                     if held.shape[1] and held[t, b0 + b]:      # passed on unchanged
                         dh_prev[b] = kept[b]
@@ -497,7 +524,7 @@ if AVAILABLE:
             nn = np.empty((n, H), dtype=XP.dtype)
             for t in range(T):
                 h, h_new, xp = HS[t, b0:b1], HS[t + 1, b0:b1], XP[t, b0:b1]
-                _gemm(h, Wp, hp, 0, G // NR, False, H, 0)      # hp = h W_hh^T
+                _gemm(h, Wp, hp, 0, G // NR, False, H, 0, False)      # hp = h W_hh^T
                 _jit.gru_after_forward(xp, bias, hp, b_hn, rz, nn, REC[t if keep else 0, b0:b1],
                                        h, h_new)
                 if keep:                                       # saved over x_r, x_z, x_n
@@ -539,7 +566,7 @@ if AVAILABLE:
                 _jit.gru_backward_zn(HS[t, b0:b1], rz, nn, d_h, a)     # dz, dn
                 _jit.gru_after_backward_r(rz, REC[t, b0:b1], a, dhp)   # dr; dhp = dr, dz, dn r
                 REC[t, b0:b1] = dhp[:, 2 * H:]                 # d rec = dn r, for dW_hn
-                _gemm(dhp, Wp, dh_prev, 0, H // NR, False, G, 0)   # dh_{t-1} = dhp W_hh
+                _gemm(dhp, Wp, dh_prev, 0, H // NR, False, G, 0, False)   # dh_{t-1} = dhp W_hh
                 _jit.gru_direct(dh_prev, d_h, rz)              # + dh z
                 for b in range(n):
                     if held.shape[1] and held[t, b0 + b]:      # passed on unchanged

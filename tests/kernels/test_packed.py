@@ -117,6 +117,7 @@ def _problem(T, B, D, H, seed=0, cell=None):
     (2, 7, 12, 256),       # 3 and 4 rows
     (3, 5, 9, 528),        # over 512 units: split as units (33 panels a gate, 16 / 17)
     (2, 13, 30, 1024),     # the widest; K = 1024 in two blocks; tiles of 6, 6 and 1 rows
+    (2, 17, 30, 1024),     # from 16 rows the tiles prefetch W_hh's next block (_packed.FAR)
 ])
 def test_packed_inference_matches_the_reference_steps(T, B, D, H, calls):
     cell, p, x, carry = _problem(T, B, D, H)
@@ -288,6 +289,7 @@ def _gradient_problem(T, B, D, H, seed=0, cell=None):
     (1, 1, 40, 512),       # one step: no share of the gradients waits for the next
     (3, 7, 9, 528),        # over 512 units: split as units at any batch
     (2, 3, 20, 1024),      # the widest; da W_hh over K = 4096 in 8 blocks
+    (2, 16, 20, 1024),     # tiles of 6, 6 and 4 rows, prefetching W's next block
 ])
 def test_packed_training_matches_the_reference_gradients(T, B, D, H, calls):
     problem = _gradient_problem(T, B, D, H)
