@@ -263,6 +263,12 @@ if AVAILABLE:
                 _panel(A[:, k0:k1], Wp, C, p * NR, (p * K + k_off + k0) * NR, k1 - k0, add or k0 > 0,
                        far)
 
+    @njit(cache=True, nogil=True)
+    def _streams(Wp, rows):
+        """Whether a step's product streams Wp from memory with enough rows for its tiles to
+        prefetch the next block (_tile's `far`)."""
+        return Wp.size > FAR and rows >= NEAR_ROWS
+
     @njit(cache=True, nogil=True, parallel=True)
     def pack(w, scale, out):
         """out (G / 16 panels, each (K, 16) contiguous) <- w^T scale, w (G, K) as the cell
@@ -317,7 +323,7 @@ if AVAILABLE:
                 a = XP[t, b0:b1]                               # (rows, 4H)
                 c, c_new = CS[t % n, b0:b1], CS[(t + 1) % n, b0:b1]
                 h, h_new = HS[t, b0:b1], HS[t + 1, b0:b1]
-                _gemm(h, Wp, a, 0, G // NR, True, H, 0, False)        # a += h W_hh^T
+                _gemm(h, Wp, a, 0, G // NR, True, H, 0, False)  # a += h W_hh^T
                 _gates(a, bias, scale, c, c_new, h_new, TC[t if keep else 0, b0:b1], 0, H)
                 for b in range(b1 - b0):
                     if held.shape[1] and held[t, b0 + b]:
@@ -331,7 +337,7 @@ if AVAILABLE:
         T = XP.shape[0]
         H = HS.shape[2]
         P = H // NR                                            # panels of one gate
-        far = Wp.size > FAR and XP.shape[1] >= NEAR_ROWS       # W_hh streams from memory
+        far = _streams(Wp, XP.shape[1])
         n = CS.shape[0]
         keep = TC.shape[0] == T
         for t in range(T):
@@ -376,7 +382,7 @@ if AVAILABLE:
                         d_h[b], d_c[b] = 0, 0
                 a = A[t, b0:b1]                                # (n, 4H)
                 _jit.lstm_backward(a, TCS[t, b0:b1], CS[t, b0:b1], d_h, d_c, dc_prev, work)
-                _gemm(a, Wp, dh_prev, 0, H // NR, False, G, 0, False)   # dh_{t-1} = da W_hh
+                _gemm(a, Wp, dh_prev, 0, H // NR, False, G, 0, False)  # dh_{t-1} = da W_hh
                 for b in range(n):
                     if held.shape[1] and held[t, b0 + b]:      # passed on unchanged
                         dh_prev[b], dc_prev[b] = kept_h[b], kept_c[b]
@@ -395,7 +401,7 @@ if AVAILABLE:
         T, B, G = A.shape
         H = G // 4
         P = H // NR                                            # panels of dh
-        far = Wp.size > FAR and B >= NEAR_ROWS                 # W_hh streams from memory
+        far = _streams(Wp, B)
         DA = np.empty((nthreads, B, G), dtype=A.dtype)         # each thread's da of the step
         DC = np.empty((nthreads, 2, B, H), dtype=A.dtype)      # its dL/dc_t, dL/dc_{t-1}
         DH = np.empty((2, B, H), dtype=A.dtype)                # dL/dh_t, dL/dh_{t-1}: shared
@@ -460,7 +466,7 @@ if AVAILABLE:
             b0, b1 = w * B // nthreads, (w + 1) * B // nthreads
             for t in range(T):
                 h, h_new = HS[t, b0:b1], HS[t + 1, b0:b1]     # (rows, H)
-                _gemm(h, Wp, h_new, 0, H // NR, False, H, 0, False)   # h_new = h W_hh^T
+                _gemm(h, Wp, h_new, 0, H // NR, False, H, 0, False)  # h_new = h W_hh^T
                 if relu:
                     _jit.rnn_relu_forward(h_new, XP[t, b0:b1], bias)
                 else:
@@ -495,7 +501,7 @@ if AVAILABLE:
                     _jit.rnn_relu_backward(Y[t, b0:b1], d_h, da)   # dh [y > 0]
                 else:
                     _jit.rnn_tanh_backward(Y[t, b0:b1], d_h, da)   # dh (1 - y^2)
-                _gemm(da, Wp, dh_prev, 0, H // NR, False, H, 0, False)    # dh_{t-1} = da W_hh
+                _gemm(da, Wp, dh_prev, 0, H // NR, False, H, 0, False)  # dh_{t-1} = da W_hh
                 for b in range(b1 - b0):
                     if held.shape[1] and held[t, b0 + b]:      # passed on unchanged
                         dh_prev[b] = kept[b]
@@ -524,7 +530,7 @@ if AVAILABLE:
             nn = np.empty((n, H), dtype=XP.dtype)
             for t in range(T):
                 h, h_new, xp = HS[t, b0:b1], HS[t + 1, b0:b1], XP[t, b0:b1]
-                _gemm(h, Wp, hp, 0, G // NR, False, H, 0, False)      # hp = h W_hh^T
+                _gemm(h, Wp, hp, 0, G // NR, False, H, 0, False)  # hp = h W_hh^T
                 _jit.gru_after_forward(xp, bias, hp, b_hn, rz, nn, REC[t if keep else 0, b0:b1],
                                        h, h_new)
                 if keep:                                       # saved over x_r, x_z, x_n
@@ -566,7 +572,7 @@ if AVAILABLE:
                 _jit.gru_backward_zn(HS[t, b0:b1], rz, nn, d_h, a)     # dz, dn
                 _jit.gru_after_backward_r(rz, REC[t, b0:b1], a, dhp)   # dr; dhp = dr, dz, dn r
                 REC[t, b0:b1] = dhp[:, 2 * H:]                 # d rec = dn r, for dW_hn
-                _gemm(dhp, Wp, dh_prev, 0, H // NR, False, G, 0, False)   # dh_{t-1} = dhp W_hh
+                _gemm(dhp, Wp, dh_prev, 0, H // NR, False, G, 0, False)  # dh_{t-1} = dhp W_hh
                 _jit.gru_direct(dh_prev, d_h, rz)              # + dh z
                 for b in range(n):
                     if held.shape[1] and held[t, b0 + b]:      # passed on unchanged

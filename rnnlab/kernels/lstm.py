@@ -98,7 +98,7 @@ def packed_training(B: int, H: int, dtype) -> bool:
     0.85-1.02x at H = 128, T = 50; 0.59-0.85x at H = 256, T = 50, 200; 0.84-1.11x at H = 512.
     A step meets the other thread twice (forward, backward), so a slow second core costs more:
     in one slow spell (torch 1.5-1.8x its usual time) the split calls read 1.04-1.41x."""
-    return (B > 1 or H >= 128) and _packed.fits(H, dtype) or wide(H, dtype)
+    return packed_loop(B, H, dtype, keep_cache=True, streaming=False)
 
 
 def packed_projection(xs: np.ndarray, w: np.ndarray, scale: np.ndarray | None,
