@@ -269,6 +269,12 @@ if AVAILABLE:
         prefetch the next block (_tile's `far`)."""
         return Wp.size > FAR and rows >= NEAR_ROWS
 
+    @njit(cache=True, nogil=True)
+    def _share(w, n, parts):
+        """Thread w's range [start, end) of n items (rows, panels, columns) split into `parts`
+        near-equal contiguous shares."""
+        return w * n // parts, (w + 1) * n // parts
+
     @njit(cache=True, nogil=True, parallel=True)
     def pack(w, scale, out):
         """out (G / 16 panels, each (K, 16) contiguous) <- w^T scale, w (G, K) as the cell
@@ -300,7 +306,7 @@ if AVAILABLE:
         N = X.shape[0]
         P = XP.shape[1] // NR
         for w in prange(nthreads):
-            r0, r1 = w * N // nthreads, (w + 1) * N // nthreads
+            r0, r1 = _share(w, N, nthreads)
             for i in range(r0, r1, ROWS):
                 j = min(i + ROWS, r1)
                 _gemm(X[i:j], Wp, XP[i:j], 0, P, False, X.shape[1], 0, False)
@@ -318,7 +324,7 @@ if AVAILABLE:
         n = CS.shape[0]
         keep = TC.shape[0] == T
         for w in prange(nthreads):
-            b0, b1 = w * B // nthreads, (w + 1) * B // nthreads
+            b0, b1 = _share(w, B, nthreads)
             for t in range(T):
                 a = XP[t, b0:b1]                               # (rows, 4H)
                 c, c_new = CS[t % n, b0:b1], CS[(t + 1) % n, b0:b1]
@@ -345,7 +351,7 @@ if AVAILABLE:
             c, c_new = CS[t % n], CS[(t + 1) % n]
             tc = TC[t if keep else 0]
             for w in prange(nthreads):
-                p0, p1 = w * P // nthreads, (w + 1) * P // nthreads
+                p0, p1 = _share(w, P, nthreads)
                 for q in range(4):
                     _gemm(HS[t], Wp, a, q * P + p0, q * P + p1, True, H, 0, far)
                 _gates(a, bias, scale, c, c_new, HS[t + 1], tc, p0 * NR, p1 * NR)
@@ -366,7 +372,7 @@ if AVAILABLE:
         T, B, G = A.shape
         H = G // 4
         for w in prange(nthreads):
-            b0, b1 = w * B // nthreads, (w + 1) * B // nthreads
+            b0, b1 = _share(w, B, nthreads)
             n = b1 - b0
             if n == 0:
                 continue
@@ -413,7 +419,7 @@ if AVAILABLE:
             DC[w, T % 2] = dc
         for t in range(T - 1, -1, -1):
             for w in prange(nthreads):
-                j0, j1 = w * G // nthreads, (w + 1) * G // nthreads
+                j0, j1 = _share(w, G, nthreads)
                 if t < T - 1:                                  # step t+1's share, now unread
                     A[t + 1, :, j0:j1] = DA[w, :, j0:j1]
                 dh_t, dc_t, dc_prev = d_h[w], DC[w, (t + 1) % 2], DC[w, t % 2]
@@ -426,7 +432,7 @@ if AVAILABLE:
                 a = DA[w]
                 a[:] = A[t]                                    # (B, 4H) the gates -> da
                 _jit.lstm_backward(a, TCS[t], CS[t], dh_t, dc_t, dc_prev, work[w])
-                p0, p1 = w * P // nthreads, (w + 1) * P // nthreads
+                p0, p1 = _share(w, P, nthreads)
                 dh_prev = DH[t % 2]
                 _gemm(a, Wp, dh_prev, p0, p1, False, G, 0, far)   # its units of da W_hh
                 for b in range(B):
@@ -463,7 +469,7 @@ if AVAILABLE:
         HS (T+1, B, H) the h carries, HS[0] the initial one; rows with held[t, b] keep theirs."""
         T, B, H = XP.shape
         for w in prange(nthreads):
-            b0, b1 = w * B // nthreads, (w + 1) * B // nthreads
+            b0, b1 = _share(w, B, nthreads)
             for t in range(T):
                 h, h_new = HS[t, b0:b1], HS[t + 1, b0:b1]     # (rows, H)
                 _gemm(h, Wp, h_new, 0, H // NR, False, H, 0, False)  # h_new = h W_hh^T
@@ -485,7 +491,7 @@ if AVAILABLE:
         its gradient on."""
         T, B, H = Y.shape
         for w in prange(nthreads):
-            b0, b1 = w * B // nthreads, (w + 1) * B // nthreads
+            b0, b1 = _share(w, B, nthreads)
             if b1 == b0:
                 continue
             d_h = dh[b0:b1].copy()                             # (n, H) dL/dh_t
@@ -521,7 +527,7 @@ if AVAILABLE:
         H = HS.shape[2]
         keep = REC.shape[0] == T
         for w in prange(nthreads):
-            b0, b1 = w * B // nthreads, (w + 1) * B // nthreads
+            b0, b1 = _share(w, B, nthreads)
             n = b1 - b0
             if n == 0:
                 continue
@@ -551,7 +557,7 @@ if AVAILABLE:
         T, B, G = A.shape
         H = G // 3
         for w in prange(nthreads):
-            b0, b1 = w * B // nthreads, (w + 1) * B // nthreads
+            b0, b1 = _share(w, B, nthreads)
             n = b1 - b0
             if n == 0:
                 continue

@@ -328,10 +328,15 @@ def test_the_units_split_backward_computes_what_the_rows_split_one_does(B, split
 @pytest.mark.parametrize("reverse", [False, True])
 def test_padded_rows_pass_their_carry_gradients_on(B, reverse, calls):
     """Backwards, a row past its length feeds nothing into the step and passes dh, dc on."""
-    problem = _gradient_problem(7, B, 4, 128, seed=5)
-    lengths = np.array([7, 3, 1, 5, 6]) if B > 1 else np.array([4])
-    got = _training(*problem, lengths=lengths, reverse=reverse)
+    _padded_training_matches_the_reference([7, 3, 1, 5, 6] if B > 1 else [4], reverse, 128)
     assert calls["backward" if B > 1 else "cols_backward"] == 1
+
+
+def _padded_training_matches_the_reference(lengths, reverse, H, cell=None):
+    """One training call (T = 7, D = 4, a batch row per length) against the reference steps."""
+    problem = _gradient_problem(7, len(lengths), 4, H, seed=5, cell=cell)
+    lengths = np.array(lengths)
+    got = _training(*problem, lengths=lengths, reverse=reverse)
     _assert_close_to(got, _training_reference(*problem, lengths=lengths, reverse=reverse))
 
 
@@ -492,11 +497,8 @@ def test_packed_gru_matches_the_reference_steps(T, B, D, H, gru_calls):
 @needs_packed
 @pytest.mark.parametrize("reverse", [False, True])
 def test_packed_gru_rows_past_their_length_hold_and_pass_their_gradient_on(reverse, gru_calls):
-    problem = _gradient_problem(7, 5, 4, 128, seed=5, cell=GRUCellConfig(128))
-    lengths = np.array([7, 3, 1, 5, 6])
-    got = _training(*problem, lengths=lengths, reverse=reverse)
+    _padded_training_matches_the_reference([7, 3, 1, 5, 6], reverse, 128, GRUCellConfig(128))
     assert gru_calls == {"forward": 1, "backward": 1}
-    _assert_close_to(got, _training_reference(*problem, lengths=lengths, reverse=reverse))
 
 
 @needs_packed
@@ -598,11 +600,9 @@ def test_packed_rnn_rows_past_their_length_hold_and_pass_their_gradient_on(nonli
                                                                           rnn_calls, monkeypatch):
     """Padded rows across chunks of 2 steps (the last chunk of 1)."""
     monkeypatch.setattr(rnn.Backward, "CHUNK_ROWS", 10)
-    problem = _gradient_problem(7, 5, 4, 64, seed=5, cell=RNNCellConfig(64, nonlinearity))
-    lengths = np.array([7, 3, 1, 5, 6])
-    got = _training(*problem, lengths=lengths, reverse=reverse)
+    _padded_training_matches_the_reference([7, 3, 1, 5, 6], reverse, 64,
+                                           RNNCellConfig(64, nonlinearity))
     assert rnn_calls == {"forward": 1, "backward": 4}
-    _assert_close_to(got, _training_reference(*problem, lengths=lengths, reverse=reverse))
 
 
 @needs_packed
