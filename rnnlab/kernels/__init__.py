@@ -61,9 +61,10 @@ def own_projection(cell, x: np.ndarray, keep_cache: bool):
     """The GEMM `(xs (N, D), w (G, D), scale (G,) or None, out) -> out = xs (w scale)^T` (the
     scale taken as it packs w, no scaled copy of w) that the fused forward wants for its
     input projections instead of NumPy's, or None: the LSTM's packed loop (lstm.packed_loop)
-    runs it on numba's threads, as the loop itself, up to H = 512 (lstm.projects_packed)."""
+    runs it on numba's threads, as the loop itself (lstm.projects_packed)."""
     fam = _family(cell)
-    if fam is lstm and lstm.projects_packed(x.shape[1], cell.hidden_size, x.dtype, keep_cache):
+    T, B = x.shape[:2]
+    if fam is lstm and lstm.projects_packed(T, B, cell.hidden_size, x.dtype, keep_cache):
         return lstm.packed_projection
     return None
 

@@ -25,11 +25,17 @@ OpenBLAS runs its own parallel jobs on numba's threads too (_pool), or on one th
 
 The micro-kernel is written in LLVM IR through numba's `intrinsic` (llvmlite): plain numba
 loops compiled it to scalar FMAs (6-10 GFLOP/s, see the README); in IR it runs near one core's
-peak (benchmarks/own_gemm_probe.py). A tile is m <= 6 rows of A by one 16-column panel, held
-in 2 m <8 x float> accumulators (`llvm.fma.v8f32`); at m <= 2 the k loop is split over 4 / 2
-accumulator sets so that the FMAs' latency is hidden. (8-row tiles, which AVX-512's 32
-registers allow, measured no faster.) Where a step's W streams from memory (the LSTM's at
-H = 1024), tiles of 3 or more rows prefetch the panel's next block into L2 as they run.
+peak (benchmarks/own_gemm_probe.py). A tile is m <= 6 rows of A by one 16-column panel, one
+<16 x float> accumulator a row (`llvm.fma.v16f32`: one zmm register with AVX-512, two ymm
+without); the k loop runs over ceil(4 / m) accumulator sets, so that at least 4 FMA chains
+hide the FMAs' latency.
+- Against two <8 x float> halves a row (one broadcast of A feeding two FMAs), the products
+  ran 1.06-1.20x as fast: 200-218 GFLOP/s at (B, 256) x (256, 1024), where the two cores'
+  FMAs peak at 232 (OpenBLAS's 2048^3 reads 204-207). Half the instructions a k.
+- Two sets at 3 rows instead of one: 1.02-1.17x as fast at 6-30 rows. Tiles of 8 and 12 rows
+  measured no faster.
+- Where a step's W streams from memory (the LSTM's at H = 1024), tiles of 3 or more rows
+  prefetch the panel's next block into L2 as they run.
 
 Optional, float32 only: needs numba (rnnlab[jit]); `AVAILABLE` is False without it, or with
 the environment variable RNNLAB_PACKED=0.
@@ -105,18 +111,18 @@ if AVAILABLE:
     from numba.extending import intrinsic
 
     _I64 = ir.IntType(64)
-    _V8 = ir.VectorType(ir.FloatType(), 8)
+    _VEC = ir.VectorType(ir.FloatType(), NR)                      # one row of a panel
 
     def _const(v):
         return ir.Constant(_I64, v)
 
     def _kloop(builder, fma, a_ptr, lda, row0, w_ptr, w_off, k0, count, unroll, accs, m, ahead):
         """Emit `count` iterations, each over k = k0 + it unroll + s for s < unroll, adding
-        a[row0 + i, k] W_panel[k, :] into accumulator set s (accs[s][2 i + half]); with
+        a[row0 + i, k] W_panel[k, :] into accumulator set s (accs[s][i]); with
         `ahead`, each k also prefetches (into L2) the line of W one block (KC rows) further on.
         Returns the accumulator sets after the loop (the inputs when count is 0)."""
-        undef = ir.Constant(_V8, ir.Undefined)
-        splat = ir.Constant(ir.VectorType(ir.IntType(32), 8), [0] * 8)
+        undef = ir.Constant(_VEC, ir.Undefined)
+        splat = ir.Constant(ir.VectorType(ir.IntType(32), NR), [0] * NR)
         entry = builder.block
         loop = builder.append_basic_block("k_loop")
         done = builder.append_basic_block("k_done")
@@ -124,7 +130,7 @@ if AVAILABLE:
         builder.position_at_end(loop)
         it = builder.phi(_I64)
         it.add_incoming(_const(0), entry)
-        phis = [[builder.phi(_V8) for _ in range(2 * m)] for _ in range(unroll)]
+        phis = [[builder.phi(_VEC) for _ in range(m)] for _ in range(unroll)]
         for ps, init in zip(phis, accs):
             for p, v in zip(ps, init):
                 p.add_incoming(v, entry)
@@ -133,8 +139,7 @@ if AVAILABLE:
         for s in range(unroll):
             k = builder.add(base, _const(s))
             off = builder.add(w_off, builder.mul(k, _const(NR)))
-            halves = [builder.load(builder.bitcast(builder.gep(w_ptr, [builder.add(off, _const(h))]),
-                                                   _V8.as_pointer()), align=4) for h in (0, 8)]
+            wk = builder.load(builder.bitcast(builder.gep(w_ptr, [off]), _VEC.as_pointer()), align=4)
             if ahead:                                            # a k-row of a panel: one line
                 _prefetch(builder, builder.gep(w_ptr, [builder.add(off, _const(KC * NR))]), False, 2)
             row = []
@@ -143,7 +148,7 @@ if AVAILABLE:
                 ai = builder.load(builder.gep(a_ptr, [idx]))
                 av = builder.shuffle_vector(builder.insert_element(undef, ai, ir.Constant(ir.IntType(32), 0)),
                                             undef, splat)
-                row += [builder.call(fma, [av, halves[h], phis[s][2 * i + h]]) for h in (0, 1)]
+                row.append(builder.call(fma, [av, wk, phis[s][i]]))
             new.append(row)
         nxt = builder.add(it, _const(1))
         end = builder.block
@@ -157,7 +162,7 @@ if AVAILABLE:
         for init, vs in zip(accs, new):
             row = []
             for v0, v1 in zip(init, vs):
-                p = builder.phi(_V8)
+                p = builder.phi(_VEC)
                 p.add_incoming(v0, entry)
                 p.add_incoming(v1, end)
                 row.append(p)
@@ -175,21 +180,20 @@ if AVAILABLE:
 
     def _emit_tile(builder, fma, a, wp, c, i0v, c0v, offv, k, m: int, accumulate: bool, ahead: bool):
         """C[i0:i0+m, c0:c0+16] (+)= A[i0:i0+m, :k] times the (k, 16) panel at flat offset
-        off of Wp, for a fixed m; at m <= 2 the k loop runs over 4 / 2 accumulator sets. With
+        off of Wp, for a fixed m; the k loop runs over ceil(4 / m) accumulator sets. With
         `ahead`, W's next block is prefetched as the tile runs (_kloop)."""
-        unroll = 4 if m == 1 else 2 if m == 2 else 1
+        unroll = -(-4 // m)                                      # ceil(4 / m): 4 FMA chains at least
         four = _const(4)
         lda = builder.sdiv(builder.extract_value(a.strides, 0), four)   # in floats
         ldc = builder.sdiv(builder.extract_value(c.strides, 0), four)
-        zero = ir.Constant(_V8, [0.0] * 8)
-        accs = [[zero] * (2 * m) for _ in range(unroll)]
+        zero = ir.Constant(_VEC, [0.0] * NR)
+        accs = [[zero] * m for _ in range(unroll)]
         ptrs = []                                                # C's tile, row by row
         for i in range(m):
             base = builder.add(builder.mul(builder.add(i0v, _const(i)), ldc), c0v)
-            ptrs += [builder.bitcast(builder.gep(c.data, [builder.add(base, _const(8 * h))]),
-                                     _V8.as_pointer()) for h in (0, 1)]
+            ptrs.append(builder.bitcast(builder.gep(c.data, [base]), _VEC.as_pointer()))
         if accumulate:                                           # C's lines on their way:
-            for ptr in ptrs[::2]:                                # read at the end
+            for ptr in ptrs:                                     # read at the end
                 _prefetch(builder, ptr, True, 3)
         n = builder.sdiv(k, _const(unroll))
         accs = _kloop(builder, fma, a.data, lda, i0v, wp.data, offv, _const(0), n, unroll, accs, m, ahead)
@@ -225,8 +229,8 @@ if AVAILABLE:
             a, wp, c = (context.make_array(t)(context, builder, v)
                         for t, v in zip(signature.args[:3], args[:3]))
             i0v, c0v, offv, k, mv, addv, farv = args[3:]
-            fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_V8, [_V8] * 3),
-                                                 "llvm.fma.v8f32")
+            fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_VEC, [_VEC] * 3),
+                                                 "llvm.fma.v16f32")
             key = builder.add(builder.mul(builder.add(builder.mul(mv, _const(2)), builder.zext(addv, _I64)),
                                           _const(2)), builder.zext(farv, _I64))
             end = builder.append_basic_block("tile_end")
@@ -302,14 +306,15 @@ if AVAILABLE:
     @njit(cache=True, nogil=True, parallel=True)
     def project(X, Wp, XP, nthreads):
         """XP (N, G) = X (N, D) W (Wp = pack(W_ih)): each thread its share of the rows, in
-        blocks of ROWS rows."""
+        blocks of ROWS rows; a W too large to stay cached is prefetched as it streams (_tile's
+        `far`): at (6400, 1024) x (1024, 4096), 203 GFLOP/s against 190 without."""
         N = X.shape[0]
         P = XP.shape[1] // NR
         for w in prange(nthreads):
             r0, r1 = _share(w, N, nthreads)
             for i in range(r0, r1, ROWS):
                 j = min(i + ROWS, r1)
-                _gemm(X[i:j], Wp, XP[i:j], 0, P, False, X.shape[1], 0, False)
+                _gemm(X[i:j], Wp, XP[i:j], 0, P, False, X.shape[1], 0, _streams(Wp, j - i))
 
     @njit(cache=True, nogil=True, parallel=True)
     def lstm_forward(XP, Wp, bias, scale, HS, CS, TC, held, nthreads):

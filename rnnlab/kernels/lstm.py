@@ -81,10 +81,13 @@ def units_split(B: int, H: int) -> bool:
     return B == 1 or H > 512
 
 
-def projects_packed(B: int, H: int, dtype, keep_cache: bool) -> bool:
+def projects_packed(T: int, B: int, H: int, dtype, keep_cache: bool) -> bool:
     """Whether the input projection runs on _packed too (packed_projection): with the
-    packed loop up to H = 512; beyond, OpenBLAS's read 0.6-1.0x its time."""
-    return H <= 512 and packed_loop(B, H, dtype, keep_cache, False)
+    packed loop up to H = 512, and beyond from T B = 1024 rows, where the product outweighs
+    packing W_ih (16 MB at H = 1024, ~2 ms). At H = 1024 against OpenBLAS's, whole calls
+    interleaved: 0.96-0.99x at B = 32, 128 (T = 50, 200; inference and training), but
+    1.01-1.03x at B = 1 (T = 50, 200)."""
+    return (H <= 512 or T * B >= 1024) and packed_loop(B, H, dtype, keep_cache, False)
 
 
 def packed_training(B: int, H: int, dtype) -> bool:

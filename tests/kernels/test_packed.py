@@ -118,13 +118,14 @@ def _problem(T, B, D, H, seed=0, cell=None):
     (3, 5, 9, 528),        # over 512 units: split as units (33 panels a gate, 16 / 17)
     (2, 13, 30, 1024),     # the widest; K = 1024 in two blocks; tiles of 6, 6 and 1 rows
     (2, 17, 30, 1024),     # from 16 rows the tiles prefetch W_hh's next block (_packed.FAR)
+    (64, 16, 520, 1024),   # 1024 rows: the projection packed too, prefetching W_ih (8.3 MB)
 ])
 def test_packed_inference_matches_the_reference_steps(T, B, D, H, calls):
     cell, p, x, carry = _problem(T, B, D, H)
     y, final, cache = scan_forward(cell, p, x, carry, keep_cache=False)
     assert cache is None and y.dtype == np.float32
     split = lstm.units_split(B, H)
-    assert calls["project"] == int(H <= 512) and calls["cols" if split else "rows"] == 1
+    assert calls["project"] == int(H <= 512 or T * B >= 1024) and calls["cols" if split else "rows"] == 1
     y_ref, final_ref = _reference(cell, p, x, carry)
     np.testing.assert_allclose(y, y_ref, rtol=0, atol=2e-5)
     for f, f_ref in zip(final, final_ref):
@@ -165,7 +166,8 @@ def test_one_thread_computes_what_two_compute(B, calls):
 
 
 @needs_packed
-@pytest.mark.parametrize("N,D,G", [(1, 1, 16), (5, 3, 32), (200, 700, 48), (97, 256, 16)])
+@pytest.mark.parametrize("N,D,G", [(1, 1, 16), (5, 3, 32), (200, 700, 48), (97, 256, 16),
+                                   (40, 600, 4096)])   # W over _packed.FAR: prefetched
 def test_the_packed_projection_is_the_product(N, D, G):
     """project(X, pack(W)) = X W^T scaled, for every row remainder and K in and beyond one
     block; nothing outside the output is written."""
@@ -176,6 +178,7 @@ def test_the_packed_projection_is_the_product(N, D, G):
     wp = np.empty(G * D, np.float32)
     _packed.pack(W, scale, wp)
     out = np.full((N + 2, G), np.nan, np.float32)
+    assert _packed._streams(wp, N // 2) == (G == 4096)                # each thread's rows
     _packed.project(X, wp, out[1:-1], 2)
     expected = (X.astype(np.float64) @ W.T.astype(np.float64)) * scale
     np.testing.assert_allclose(out[1:-1], expected, rtol=1e-5, atol=1e-4 * np.sqrt(D))
@@ -198,8 +201,10 @@ def test_which_calls_take_the_packed_loop():
     assert lstm.packed_loop(128, 1024, f32, keep_cache=False, streaming=False)
     assert lstm.packed_loop(1, 528, f32, keep_cache=True, streaming=False)
     assert lstm.units_split(1, 256) and lstm.units_split(128, 528) and not lstm.units_split(128, 512)
-    assert lstm.projects_packed(32, 512, f32, keep_cache=False)
-    assert not lstm.projects_packed(32, 1024, f32, keep_cache=False)                # OpenBLAS's
+    assert lstm.projects_packed(1, 32, 512, f32, keep_cache=False)
+    assert lstm.projects_packed(32, 32, 1024, f32, keep_cache=False)               # 1024 rows
+    assert not lstm.projects_packed(31, 32, 1024, f32, keep_cache=False)           # OpenBLAS's
+    assert not lstm.projects_packed(200, 1, 1024, f32, keep_cache=False)
     assert not lstm.packed_training(32, 1040, f32)
     assert not lstm.packed_loop(32, 1000, f32, keep_cache=False, streaming=False)  # H % 16
     assert not lstm.packed_loop(32, 1024, np.float64, keep_cache=True, streaming=False)
