@@ -3,8 +3,9 @@ OpenBLAS on one step's (B x H)(H x 4H) product. oneDNN packs its weights once; O
 repacks them on every call.
 
 The micro-kernel is written in LLVM IR through numba's `intrinsic` (llvmlite): a 6 x 16 tile
-of C in twelve <8 x float> accumulators, one broadcast of A and two loads of the packed panel
-per k, `llvm.fma.v8f32`. It prints, for each shape, the kernel on one thread and on two (the
+of C in six <16 x float> accumulators (zmm registers with AVX-512; twelve <8 x float> ones
+until 2026-11-24); per k, one broadcast of A a row and one load of the packed panel,
+`llvm.fma.v16f32`. It prints, for each shape, the kernel on one thread and on two (the
 rows split between numba's threads, as the LSTM's packed loop splits its batch), and NumPy's
 OpenBLAS on two, the last two also right after a two-thread OpenBLAS GEMM (its worker threads
 then spin for ~0.1 s and take the second core).

@@ -209,13 +209,15 @@ def lstm_forward_blas(gemm, XP, wt, bias, scale, HS, CS, TC, rec, held):
 
 
 @_compile
-def lstm_backward_blas(gemm, A, TCS, CS, w, dY, dh, dc, held, work):
-    """The whole LSTM backward with NumPy's BLAS (as lstm_forward_blas): A (T, B, 4H) the
-    activated gates -> their pre-activation gradients; TCS (T, B, H) tanh(c_t); CS (T, B, H)
-    c_{t-1}; w (4H, H) W_hh, contiguous; dY (T, B, H) output gradients (zero at padded steps);
-    dh, dc (B, H) the final carry's gradients in, the initial carry's out. A row held at step t
-    (padding) feeds nothing into the step and passes its carry gradients on, as
-    BackwardSteps.step does. work (3, B, H): lstm_backward's scratch."""
+def lstm_backward_loop(gemm, A, TCS, CS, w, dY, dh, dc, held, work):
+    """The whole LSTM backward, no Python between steps: each step's da W_hh through NumPy's
+    BLAS (`gemm`, as lstm_forward_blas), or, with gemm None, matmul_rows (a small batch, as
+    lstm_forward_loop). A (T, B, 4H) the activated gates -> their pre-activation gradients;
+    TCS (T, B, H) tanh(c_t); CS (T, B, H) c_{t-1}; w (4H, H) W_hh, contiguous; dY (T, B, H)
+    output gradients (zero at padded steps); dh, dc (B, H) the final carry's gradients in, the
+    initial carry's out. A row held at step t (padding) feeds nothing into the step and passes
+    its carry gradients on, as BackwardSteps.step does. work (3, B, H): lstm_backward's
+    scratch."""
     T, B, G = A.shape
     H = G // 4
     dh_prev, dc_prev = np.empty_like(dh), np.empty_like(dc)
@@ -230,8 +232,11 @@ def lstm_backward_blas(gemm, A, TCS, CS, w, dY, dh, dc, held, work):
                     kept_h[b], kept_c[b] = d_h[b], d_c[b]
                     d_h[b], d_c[b] = 0, 0
         lstm_backward(A[t], TCS[t], CS[t], d_h, d_c, dc_prev, work)
-        gemm(101, 111, 111, B, H, G, 1.0, A[t].ctypes.data, G, w.ctypes.data, H, 0.0,
-             dh_prev.ctypes.data, H)                           # back through W_hh
+        if gemm is None:                                       # back through W_hh
+            matmul_rows(A[t], w, dh_prev)
+        else:
+            gemm(101, 111, 111, B, H, G, 1.0, A[t].ctypes.data, G, w.ctypes.data, H, 0.0,
+                 dh_prev.ctypes.data, H)
         if padded:
             for b in range(B):
                 if held[t, b]:                                 # passed on unchanged

@@ -368,7 +368,7 @@ if AVAILABLE:
 
     @njit(cache=True, nogil=True, parallel=True)
     def lstm_backward(A, TCS, CS, Wp, dY, dh, dc, held, nthreads):
-        """The LSTM's backward loop (as _jit.lstm_backward_blas), each thread over its own rows
+        """The LSTM's backward loop (as _jit.lstm_backward_loop), each thread over its own rows
         for all T steps, last first, as lstm_forward: A (T, B, 4H) the activated gates -> their
         pre-activation gradients, in place; TCS (T, B, H) tanh(c_t); CS (T, B, H) c_{t-1};
         Wp = pack_rows(W_hh) (4H, H); dY (T, B, H) the output gradients (zero at padded steps);

@@ -76,29 +76,37 @@ def test_a_strided_w_hh_gives_what_a_contiguous_one_gives(T, monkeypatch):
 
 
 @needs_blas
-def test_the_blas_loops_gradients_match_finite_differences(monkeypatch):
-    """float64 central differences of a loss through the BLAS forward and backward loops
-    (B = 5, padded rows): dx, d initial carry and dW_hh."""
+@pytest.mark.parametrize("B,blas", [(5, True), (3, False)], ids=["blas", "own-matmul"])
+def test_the_compiled_loops_gradients_match_finite_differences(B, blas, monkeypatch):
+    """float64 central differences of a loss through the compiled forward and backward loops
+    (padded rows): dx, d initial carry and dW_hh. B = 5: the BLAS loops; B = 3, below the BLAS
+    loop's batch: the loops with their own matmul (lstm_forward_loop, lstm_backward_loop with
+    gemm None)."""
     from rnnlab.cells.lstm import LSTMCellConfig
     from rnnlab.init import init_cell
     from rnnlab.recurrent import scan_backward, scan_forward
-    monkeypatch.setattr(lstm, "compiled_loop", lambda B, H: False)
+    if blas:
+        monkeypatch.setattr(lstm, "compiled_loop", lambda B, H: False)
+    gemms = []
+    loop = _jit.lstm_backward_loop
+    monkeypatch.setattr(_jit, "lstm_backward_loop", lambda gemm, *a: (gemms.append(gemm), loop(gemm, *a)))
     cell = LSTMCellConfig(4)
     rng = np.random.default_rng(1)
-    T, B, D = 5, 5, 3
+    T, D = 5, 3
     p = init_cell(cell, D, bias=True, dtype=np.float64, rng=rng)
     x = rng.standard_normal((T, B, D))
     h0, c0 = rng.standard_normal((B, 4)), rng.standard_normal((B, 4))
-    lengths = np.array([5, 3, 5, 1, 4])
+    lengths = np.array([5, 3, 5, 1, 4][:B])
     G = rng.standard_normal((T, B, 4))
 
     def loss():
         y, (h, c), _ = scan_forward(cell, p, x, (h0, c0), lengths, keep_cache=False)
         return float((y * G).sum() + h.sum() + 2 * c.sum())
 
-    assert lstm.blas_loop(B, np.float64) is not None
+    assert (lstm.blas_loop(B, np.float64) is not None) == blas
     _, _, sc = scan_forward(cell, p, x, (h0, c0), lengths)
     dx, (dh0, dc0), g = scan_backward(cell, p, sc, G, (np.ones((B, 4)), np.full((B, 4), 2.0)))
+    assert len(gemms) == 1 and (gemms[0] is not None) == blas
 
     def numeric(a):
         out = np.zeros_like(a)

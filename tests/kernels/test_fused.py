@@ -77,6 +77,11 @@ def test_fused_matches_reference(name, lengths, reverse, dtype, tol, mode, T, mo
         assert kernels.lstm.compiled_loop(B, 5) == (mode == "jit")      # the small-batch one
         assert (kernels.lstm.blas_loop(B, dtype) is not None) == (mode != "jit-steps")
     assert kernels.forward_kernel(cell, p, np.zeros((T, B, cell.gates * 5), dtype), carry, True) is not None
+    _assert_same(fast, ref, tol, "nobias" in name, lens, T, B)
+
+
+def _assert_same(fast, ref, tol, nobias, lens, T, B):
+    """run()'s results from a fused path against the reference's."""
     close = lambda a, b: np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
     for k in (0, 3):                                  # outputs, with and without caches
         close(fast[k], ref[k])
@@ -86,13 +91,39 @@ def test_fused_matches_reference(name, lengths, reverse, dtype, tol, mode, T, mo
     close(fast[5], ref[5])                            # dx
     for f in ("w_ih", "w_hh", "b_ih", "b_hh"):
         a, b = getattr(fast[7], f), getattr(ref[7], f)
-        assert (a is None) == (b is None) == (f.startswith("b") and "nobias" in name)
+        assert (a is None) == (b is None) == (f.startswith("b") and nobias)
         if a is not None:
             close(a, b)
     valid = np.ones((T, B), bool) if lens is None else fast[2][1][..., 0]
     for a, b in zip(fast[2][0], ref[2][0]):   # same cache layout at every valid step
         assert a.shape == b.shape
         close(a[valid], b[valid])
+
+
+@needs_numba
+@pytest.mark.parametrize("B,lengths", [(1, None), (1, [4]), (3, [6, 2, 0])])
+@pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 2e-5)], ids=["f64", "f32"])
+def test_the_lstm_backward_below_the_blas_loops_batch_runs_its_own_matmul(B, lengths, reverse, dtype,
+                                                                         tol, monkeypatch):
+    """Below the BLAS loop's 4 rows the backward runs as one compiled loop with its own matmul
+    (lstm_backward_loop with gemm None), as the forward does, not step by step."""
+    cell = CELLS["lstm"]
+    rng = np.random.default_rng(5)
+    T, D = 6, 3
+    p = init_cell(cell, D, bias=True, dtype=dtype, rng=rng)
+    x = rng.standard_normal((T, B, D)).astype(dtype)
+    carry = tuple(rng.standard_normal((B, 5)).astype(dtype) for _ in range(2))
+    dY = rng.standard_normal((T, B, 5)).astype(dtype)
+    dcarry = tuple(rng.standard_normal((B, 5)).astype(dtype) for _ in range(2))
+    lens = None if lengths is None else np.array(lengths)
+    gemms = []
+    loop = _jit.lstm_backward_loop
+    monkeypatch.setattr(_jit, "lstm_backward_loop", lambda gemm, *a: (gemms.append(gemm), loop(gemm, *a)))
+    ref = run(cell, p, x, carry, lens, reverse, dY, dcarry, "reference")
+    fast = run(cell, p, x, carry, lens, reverse, dY, dcarry, "jit", monkeypatch)
+    assert gemms == [None]
+    _assert_same(fast, ref, tol, False, lens, T, B)
 
 
 def test_each_backward_follows_either_forward():
