@@ -1,5 +1,5 @@
-"""Shared test helpers: finite-difference checks of cells and networks in float64, and a
-fresh interpreter for what is decided at import."""
+"""Shared test helpers: finite-difference checks of cells and networks in float64, a fresh
+interpreter for what is decided at import, and a spy on the LSTM's compiled backward loop."""
 
 from __future__ import annotations
 
@@ -117,3 +117,17 @@ def python_output(code: str, **env: str) -> list[str]:
     out = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, **env),
                          capture_output=True, text=True, check=True)
     return out.stdout.split()
+
+
+def backward_loop_gemms(monkeypatch) -> list:
+    """The `gemm` argument of every _jit.lstm_backward_loop call from now on (None: the loop
+    ran its own matmul; else NumPy's BLAS), the calls still made."""
+    from rnnlab.kernels import _jit
+    seen = []
+    loop = _jit.lstm_backward_loop
+
+    def spy(gemm, *args):
+        seen.append(gemm)
+        return loop(gemm, *args)
+    monkeypatch.setattr(_jit, "lstm_backward_loop", spy)
+    return seen

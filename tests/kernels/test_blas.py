@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from rnnlab.kernels import _blas, _jit, lstm
-from tests.helpers import python_output
+from tests.helpers import backward_loop_gemms, python_output
 
 needs_blas = pytest.mark.skipif(not _jit.AVAILABLE, reason="numba not installed")
 
@@ -87,9 +87,7 @@ def test_the_compiled_loops_gradients_match_finite_differences(B, blas, monkeypa
     from rnnlab.recurrent import scan_backward, scan_forward
     if blas:
         monkeypatch.setattr(lstm, "compiled_loop", lambda B, H: False)
-    gemms = []
-    loop = _jit.lstm_backward_loop
-    monkeypatch.setattr(_jit, "lstm_backward_loop", lambda gemm, *a: (gemms.append(gemm), loop(gemm, *a)))
+    gemms = backward_loop_gemms(monkeypatch)
     cell = LSTMCellConfig(4)
     rng = np.random.default_rng(1)
     T, D = 5, 3

@@ -10,6 +10,7 @@ from rnnlab.cells.rnn import RNNCellConfig
 from rnnlab.init import init_cell
 from rnnlab.kernels import _jit
 from rnnlab.recurrent import input_projection, scan_backward, scan_forward
+from tests.helpers import backward_loop_gemms
 
 CELLS = {
     "rnn_tanh": RNNCellConfig(5),
@@ -117,9 +118,7 @@ def test_the_lstm_backward_below_the_blas_loops_batch_runs_its_own_matmul(B, len
     dY = rng.standard_normal((T, B, 5)).astype(dtype)
     dcarry = tuple(rng.standard_normal((B, 5)).astype(dtype) for _ in range(2))
     lens = None if lengths is None else np.array(lengths)
-    gemms = []
-    loop = _jit.lstm_backward_loop
-    monkeypatch.setattr(_jit, "lstm_backward_loop", lambda gemm, *a: (gemms.append(gemm), loop(gemm, *a)))
+    gemms = backward_loop_gemms(monkeypatch)
     ref = run(cell, p, x, carry, lens, reverse, dY, dcarry, "reference")
     fast = run(cell, p, x, carry, lens, reverse, dY, dcarry, "jit", monkeypatch)
     assert gemms == [None]
