@@ -82,12 +82,14 @@ def units_split(B: int, H: int) -> bool:
 
 
 def projects_packed(T: int, B: int, H: int, dtype, keep_cache: bool) -> bool:
-    """Whether the input projection runs on _packed too (packed_projection): with the
-    packed loop up to H = 512, and beyond from T B = 1024 rows, where the product outweighs
-    packing W_ih (16 MB at H = 1024, ~2 ms). At H = 1024 against OpenBLAS's, whole calls
-    interleaved: 0.96-0.99x at B = 32, 128 (T = 50, 200; inference and training), but
-    1.01-1.03x at B = 1 (T = 50, 200)."""
-    return (H <= 512 or T * B >= 1024) and packed_loop(B, H, dtype, keep_cache, False)
+    """Whether the input projection runs on _packed too (packed_projection): with the packed
+    loop, from enough rows (T B) that the product outweighs packing W_ih, which comes from
+    memory once it is large (16 MB at H = 1024, ~2 ms). Whole calls against OpenBLAS's
+    projection, interleaved: at H = 1024 0.96-0.99x at B = 32, 128 (T = 50, 200; inference
+    and training) but 1.01-1.03x at B = 1; at H = 512 0.92-0.95x from 200 rows but 1.16x
+    at 50 (B = 1, T = 50); at H = 128, 256 0.97-1.03x at 50 rows."""
+    rows = 0 if H <= 256 else 128 if H <= 512 else 1024
+    return T * B >= rows and packed_loop(B, H, dtype, keep_cache, False)
 
 
 def packed_training(B: int, H: int, dtype) -> bool:

@@ -114,6 +114,7 @@ def _problem(T, B, D, H, seed=0, cell=None):
     (3, 22, 600, 128),     # 11 rows a thread (6 + 5); 600 inputs: KC blocks and a remainder
     (3, 9, 33, 144),       # 4 and 5 rows; 9 panels a gate, split 4 / 5 in the column loop
     (2, 16, 40, 512),      # the largest H the packed loop takes; 8 rows a thread (6 + 2)
+    (8, 16, 40, 512),      # 128 rows: the projection packed too at H = 512
     (2, 7, 12, 256),       # 3 and 4 rows
     (3, 5, 9, 528),        # over 512 units: split as units (33 panels a gate, 16 / 17)
     (2, 13, 30, 1024),     # the widest; K = 1024 in two blocks; tiles of 6, 6 and 1 rows
@@ -125,7 +126,8 @@ def test_packed_inference_matches_the_reference_steps(T, B, D, H, calls):
     y, final, cache = scan_forward(cell, p, x, carry, keep_cache=False)
     assert cache is None and y.dtype == np.float32
     split = lstm.units_split(B, H)
-    assert calls["project"] == int(H <= 512 or T * B >= 1024) and calls["cols" if split else "rows"] == 1
+    assert calls["project"] == int(lstm.projects_packed(T, B, H, np.float32, False))
+    assert calls["cols" if split else "rows"] == 1
     y_ref, final_ref = _reference(cell, p, x, carry)
     np.testing.assert_allclose(y, y_ref, rtol=0, atol=2e-5)
     for f, f_ref in zip(final, final_ref):
@@ -201,7 +203,9 @@ def test_which_calls_take_the_packed_loop():
     assert lstm.packed_loop(128, 1024, f32, keep_cache=False, streaming=False)
     assert lstm.packed_loop(1, 528, f32, keep_cache=True, streaming=False)
     assert lstm.units_split(1, 256) and lstm.units_split(128, 528) and not lstm.units_split(128, 512)
-    assert lstm.projects_packed(1, 32, 512, f32, keep_cache=False)
+    assert lstm.projects_packed(1, 1, 256, f32, keep_cache=False)
+    assert lstm.projects_packed(4, 32, 512, f32, keep_cache=False)                 # 128 rows
+    assert not lstm.projects_packed(50, 1, 512, f32, keep_cache=False)             # OpenBLAS's
     assert lstm.projects_packed(32, 32, 1024, f32, keep_cache=False)               # 1024 rows
     assert not lstm.projects_packed(31, 32, 1024, f32, keep_cache=False)           # OpenBLAS's
     assert not lstm.projects_packed(200, 1, 1024, f32, keep_cache=False)
@@ -289,6 +293,7 @@ def _gradient_problem(T, B, D, H, seed=0, cell=None):
     (3, 22, 600, 128),     # 11 rows a thread; 600 inputs: KC blocks of W_ih
     (3, 9, 33, 144),       # 4 and 5 rows; dA W_hh over K = 576, one block and a remainder
     (2, 16, 40, 512),      # K = 2048 in four blocks
+    (8, 16, 40, 512),      # 128 rows: the projection packed too at H = 512
     (5, 1, 3, 128),        # one row: the threads split each step's units, both ways
     (4, 1, 600, 144),      # 9 panels, split 4 / 5; K = 576
     (1, 1, 40, 512),       # one step: no share of the gradients waits for the next
@@ -300,7 +305,8 @@ def test_packed_training_matches_the_reference_gradients(T, B, D, H, calls):
     problem = _gradient_problem(T, B, D, H)
     got = _training(*problem)
     rows = int(not lstm.units_split(B, H))
-    assert calls == {"project": int(H <= 512), "rows": rows, "cols": 1 - rows, "backward": rows,
+    projects = lstm.projects_packed(T, B, H, np.float32, True)
+    assert calls == {"project": int(projects), "rows": rows, "cols": 1 - rows, "backward": rows,
                      "cols_backward": 1 - rows}
     _assert_close_to(got, _training_reference(*problem))
 
