@@ -237,12 +237,12 @@ if AVAILABLE:
             switch = builder.switch(key, end)
             for mm in range(1, MR + 1):
                 for acc in (0, 1):
-                    for ahead in (0, 1):
+                    for ahead in (0, 1) if mm >= 3 else (0,):   # 1-2 rows never prefetch:
                         block = builder.append_basic_block(f"tile_{mm}_{acc}_{ahead}")
-                        switch.add_case(_const(4 * mm + 2 * acc + ahead), block)
+                        for key in (ahead,) if mm >= 3 else (0, 1):   # one block for both keys
+                            switch.add_case(_const(4 * mm + 2 * acc + key), block)
                         builder.position_at_end(block)
-                        _emit_tile(builder, fma, a, wp, c, i0v, c0v, offv, k, mm, bool(acc),
-                                   bool(ahead) and mm >= 3)
+                        _emit_tile(builder, fma, a, wp, c, i0v, c0v, offv, k, mm, bool(acc), bool(ahead))
                         builder.branch(end)
             builder.position_at_end(end)
             return context.get_dummy_value()

@@ -64,8 +64,8 @@ def packed_loop(B: int, H: int, dtype, keep_cache: bool, streaming: bool) -> boo
 
 def wide(H: int, dtype) -> bool:
     """Whether a call at H > 512 (to 1024, a multiple of 16, float32) runs the packed loops
-    with the units split (lstm_forward_cols, lstm_backward_cols), its input projection left to
-    OpenBLAS. With the rows split each thread streams all of W_hh every step (16 MB at
+    with the units split (lstm_forward_cols, lstm_backward_cols), its input projection on
+    OpenBLAS below 1024 rows (projects_packed). With the rows split each thread streams all of W_hh every step (16 MB at
     H = 1024, more than stays cached here); split by units, each streams its half.
 
     At H = 1024, whole calls against the BLAS loop's, interleaved: inference 0.85x at B = 32
