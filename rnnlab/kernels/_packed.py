@@ -44,6 +44,7 @@ the environment variable RNNLAB_PACKED=0.
 from __future__ import annotations
 
 import os
+import platform
 
 import numpy as np
 
@@ -54,6 +55,8 @@ KC = 512                 # rows of W a block: a panel's block (KC x 16 floats) i
 FAR = 1 << 21            # floats of packed W (8 MB) past which a step's W streams from memory,
 NEAR_ROWS = 16           # and the rows from which its tiles prefetch it (see _tile)
 ROWS = 96                # rows of X a block in `project`
+_LINE = 8                # int64s a cache line: _meet's counter and generation on lines apart
+_X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
 
 AVAILABLE = _jit.AVAILABLE and os.environ.get("RNNLAB_PACKED", "1") != "0"
 ENABLED = AVAILABLE      # tests switch this off to run the BLAS path
@@ -88,7 +91,8 @@ def packed(w: np.ndarray, scale: np.ndarray | None = None) -> np.ndarray:
     """(w scale)^T in 16-column panels (`pack`), w (G, K) as the cell stores it (W_ih or
     W_hh), scale (G,) or None for ones."""
     out = np.empty(w.size, dtype=np.float32)
-    pack(w, np.ones(w.shape[0], np.float32) if scale is None else scale.astype(np.float32), out)
+    pack(np.ascontiguousarray(w, dtype=np.float32),
+         np.ones(w.shape[0], np.float32) if scale is None else scale.astype(np.float32), out)
     return out
 
 
@@ -97,6 +101,15 @@ def packed_rows(w: np.ndarray) -> np.ndarray:
     out = np.empty(w.size, dtype=np.float32)
     pack_rows(np.ascontiguousarray(w), out)
     return out
+
+
+def meets(nthreads: int) -> bool:
+    """Whether a packed loop over nthreads may run as one parallel region whose threads meet
+    at a spin barrier (_meet) rather than a region a step: with OpenBLAS's jobs on numba's
+    threads (_pool.shared: the OpenMP layer, teams of the size asked for) and nthreads the
+    team's size, each of its iterations runs on its own thread."""
+    import numba
+    return nthreads == numba.get_num_threads() and _pool.shared()
 
 
 def threads() -> int:
@@ -279,17 +292,101 @@ if AVAILABLE:
         near-equal contiguous shares."""
         return w * n // parts, (w + 1) * n // parts
 
+    @intrinsic
+    def _transposed_block(typingctx, W, s, out, r0, k0, dst):
+        """out[dst + 16 kk + j] = W[r0 + j, k0 + kk] s[r0 + j] for j, kk < 16: one 16 x 16
+        block of W (C layout) read as 16 row vectors, transposed in registers and scaled. The
+        transpose runs in 4 stages of lane shuffles (b = 8, 4, 2, 1), each swapping the two
+        off-diagonal b x b blocks of every 2b x 2b block."""
+        if not (all(isinstance(a, types.Array) and a.dtype == types.float32 for a in (W, s, out))
+                and W.layout == "C" and all(isinstance(i, types.Integer) for i in (r0, k0, dst))):
+            return None                                          # float32, W in C layout
+        sig = types.void(W, s, out, r0, k0, dst)
+
+        def codegen(context, builder, signature, args):
+            w, sv, o = (context.make_array(t)(context, builder, v)
+                        for t, v in zip(signature.args[:3], args[:3]))
+            r0v, k0v, dstv = (context.cast(builder, v, t, types.int64)
+                              for v, t in zip(args[3:], signature.args[3:]))
+            ldw = builder.sdiv(builder.extract_value(w.strides, 0), _const(4))   # in floats
+
+            def vec(ptr, off):
+                return builder.bitcast(builder.gep(ptr, [off]), _VEC.as_pointer())
+
+            rows = [builder.load(vec(w.data, builder.add(builder.mul(builder.add(r0v, _const(j)), ldw), k0v)),
+                                 align=4) for j in range(NR)]                 # rows r0 + j
+            lanes = ir.VectorType(ir.IntType(32), NR)
+            b = NR // 2
+            while b:                                             # lane l of the pair's outputs:
+                first = ir.Constant(lanes, [l + NR - b if l & b else l for l in range(NR)])
+                second = ir.Constant(lanes, [l + NR if l & b else l + b for l in range(NR)])
+                for i in range(NR):
+                    if not i & b:                                # rows i, i + b
+                        x, y = rows[i], rows[i + b]
+                        rows[i] = builder.shuffle_vector(x, y, first)
+                        rows[i + b] = builder.shuffle_vector(x, y, second)
+                b //= 2
+            scale = builder.load(vec(sv.data, r0v), align=4)     # s[r0:r0+16]
+            for kk in range(NR):                                 # rows[kk] = W[r0:r0+16, k0+kk]
+                builder.store(builder.fmul(rows[kk], scale), vec(o.data, builder.add(dstv, _const(NR * kk))),
+                              align=4)
+            return context.get_dummy_value()
+        return sig, codegen
+
+    @intrinsic
+    def _meet(typingctx, sync, n):
+        """Wait until all n threads of a parallel region have come here (a counter in
+        sync[0], a generation in sync[_LINE], each on its own cache line): the last to come
+        resets the counter and moves the generation on; the others spin on it. Where a step's
+        work is a few microseconds (the LSTM at B = 1), a region a step cost 1.4-1.6 us of
+        launch and join. Only for regions whose n iterations each run on their own thread
+        (`meets`): two on one thread would wait forever."""
+        if not (isinstance(sync, types.Array) and sync.dtype == types.int64
+                and isinstance(n, types.Integer)):
+            return None
+        sig = types.void(sync, n)
+
+        def codegen(context, builder, signature, args):
+            count = context.make_array(signature.args[0])(context, builder, args[0]).data
+            nv = context.cast(builder, args[1], signature.args[1], types.int64)
+            gen = builder.gep(count, [_const(_LINE)])
+            seen = builder.load_atomic(gen, "acquire", 8)           # before counting in
+            came = builder.atomic_rmw("add", count, _const(1), "acq_rel")
+            with builder.if_else(builder.icmp_signed("==", came, builder.sub(nv, _const(1)))) as (last, other):
+                with last:                                          # all here: on to the next
+                    builder.store_atomic(_const(0), count, "monotonic", 8)
+                    builder.atomic_rmw("add", gen, _const(1), "release")
+                with other:                                         # spin until it moves on
+                    spin = builder.append_basic_block("spin")
+                    done = builder.append_basic_block("spun")
+                    builder.branch(spin)
+                    builder.position_at_end(spin)
+                    if _X86:
+                        pause = cgutils.get_or_insert_function(
+                            builder.module, ir.FunctionType(ir.VoidType(), []), "llvm.x86.sse2.pause")
+                        builder.call(pause, [])
+                    now = builder.load_atomic(gen, "acquire", 8)
+                    builder.cbranch(builder.icmp_signed("==", now, seen), spin, done)
+                    builder.position_at_end(done)
+            return context.get_dummy_value()
+        return sig, codegen
+
     @njit(cache=True, nogil=True, parallel=True)
     def pack(w, scale, out):
         """out (G / 16 panels, each (K, 16) contiguous) <- w^T scale, w (G, K) as the cell
-        stores it (W_ih or W_hh)."""
+        stores it (W_ih or W_hh), C layout: 16 x 16 blocks transposed in registers
+        (_transposed_block), the last K % 16 columns one by one."""
         G, K = w.shape
+        K16 = K - K % NR
         for p in prange(G // NR):
-            s = scale[p * NR:(p + 1) * NR]
-            for k in range(K):                         # one row of the panel: 16 contiguous
+            r0 = p * NR
+            for k0 in range(0, K16, NR):
+                _transposed_block(w, scale, out, r0, k0, (p * K + k0) * NR)
+            s = scale[r0:r0 + NR]
+            for k in range(K16, K):                    # one row of the panel: 16 contiguous
                 row = out[(p * K + k) * NR:(p * K + k + 1) * NR]   # floats, from 16 rows of w
                 for j in range(NR):
-                    row[j] = w[p * NR + j, k] * s[j]
+                    row[j] = w[r0 + j, k] * s[j]
 
     @njit(cache=True, nogil=True, parallel=True)
     def pack_rows(w, out):
@@ -341,30 +438,45 @@ if AVAILABLE:
                         h_new[b] = h[b]
                         c_new[b] = c[b]
 
-    @njit(cache=True, nogil=True, parallel=True)
-    def lstm_forward_cols(XP, Wp, bias, scale, HS, CS, TC, held, nthreads):
-        """lstm_forward for a batch too small to split: the threads split each step's hidden
-        units instead (whole panels of each gate), and meet at the end of every step."""
-        T = XP.shape[0]
+    @njit(cache=True, nogil=True)
+    def _forward_cols_step(XP, Wp, bias, scale, HS, CS, TC, held, t, p0, p1, far):
+        """One thread's share of lstm_forward_cols's step t: panels p0:p1 of each gate."""
         H = HS.shape[2]
         P = H // NR                                            # panels of one gate
-        far = _streams(Wp, XP.shape[1])
         n = CS.shape[0]
-        keep = TC.shape[0] == T
-        for t in range(T):
-            a = XP[t]
-            c, c_new = CS[t % n], CS[(t + 1) % n]
-            tc = TC[t if keep else 0]
+        a = XP[t]
+        c, c_new = CS[t % n], CS[(t + 1) % n]
+        for q in range(4):
+            _gemm(HS[t], Wp, a, q * P + p0, q * P + p1, True, H, 0, far)
+        _gates(a, bias, scale, c, c_new, HS[t + 1], TC[t if TC.shape[0] == XP.shape[0] else 0],
+               p0 * NR, p1 * NR)
+        for b in range(held.shape[1]):
+            if held[t, b]:
+                for j in range(p0 * NR, p1 * NR):
+                    HS[t + 1, b, j] = HS[t, b, j]
+                    c_new[b, j] = c[b, j]
+
+    @njit(cache=True, nogil=True, parallel=True)
+    def lstm_forward_cols(XP, Wp, bias, scale, HS, CS, TC, held, nthreads, spin):
+        """lstm_forward for a batch too small to split: the threads split each step's hidden
+        units instead (whole panels of each gate), and meet at the end of every step. With
+        `spin` (`meets`), one parallel region for all steps, the threads meeting at `_meet`;
+        without, a region a step."""
+        T = XP.shape[0]
+        P = HS.shape[2] // NR
+        far = _streams(Wp, XP.shape[1])
+        if spin:
+            sync = np.zeros(2 * _LINE, dtype=np.int64)
             for w in prange(nthreads):
                 p0, p1 = _share(w, P, nthreads)
-                for q in range(4):
-                    _gemm(HS[t], Wp, a, q * P + p0, q * P + p1, True, H, 0, far)
-                _gates(a, bias, scale, c, c_new, HS[t + 1], tc, p0 * NR, p1 * NR)
-                for b in range(held.shape[1]):
-                    if held[t, b]:
-                        for j in range(p0 * NR, p1 * NR):
-                            HS[t + 1, b, j] = HS[t, b, j]
-                            c_new[b, j] = c[b, j]
+                for t in range(T):
+                    _forward_cols_step(XP, Wp, bias, scale, HS, CS, TC, held, t, p0, p1, far)
+                    _meet(sync, nthreads)
+        else:
+            for t in range(T):
+                for w in prange(nthreads):
+                    p0, p1 = _share(w, P, nthreads)
+                    _forward_cols_step(XP, Wp, bias, scale, HS, CS, TC, held, t, p0, p1, far)
 
     @njit(cache=True, nogil=True, parallel=True)
     def lstm_backward(A, TCS, CS, Wp, dY, dh, dc, held, nthreads):
@@ -402,16 +514,42 @@ if AVAILABLE:
             dh[b0:b1] = d_h
             dc[b0:b1] = d_c
 
+    @njit(cache=True, nogil=True)
+    def _backward_cols_step(A, TCS, CS, Wp, dY, held, DA, DC, DH, work, d_h, kept, t, w, nthreads,
+                            far):
+        """Thread w's share of lstm_backward_cols's step t (see there)."""
+        T, B, G = A.shape
+        j0, j1 = _share(w, G, nthreads)
+        if t < T - 1:                                          # step t+1's share, now unread
+            A[t + 1, :, j0:j1] = DA[w, :, j0:j1]
+        dh_t, dc_t, dc_prev = d_h[w], DC[w, (t + 1) % 2], DC[w, t % 2]
+        dh_t[:] = DH[(t + 1) % 2]
+        dh_t += dY[t]                                          # output + recurrence
+        for b in range(B):
+            if held.shape[1] and held[t, b]:                   # the step sees no gradient
+                kept[w, 0, b], kept[w, 1, b] = dh_t[b], dc_t[b]
+                dh_t[b], dc_t[b] = 0, 0
+        a = DA[w]
+        a[:] = A[t]                                            # (B, 4H) the gates -> da
+        _jit.lstm_backward(a, TCS[t], CS[t], dh_t, dc_t, dc_prev, work[w])
+        p0, p1 = _share(w, G // 4 // NR, nthreads)
+        dh_prev = DH[t % 2]
+        _gemm(a, Wp, dh_prev, p0, p1, False, G, 0, far)       # its units of da W_hh
+        for b in range(B):
+            if held.shape[1] and held[t, b]:                   # passed on unchanged
+                dh_prev[b, p0 * NR:p1 * NR] = kept[w, 0, b, p0 * NR:p1 * NR]
+                dc_prev[b] = kept[w, 1, b]
+
     @njit(cache=True, nogil=True, parallel=True)
-    def lstm_backward_cols(A, TCS, CS, Wp, dY, dh, dc, held, nthreads):
+    def lstm_backward_cols(A, TCS, CS, Wp, dY, dh, dc, held, nthreads, spin):
         """lstm_backward for a batch too small to split (as lstm_forward_cols): the threads
         split each step's dh_{t-1} = da W_hh by units (whole panels) and meet at the end of
-        every step. Each thread computes all of the step's gate gradients in its own copy (B 4H
-        elements, under a microsecond) rather than meet a second time, and writes its share of
-        them into A[t] one step later, once no thread reads A[t] any more."""
+        every step (one region, at `_meet`, with `spin`; else a region a step). Each thread
+        computes all of the step's gate gradients in its own copy (B 4H elements, under a
+        microsecond) rather than meet a second time, and writes its share of them into A[t]
+        one step later, once no thread reads A[t] any more."""
         T, B, G = A.shape
         H = G // 4
-        P = H // NR                                            # panels of dh
         far = _streams(Wp, B)
         DA = np.empty((nthreads, B, G), dtype=A.dtype)         # each thread's da of the step
         DC = np.empty((nthreads, 2, B, H), dtype=A.dtype)      # its dL/dc_t, dL/dc_{t-1}
@@ -422,28 +560,18 @@ if AVAILABLE:
         DH[T % 2] = dh                                         # step t reads DH[(t + 1) % 2]
         for w in range(nthreads):
             DC[w, T % 2] = dc
-        for t in range(T - 1, -1, -1):
+        if spin:
+            sync = np.zeros(2 * _LINE, dtype=np.int64)
             for w in prange(nthreads):
-                j0, j1 = _share(w, G, nthreads)
-                if t < T - 1:                                  # step t+1's share, now unread
-                    A[t + 1, :, j0:j1] = DA[w, :, j0:j1]
-                dh_t, dc_t, dc_prev = d_h[w], DC[w, (t + 1) % 2], DC[w, t % 2]
-                dh_t[:] = DH[(t + 1) % 2]
-                dh_t += dY[t]                                  # output + recurrence
-                for b in range(B):
-                    if held.shape[1] and held[t, b]:           # the step sees no gradient
-                        kept[w, 0, b], kept[w, 1, b] = dh_t[b], dc_t[b]
-                        dh_t[b], dc_t[b] = 0, 0
-                a = DA[w]
-                a[:] = A[t]                                    # (B, 4H) the gates -> da
-                _jit.lstm_backward(a, TCS[t], CS[t], dh_t, dc_t, dc_prev, work[w])
-                p0, p1 = _share(w, P, nthreads)
-                dh_prev = DH[t % 2]
-                _gemm(a, Wp, dh_prev, p0, p1, False, G, 0, far)   # its units of da W_hh
-                for b in range(B):
-                    if held.shape[1] and held[t, b]:           # passed on unchanged
-                        dh_prev[b, p0 * NR:p1 * NR] = kept[w, 0, b, p0 * NR:p1 * NR]
-                        dc_prev[b] = kept[w, 1, b]
+                for t in range(T - 1, -1, -1):
+                    _backward_cols_step(A, TCS, CS, Wp, dY, held, DA, DC, DH, work, d_h, kept, t,
+                                        w, nthreads, far)
+                    _meet(sync, nthreads)
+        else:
+            for t in range(T - 1, -1, -1):
+                for w in prange(nthreads):
+                    _backward_cols_step(A, TCS, CS, Wp, dY, held, DA, DC, DH, work, d_h, kept, t,
+                                        w, nthreads, far)
         A[0] = DA[0]                                           # every thread's copy is whole
         dh[:] = DH[0]
         dc[:] = DC[0, 0]

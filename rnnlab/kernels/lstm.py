@@ -161,9 +161,12 @@ class Forward(ForwardSteps):
         T, B, _ = self.XP.shape
         held = held_steps(mask, T)
         if self.packed:
-            loop = _packed.lstm_forward_cols if units_split(B, self.H) else _packed.lstm_forward
-            loop(self.XP, self.w, self.bias, self.scale, self.HS, self.CS, self.TC, held,
-                 self.threads)
+            args = (self.XP, self.w, self.bias, self.scale, self.HS, self.CS, self.TC, held,
+                    self.threads)
+            if units_split(B, self.H):
+                _packed.lstm_forward_cols(*args, _packed.meets(self.threads))
+            else:
+                _packed.lstm_forward(*args)
         elif self.gemm is not None:
             _jit.lstm_forward_blas(self.gemm, self.XP, self.w, self.bias, self.scale, self.HS,
                                    self.CS, self.TC, self.rec, held)
@@ -247,8 +250,11 @@ class Backward(BackwardSteps):
         tc, c, w = (np.ascontiguousarray(a) for a in (self.tc, self.c, self.w))
         if packed:
             wp = _packed.packed_rows(w)                        # W_hh (4H, H) in 16-col panels
-            loop = _packed.lstm_backward_cols if units_split(B, self.H) else _packed.lstm_backward
-            loop(self.act, tc, c, wp, dY, self.d[0], self.d[1], held, _packed.threads())
+            args = (self.act, tc, c, wp, dY, self.d[0], self.d[1], held, _packed.threads())
+            if units_split(B, self.H):
+                _packed.lstm_backward_cols(*args, _packed.meets(args[-1]))
+            else:
+                _packed.lstm_backward(*args)
         else:
             _jit.lstm_backward_loop(gemm, self.act, tc, c, w, dY, self.d[0], self.d[1], held,
                                     self.work)

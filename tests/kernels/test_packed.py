@@ -188,6 +188,61 @@ def test_the_packed_projection_is_the_product(N, D, G):
 
 
 @needs_packed
+@pytest.mark.parametrize("G,K", [(16, 1), (16, 15), (32, 16), (48, 17), (16, 33), (64, 600)])
+def test_pack_lays_w_transposed_and_scaled_into_panels(G, K):
+    """pack: panel p holds (W scale)[16 p:16 p + 16, :]^T, (K, 16) contiguous, exactly (one
+    product a float): 16 x 16 blocks transposed in registers and the K % 16 columns left."""
+    rng = np.random.default_rng(K)
+    W = rng.standard_normal((G, K)).astype(np.float32)
+    scale = rng.choice([0.5, 1.0, 3.0], G).astype(np.float32)
+    out = np.full(G * K + 2, np.nan, np.float32)
+    _packed.pack(W, scale, out[1:-1])
+    want = (W * scale[:, None]).reshape(G // 16, 16, K).transpose(0, 2, 1).ravel()
+    np.testing.assert_array_equal(out[1:-1], want)
+    assert np.isnan(out[0]) and np.isnan(out[-1])                      # nothing outside
+
+
+@needs_packed
+def test_packed_takes_w_in_any_layout():
+    """packed() copies a W that is not C-contiguous (a strided view, Fortran order) first."""
+    rng = np.random.default_rng(1)
+    W = rng.standard_normal((32, 40)).astype(np.float32)
+    want = _packed.packed(W)
+    np.testing.assert_array_equal(_packed.packed(np.asfortranarray(W)), want)
+    wide = np.zeros((32, 80), np.float32)
+    wide[:, ::2] = W
+    np.testing.assert_array_equal(_packed.packed(wide[:, ::2]), want)
+
+
+@needs_packed
+def test_threads_meeting_at_the_spin_barrier_see_each_others_writes():
+    """_meet: after each meeting every thread reads what the others wrote before it, 2000
+    times over (without the barrier the reads race ahead of the writes)."""
+    import numba
+    from numba import njit, prange
+    n = numba.get_num_threads()
+    if n < 2 or not _packed.meets(n):
+        pytest.skip("needs two or more of numba's threads on the shared pool (_packed.meets)")
+
+    @njit(parallel=True)
+    def rounds(seen, T, nthreads):
+        sync = np.zeros(2 * _packed._LINE, dtype=np.int64)
+        board = np.zeros((2, nthreads), dtype=np.int64)
+        for w in prange(nthreads):
+            for t in range(T):
+                board[t % 2, w] = t + 1                        # this round's mark
+                _packed._meet(sync, nthreads)
+                for v in range(nthreads):                      # everyone's mark, this round
+                    seen[w, t] += board[t % 2, v] == t + 1
+                _packed._meet(sync, nthreads)                  # all read before the next writes
+
+    T = 2000
+    seen = np.zeros((n, T), dtype=np.int64)
+    rounds(seen, T, n)
+    assert (seen == n).all()
+
+
+@needs_packed
 def test_which_calls_take_the_packed_loop():
     f32 = np.float32
     assert lstm.packed_loop(32, 256, f32, keep_cache=False, streaming=False)
@@ -312,11 +367,15 @@ def test_packed_training_matches_the_reference_gradients(T, B, D, H, calls):
 
 
 @needs_packed
-@pytest.mark.parametrize("B,splits", [(1, 2), (3, 2), (4, 3), (5, 1)])
-def test_the_units_split_backward_computes_what_the_rows_split_one_does(B, splits):
-    """lstm_backward_cols at any batch, its units split 1-3 ways (on numba's threads, however
-    many), against lstm_backward (which the tests above hold to the reference): the gate
-    gradients in A, dh and dc, with held rows."""
+@pytest.mark.parametrize("B,splits,spin", [(1, 2, False), (1, 2, True), (3, 2, True), (4, 3, False),
+                                           (5, 1, False)])
+def test_the_units_split_backward_computes_what_the_rows_split_one_does(B, splits, spin):
+    """lstm_backward_cols at any batch, its units split 1-3 ways (a parallel region a step, on
+    numba's threads however many; or one region whose threads meet at the spin barrier, where
+    _packed.meets), against lstm_backward (which the tests above hold to the reference): the
+    gate gradients in A, dh and dc, with held rows."""
+    if spin and not _packed.meets(splits):
+        pytest.skip(f"the spin barrier needs {splits} of numba's threads on the shared pool")
     T, H = 6, 144
     rng = np.random.default_rng(B)
     A = rng.uniform(0.05, 0.95, (T, B, 4 * H)).astype(np.float32)      # activated gates
@@ -328,7 +387,7 @@ def test_the_units_split_backward_computes_what_the_rows_split_one_does(B, split
     held = rng.random((T, B)) < 0.3
     wp = _packed.packed_rows(w)
     got, want = [A.copy(), dh.copy(), dc.copy()], [A.copy(), dh.copy(), dc.copy()]
-    _packed.lstm_backward_cols(got[0], TCS, CS, wp, dY, got[1], got[2], held, splits)
+    _packed.lstm_backward_cols(got[0], TCS, CS, wp, dY, got[1], got[2], held, splits, spin)
     _packed.lstm_backward(want[0], TCS, CS, wp, dY, want[1], want[2], held, 2)
     for g, w_ in zip(got, want, strict=True):
         np.testing.assert_allclose(g, w_, rtol=0, atol=1e-5 * (1 + np.abs(w_).max()))
@@ -341,6 +400,24 @@ def test_padded_rows_pass_their_carry_gradients_on(B, reverse, calls):
     """Backwards, a row past its length feeds nothing into the step and passes dh, dc on."""
     _padded_training_matches_the_reference([7, 3, 1, 5, 6] if B > 1 else [4], reverse, 128)
     assert calls["backward" if B > 1 else "cols_backward"] == 1
+
+
+@needs_packed
+@pytest.mark.parametrize("spin", [True, False])
+@pytest.mark.parametrize("lengths,H", [([4], 128), ([7, 2, 5], 528)])
+def test_the_units_split_loops_meet_at_a_spin_barrier_or_a_region_a_step(spin, lengths, H,
+                                                                         monkeypatch, calls):
+    """The units-split loops (B = 1, H > 512) with their threads meeting at the spin barrier
+    (one parallel region, where _packed.meets) and a region a step: the same gradients as the
+    reference steps, padded rows held."""
+    import numba
+    meets = _packed.meets(numba.get_num_threads())
+    if spin and not meets:
+        pytest.skip("the spin barrier needs numba's threads on the shared pool")
+    seen = []
+    monkeypatch.setattr(_packed, "meets", lambda n: seen.append(spin and meets) or spin and meets)
+    _padded_training_matches_the_reference(lengths, False, H)
+    assert calls["cols"] == calls["cols_backward"] == 1 and seen == [spin, spin]
 
 
 def _padded_training_matches_the_reference(lengths, reverse, H, cell=None):
