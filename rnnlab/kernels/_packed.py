@@ -313,8 +313,11 @@ if AVAILABLE:
             def vec(ptr, off):
                 return builder.bitcast(builder.gep(ptr, [off]), _VEC.as_pointer())
 
-            rows = [builder.load(vec(w.data, builder.add(builder.mul(builder.add(r0v, _const(j)), ldw), k0v)),
-                                 align=4) for j in range(NR)]                 # rows r0 + j
+            offs = [builder.add(builder.mul(builder.add(r0v, _const(j)), ldw), k0v) for j in range(NR)]
+            rows = [builder.load(vec(w.data, off), align=4) for off in offs]   # rows r0 + j
+            ahead = builder.mul(ldw, _const(NR))                # the next panel's rows, into L2
+            for off in offs:
+                _prefetch(builder, builder.gep(w.data, [builder.add(off, ahead)]), False, 2)
             lanes = ir.VectorType(ir.IntType(32), NR)
             b = NR // 2
             while b:                                             # lane l of the pair's outputs:
