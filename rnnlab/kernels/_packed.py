@@ -18,8 +18,8 @@ OpenBLAS runs its own parallel jobs on numba's threads too (_pool), or on one th
   da W_hh on W_hh packed as it is (`pack_rows`); the weight gradients and dx stay on OpenBLAS.
   `lstm_backward_cols`, where `lstm_forward_cols` runs: the units of da W_hh split; each
   thread computes the step's gate gradients whole (a few % of the step's work).
-- `gru_forward`, `gru_backward`: the reset-after GRU's loops, rows split the same way; its
-  input projection stays on OpenBLAS.
+- `gru_forward`, `gru_backward`: the reset-after GRU's loops, rows split the same way (to
+  H = 1024, W_hh prefetched where it streams); its input projection stays on OpenBLAS.
 - `rnn_forward`, `rnn_backward`: the Elman RNN's (tanh or ReLU), the same way; the backward
   runs over one chunk of steps at a time (rnn.Backward adds each chunk's weight gradients).
 
@@ -78,13 +78,14 @@ def usable() -> bool:
     return ENABLED and not _pool.forked() and (_pool.shared() or _blas.threads() == 1)
 
 
-def fits(H: int, dtype) -> bool:
-    """What every packed loop needs: float32, H a multiple of 16 from 64 to 512, and the path
-    usable now (asked last: the first time, it shares OpenBLAS's jobs with numba's threads).
-    At H < 64 a K of 16-48 rows is too short for the tiles (the LSTM at H = 32, B = 128 read
-    1.47x the BLAS loop's time); at H = 1024 the LSTM's loop read 0.94-1.03x the BLAS loop's
-    on the shared pool (T = 50, B = 32, 128), 0.83-1.40x earlier with one OpenBLAS thread."""
-    return np.dtype(dtype) == np.float32 and H % NR == 0 and 64 <= H <= 512 and usable()
+def fits(H: int, dtype, widest: int = 512) -> bool:
+    """What every packed loop needs: float32, H a multiple of 16 from 64 to `widest`, and the
+    path usable now (asked last: the first time, it shares OpenBLAS's jobs with numba's
+    threads). At H < 64 a K of 16-48 rows is too short for the tiles (the LSTM at H = 32,
+    B = 128 read 1.47x the BLAS loop's time). Above 512 (to 1024) the rows-split loops
+    stream all of W_hh a step: the LSTM splits its units there instead (lstm.wide), the GRU
+    keeps its rows (gru.packed_loop)."""
+    return np.dtype(dtype) == np.float32 and H % NR == 0 and 64 <= H <= widest and usable()
 
 
 def packed(w: np.ndarray, scale: np.ndarray | None = None) -> np.ndarray:
@@ -658,7 +659,8 @@ if AVAILABLE:
         math (_jit.gru_after_forward). bias (3H,) scaled as XP, b_hn (H,) or (0,); HS (T+1, B, H)
         the h carries, HS[0] the initial one; REC (T or 1, B, H) gets rec = hp_n + b_hn. With
         REC of T steps (training) the gates r, z, n go over their step's XP (the fused
-        forward's cache layout); rows with held[t, b] keep their carry."""
+        forward's cache layout); rows with held[t, b] keep their carry. Each thread streams
+        all of W_hh a step; over 8 MB (from H = 848) its tiles prefetch it (_tile's `far`)."""
         T, B, G = XP.shape
         H = HS.shape[2]
         keep = REC.shape[0] == T
@@ -667,12 +669,13 @@ if AVAILABLE:
             n = b1 - b0
             if n == 0:
                 continue
+            far = _streams(Wp, n)                              # W_hh over 8 MB: H >= 848
             hp = np.empty((n, G), dtype=XP.dtype)             # (n, 3H) h W_hh^T of a step
             rz = np.empty((n, 2 * H), dtype=XP.dtype)         # the step's gates
             nn = np.empty((n, H), dtype=XP.dtype)
             for t in range(T):
                 h, h_new, xp = HS[t, b0:b1], HS[t + 1, b0:b1], XP[t, b0:b1]
-                _gemm(h, Wp, hp, 0, G // NR, False, H, 0, False)  # hp = h W_hh^T
+                _gemm(h, Wp, hp, 0, G // NR, False, H, 0, far)  # hp = h W_hh^T
                 _jit.gru_after_forward(xp, bias, hp, b_hn, rz, nn, REC[t if keep else 0, b0:b1],
                                        h, h_new)
                 if keep:                                       # saved over x_r, x_z, x_n
@@ -697,6 +700,7 @@ if AVAILABLE:
             n = b1 - b0
             if n == 0:
                 continue
+            far = _streams(Wp, n)
             rz = np.empty((n, 2 * H), dtype=A.dtype)          # the step's gates, copied out
             nn = np.empty((n, H), dtype=A.dtype)              # before their gradients land
             dhp = np.empty((n, G), dtype=A.dtype)             # (n, 3H) the recurrent side
@@ -714,7 +718,7 @@ if AVAILABLE:
                 _jit.gru_backward_zn(HS[t, b0:b1], rz, nn, d_h, a)     # dz, dn
                 _jit.gru_after_backward_r(rz, REC[t, b0:b1], a, dhp)   # dr; dhp = dr, dz, dn r
                 REC[t, b0:b1] = dhp[:, 2 * H:]                 # d rec = dn r, for dW_hn
-                _gemm(dhp, Wp, dh_prev, 0, H // NR, False, G, 0, False)  # dh_{t-1} = dhp W_hh
+                _gemm(dhp, Wp, dh_prev, 0, H // NR, False, G, 0, far)  # dh_{t-1} = dhp W_hh
                 _jit.gru_direct(dh_prev, d_h, rz)              # + dh z
                 for b in range(n):
                     if held.shape[1] and held[t, b0 + b]:      # passed on unchanged

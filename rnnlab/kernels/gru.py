@@ -33,13 +33,16 @@ def packed_loop(B: int, H: int, dtype, reset_after: bool, streaming: bool) -> bo
     """Whether a call's forward (and its training backward) runs as one compiled loop on
     rnnlab's own packed GEMM and numba's threads (_packed.gru_forward, gru_backward), the rows
     split between the threads: the reset-after form over a whole sequence, B > 1, where
-    _packed.fits (float32, H a multiple of 16 from 64 to 512). Elsewhere each step's product
-    goes to NumPy's matmul from Python.
+    _packed.fits to H = 1024 (float32, H a multiple of 16 from 64). Elsewhere each step's
+    product goes to NumPy's matmul from Python.
 
     Against those steps, one pool (_pool), interleaved, T = 50 (and 200 at H = 64): inference
     0.54-0.99x at H = 64-512, B = 2-128 but for H = 256, B = 2 and 4 (1.03, 1.08: one or two
-    rows a thread); training 0.48-0.96x, but 1.02 at H = 256, B = 2."""
-    return reset_after and not streaming and B > 1 and _packed.fits(H, dtype)
+    rows a thread); training 0.48-0.96x, but 1.02 at H = 256, B = 2. At H = 1024 (W_hh 12 MB,
+    packed once a call where OpenBLAS packs it every step): inference 0.38x at B = 2-4, 0.51x
+    at B = 8, 0.72x at B = 32, 0.87x at B = 128; training 0.42x at B = 2, 0.75-0.82x at
+    B = 16-32, 0.90x at B = 128."""
+    return reset_after and not streaming and B > 1 and _packed.fits(H, dtype, widest=1024)
 
 
 class Forward(ForwardSteps):

@@ -72,8 +72,7 @@ def wide(H: int, dtype) -> bool:
     (T = 50, 200), 0.87-1.01x at B = 128, 0.93x at B = 1, T = 200 but 1.06x at T = 50 (16 MB
     of W_hh packed a call); training (T = 50) 0.85x at B = 32, 0.97x at B = 1 and 128. Loops
     alone at T = 50: 0.38x at B = 8, 0.79x at B = 32, 64."""
-    return (np.dtype(dtype) == np.float32 and H % _packed.NR == 0 and 512 < H <= 1024
-            and _packed.usable())
+    return H > 512 and _packed.fits(H, dtype, widest=1024)
 
 
 def units_split(B: int, H: int) -> bool:

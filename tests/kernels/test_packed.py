@@ -566,13 +566,16 @@ def gru_calls(monkeypatch):
     (6, 13, 5, 64),        # 6 + 0 rows and 7 = 6 + 1: tiles of 6 and 1
     (3, 22, 600, 128),     # 11 rows a thread (6 + 5); dhp W_hh over K = 384
     (3, 9, 33, 176),       # 4 and 5 rows; K = 528: one KC block and a remainder
-    (2, 16, 40, 512),      # the largest H; K = 1536 in three blocks
+    (2, 16, 40, 512),      # K = 1536 in three blocks
+    (2, 5, 12, 528),       # over 512: the rows split still (2 and 3 rows)
+    (2, 34, 20, 1024),     # the widest (W_hh 12 MB): 17 rows a thread, prefetching W_hh
 ])
 def test_packed_gru_matches_the_reference_steps(T, B, D, H, gru_calls):
     """The reset-after GRU's packed loops against the readable steps in float64: inference,
     then a training forward and backward (outputs, dx, dh0 and every parameter's gradient)."""
     problem = _gradient_problem(T, B, D, H, cell=GRUCellConfig(H))
     cell, p, x, carry = problem[:4]
+    assert _packed._streams(np.empty(3 * H * H, np.float32), B // 2) == (H == 1024)  # prefetched
     y, final, _ = scan_forward(cell, p, x, carry, keep_cache=False)
     assert gru_calls == {"forward": 1, "backward": 0}
     y_ref, final_ref = _reference(cell, p, x, carry)
@@ -599,7 +602,8 @@ def test_which_gru_calls_take_the_packed_loop(gru_calls):
     assert not gru.packed_loop(32, 256, f32, reset_after=True, streaming=True)      # Stream
     assert not gru.packed_loop(32, 256, np.float64, reset_after=True, streaming=False)
     assert not gru.packed_loop(32, 100, f32, reset_after=True, streaming=False)     # H % 16
-    assert not gru.packed_loop(32, 1024, f32, reset_after=True, streaming=False)
+    assert gru.packed_loop(32, 1024, f32, reset_after=True, streaming=False)
+    assert not gru.packed_loop(32, 1040, f32, reset_after=True, streaming=False)     # H > 1024
     assert not gru.packed_loop(128, 32, f32, reset_after=True, streaming=False)     # H < 64
     problem = _gradient_problem(3, 4, 5, 64, cell=GRUCellConfig(64, reset_after=False))
     got = _training(*problem)                                   # reset-before: the steps
