@@ -28,13 +28,15 @@ def input_scale(cell, dtype) -> np.ndarray:
 def packed_loop(B: int, H: int, dtype, streaming: bool) -> bool:
     """Whether a call's forward (and its training backward) runs as one compiled loop on
     rnnlab's own packed GEMM and numba's threads (_packed.rnn_forward, rnn_backward), the rows
-    split between the threads: over a whole sequence, B > 1, where _packed.fits (float32, H a
-    multiple of 16 from 64 to 512). Elsewhere each step's product goes to NumPy's matmul from
-    Python.
+    split between the threads: over a whole sequence, B > 1, where _packed.fits to H = 1024
+    (float32, H a multiple of 16 from 64). Elsewhere each step's product goes to NumPy's matmul
+    from Python.
 
     Against those steps, one pool (_pool), interleaved, T = 50-200: inference 0.51-0.96x at
-    H = 64-512, B = 2-128, training 0.61-0.94x."""
-    return not streaming and B > 1 and _packed.fits(H, dtype)
+    H = 64-512, B = 2-128, training 0.61-0.94x. At H = 1024 (W_hh 4 MB, packed once a call
+    where OpenBLAS packs it every step), T = 50: inference 0.45x at B = 4, 0.77x at B = 32,
+    0.89x at B = 128; training 0.46x at B = 2, 0.82x at B = 32, 0.91x at B = 128."""
+    return not streaming and B > 1 and _packed.fits(H, dtype, widest=1024)
 
 
 class Forward(ForwardSteps):

@@ -667,7 +667,8 @@ def rnn_calls(monkeypatch):
     (3, 22, 600, 128, 1),  # 11 rows a thread (6 + 5)
     (3, 9, 33, 176, 1),    # 4 and 5 rows; 11 panels
     (70, 40, 3, 64, 2),    # T B = 2800 rows: two chunks of 35 steps
-    (2, 16, 40, 512, 1),   # the largest H: K = 512, one block
+    (2, 16, 40, 512, 1),   # K = 512, one block
+    (2, 7, 20, 1024, 1),   # the widest: K = 1024 in two blocks, 3 and 4 rows
 ])
 def test_packed_rnn_matches_the_reference_steps(nonlinearity, T, B, D, H, chunks, rnn_calls):
     """The RNN's packed loops against the readable steps in float64: inference, then a
@@ -706,7 +707,8 @@ def test_which_rnn_calls_take_the_packed_loop(rnn_calls):
     assert not rnn.packed_loop(32, 256, f32, streaming=True)          # Stream
     assert not rnn.packed_loop(32, 256, np.float64, streaming=False)
     assert not rnn.packed_loop(32, 100, f32, streaming=False)         # H % 16
-    assert not rnn.packed_loop(32, 1024, f32, streaming=False)
+    assert rnn.packed_loop(32, 1024, f32, streaming=False)
+    assert not rnn.packed_loop(32, 1040, f32, streaming=False)        # H > 1024
     assert not rnn.packed_loop(128, 48, f32, streaming=False)         # H < 64
     problem = _gradient_problem(3, 1, 5, 64, cell=RNNCellConfig(64))
     got = _training(*problem)                                   # B = 1: the steps
