@@ -415,7 +415,11 @@ def test_the_units_split_loops_meet_at_a_spin_barrier_or_a_region_a_step(spin, l
     if spin and not meets:
         pytest.skip("the spin barrier needs numba's threads on the shared pool")
     seen = []
-    monkeypatch.setattr(_packed, "meets", lambda n: seen.append(spin and meets) or spin and meets)
+
+    def decided(nthreads):                                     # the way this case meets
+        seen.append(spin and meets)
+        return seen[-1]
+    monkeypatch.setattr(_packed, "meets", decided)
     _padded_training_matches_the_reference(lengths, False, H)
     assert calls["cols"] == calls["cols_backward"] == 1 and seen == [spin, spin]
 
