@@ -58,6 +58,7 @@ KC = 512                 # rows of W a block: a panel's block (KC x 16 floats) i
 FAR = 1 << 21            # floats of packed W (8 MB) past which a step's W streams from memory,
 NEAR_ROWS = 16           # and the rows from which its tiles prefetch it (see _tile)
 ROWS = 96                # rows of X a block in `project`
+WIDEST = 1024            # the largest H any packed loop takes (`fits`' widest)
 _LINE = 8                # int64s a cache line: _meet's counter and generation on lines apart
 _X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
 
@@ -85,9 +86,9 @@ def fits(H: int, dtype, widest: int = 512) -> bool:
     """What every packed loop needs: float32, H a multiple of 16 from 64 to `widest`, and the
     path usable now (asked last: the first time, it shares OpenBLAS's jobs with numba's
     threads). At H < 64 a K of 16-48 rows is too short for the tiles (the LSTM at H = 32,
-    B = 128 read 1.47x the BLAS loop's time). Above 512 (to 1024) the rows-split loops
+    B = 128 read 1.47x the BLAS loop's time). Above 512 (to WIDEST) the rows-split loops
     stream all of W_hh a step: the LSTM splits its units there instead (lstm.wide), the GRU
-    keeps its rows (gru.packed_loop)."""
+    and the RNN keep their rows (gru.packed_loop, rnn.packed_loop)."""
     return np.dtype(dtype) == np.float32 and H % NR == 0 and 64 <= H <= widest and usable()
 
 

@@ -42,7 +42,7 @@ def packed_loop(B: int, H: int, dtype, reset_after: bool, streaming: bool) -> bo
     packed once a call where OpenBLAS packs it every step): inference 0.38x at B = 2-4, 0.51x
     at B = 8, 0.72x at B = 32, 0.87x at B = 128; training 0.42x at B = 2, 0.75-0.82x at
     B = 16-32, 0.90x at B = 128."""
-    return reset_after and not streaming and B > 1 and _packed.fits(H, dtype, widest=1024)
+    return reset_after and not streaming and B > 1 and _packed.fits(H, dtype, widest=_packed.WIDEST)
 
 
 class Forward(ForwardSteps):

@@ -65,14 +65,15 @@ def packed_loop(B: int, H: int, dtype, keep_cache: bool, streaming: bool) -> boo
 def wide(H: int, dtype) -> bool:
     """Whether a call at H > 512 (to 1024, a multiple of 16, float32) runs the packed loops
     with the units split (lstm_forward_cols, lstm_backward_cols), its input projection on
-    OpenBLAS below 1024 rows (projects_packed). With the rows split each thread streams all of W_hh every step (16 MB at
-    H = 1024, more than stays cached here); split by units, each streams its half.
+    OpenBLAS below 1024 rows (projects_packed). With the rows split each thread streams all
+    of W_hh every step (16 MB at H = 1024, more than stays cached here); split by units, each
+    streams its half.
 
     At H = 1024, whole calls against the BLAS loop's, interleaved: inference 0.85x at B = 32
     (T = 50, 200), 0.87-1.01x at B = 128, 0.93x at B = 1, T = 200 but 1.06x at T = 50 (16 MB
     of W_hh packed a call); training (T = 50) 0.85x at B = 32, 0.97x at B = 1 and 128. Loops
     alone at T = 50: 0.38x at B = 8, 0.79x at B = 32, 64."""
-    return H > 512 and _packed.fits(H, dtype, widest=1024)
+    return H > 512 and _packed.fits(H, dtype, widest=_packed.WIDEST)
 
 
 def units_split(B: int, H: int) -> bool:

@@ -36,7 +36,7 @@ def packed_loop(B: int, H: int, dtype, streaming: bool) -> bool:
     H = 64-512, B = 2-128, training 0.61-0.94x. At H = 1024 (W_hh 4 MB, packed once a call
     where OpenBLAS packs it every step), T = 50: inference 0.45x at B = 4, 0.77x at B = 32,
     0.89x at B = 128; training 0.46x at B = 2, 0.82x at B = 32, 0.91x at B = 128."""
-    return not streaming and B > 1 and _packed.fits(H, dtype, widest=1024)
+    return not streaming and B > 1 and _packed.fits(H, dtype, widest=_packed.WIDEST)
 
 
 class Forward(ForwardSteps):
