@@ -16,7 +16,9 @@ OpenBLAS runs its own parallel jobs on numba's threads too (_pool), or on one th
   half of W_hh a step, where a rows split streams all of it (16 MB at H = 1024). They meet
   at a spin barrier inside one parallel region (`_meet`, where `meets`): a region a step cost
   1.4-1.6 us of launch and join with numba's OpenMP layer, and whole B = 1 calls at H = 128-256
-  ran 0.85-0.91x as long with the barrier (inference and training).
+  ran 0.85-0.91x as long with the barrier (inference and training). At B = 1 below H = 1024
+  its products read W_hh unpacked, as dot products of 16 of its rows at a time with h (`_dots`:
+  a load of W a FMA, and nothing packed a call; lstm.in_place).
 - `lstm_backward`: the training backward's loop, rows split as in `lstm_forward`, each step's
   da W_hh on W_hh packed as it is (`pack_rows`); the weight gradients and dx stay on OpenBLAS.
   `lstm_backward_cols`, where `lstm_forward_cols` runs: the units of da W_hh split; each
@@ -342,6 +344,79 @@ if AVAILABLE:
         return sig, codegen
 
     @intrinsic
+    def _dots(typingctx, W, h, s, a, r0):
+        """a[r0:r0+16] += s[r0:r0+16] (W[r0:r0+16] h): 16 dot products of rows of W (C
+        layout, K columns, a multiple of 16) with h (K,), read in place, unpacked. One
+        accumulator a row of W, each lane summing every 16th product; the 16 are then summed
+        across lanes in 4 stages (b = 8, 4, 2, 1), each adding the two halves of every 2b
+        lanes of a pair of accumulators, so that lane j ends with row r0 + j's sum. A k takes
+        one load of W a FMA, where a one-row tile of the packed kernel takes two (W and a
+        broadcast of h)."""
+        if not (all(isinstance(x, types.Array) and x.dtype == types.float32 for x in (W, h, s, a))
+                and W.layout == "C" and W.ndim == 2 and isinstance(r0, types.Integer)):
+            return None                                          # float32, W (G, K) in C layout
+        sig = types.void(W, h, s, a, r0)
+
+        def codegen(context, builder, signature, args):
+            w, hv, sv, av = (context.make_array(t)(context, builder, v)
+                             for t, v in zip(signature.args[:4], args[:4]))
+            r0v = context.cast(builder, args[4], signature.args[4], types.int64)
+            fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_VEC, [_VEC] * 3),
+                                                 "llvm.fma.v16f32")
+
+            def vec(ptr, off):
+                return builder.bitcast(builder.gep(ptr, [off]), _VEC.as_pointer())
+
+            K = builder.extract_value(w.shape, 1)
+            ldw = builder.sdiv(builder.extract_value(w.strides, 0), _const(4))   # in floats
+            rows = [builder.mul(builder.add(r0v, _const(j)), ldw) for j in range(NR)]
+            zero = ir.Constant(_VEC, [0.0] * NR)
+            n = builder.sdiv(K, _const(NR))                      # blocks of 16 columns
+            entry = builder.block
+            loop = builder.append_basic_block("dots_loop")
+            done = builder.append_basic_block("dots_done")
+            builder.cbranch(builder.icmp_signed(">", n, _const(0)), loop, done)
+            builder.position_at_end(loop)
+            it = builder.phi(_I64)
+            it.add_incoming(_const(0), entry)
+            accs = [builder.phi(_VEC) for _ in range(NR)]
+            for acc in accs:
+                acc.add_incoming(zero, entry)
+            k = builder.mul(it, _const(NR))
+            x = builder.load(vec(hv.data, k), align=4)          # h[k:k+16]
+            new = [builder.call(fma, [builder.load(vec(w.data, builder.add(row, k)), align=4), x, acc])
+                   for row, acc in zip(rows, accs)]
+            nxt = builder.add(it, _const(1))
+            end = builder.block
+            for acc, v in zip(accs, new):
+                acc.add_incoming(v, end)
+            it.add_incoming(nxt, end)
+            builder.cbranch(builder.icmp_signed("<", nxt, n), loop, done)
+            builder.position_at_end(done)
+            sums = []
+            for v in new:
+                p = builder.phi(_VEC)
+                p.add_incoming(zero, entry)
+                p.add_incoming(v, end)
+                sums.append(p)
+            lanes = ir.VectorType(ir.IntType(32), NR)
+            b = NR // 2
+            while b:                                             # lane l: 2b-lane group l // 2b,
+                pos = [l % (2 * b) for l in range(NR)]           # its first b lanes from x
+                base = [l - q for l, q in zip(range(NR), pos)]
+                first = ir.Constant(lanes, [g + q if q < b else NR + g + q - b for g, q in zip(base, pos)])
+                second = ir.Constant(lanes, [g + b + q if q < b else NR + g + q for g, q in zip(base, pos)])
+                sums = [builder.fadd(builder.shuffle_vector(sums[i], sums[i + b], first),
+                                     builder.shuffle_vector(sums[i], sums[i + b], second))
+                        for i in range(b)]
+                b //= 2
+            out = vec(av.data, r0v)
+            scale = builder.load(vec(sv.data, r0v), align=4)
+            builder.store(builder.call(fma, [sums[0], scale, builder.load(out, align=4)]), out, align=4)
+            return context.get_dummy_value()
+        return sig, codegen
+
+    @intrinsic
     def _meet(typingctx, sync, n):
         """Wait until all n threads of a parallel region have come here (a counter in
         sync[0], a generation in sync[_LINE], each on its own cache line): the last to come
@@ -448,14 +523,21 @@ if AVAILABLE:
 
     @njit(cache=True, nogil=True)
     def _forward_cols_step(XP, Wp, bias, scale, HS, CS, TC, held, t, p0, p1, far):
-        """One thread's share of lstm_forward_cols's step t: panels p0:p1 of each gate."""
+        """One thread's share of lstm_forward_cols's step t: panels p0:p1 of each gate, their
+        products on Wp packed, or on W_hh (4H, H) itself, row by row (_dots)."""
         H = HS.shape[2]
         P = H // NR                                            # panels of one gate
         n = CS.shape[0]
         a = XP[t]
         c, c_new = CS[t % n], CS[(t + 1) % n]
-        for q in range(4):
-            _gemm(HS[t], Wp, a, q * P + p0, q * P + p1, True, H, 0, far)
+        if Wp.ndim == 2:                                       # a constant: one branch compiles
+            for q in range(4):
+                for r in range(q * H + p0 * NR, q * H + p1 * NR, NR):
+                    for b in range(a.shape[0]):               # 16 rows of W, in L1 after b = 0
+                        _dots(Wp, HS[t, b], scale, a[b], r)
+        else:
+            for q in range(4):
+                _gemm(HS[t], Wp, a, q * P + p0, q * P + p1, True, H, 0, far)
         _gates(a, bias, scale, c, c_new, HS[t + 1], TC[t if TC.shape[0] == XP.shape[0] else 0],
                p0 * NR, p1 * NR)
         for b in range(held.shape[1]):

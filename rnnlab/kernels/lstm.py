@@ -83,6 +83,18 @@ def units_split(B: int, H: int) -> bool:
     return B == 1 or H > 512
 
 
+def in_place(B: int, H: int) -> bool:
+    """Whether the packed forward (the units split, at B = 1) reads W_hh as the cell stores
+    it, 16 rows at a time (_packed._dots), rather than packed: one load of W_hh a FMA where
+    the one-row tile takes two, and no W_hh packed a call. Whole calls against the packed
+    W_hh, interleaved, T = 50: inference 0.78-0.83x at H = 128-256 (0.76-0.85x at T = 200),
+    0.74-0.75x at H = 384-512, 0.86-0.94x at H = 640-896; training 0.83-0.93x at H = 128-512.
+    Not at H = 1024 (1.45x at T = 50): its rows lie 4 KB apart, so 16 of them share one set
+    of the 8-way L1. Not at B = 2: 0.85-0.89x at H = 256-512, but 1.05x at H = 128 and 1.18x
+    at H = 768; at B = 4-8, 1.18-1.40x (each row of the batch sums across lanes again)."""
+    return B == 1 and H < 1024
+
+
 def projects_packed(T: int, B: int, H: int, dtype, keep_cache: bool) -> bool:
     """Whether the input projection runs on _packed too (packed_projection): with the packed
     loop, from enough rows (T B) that the product outweighs packing W_ih, which comes from
@@ -138,7 +150,8 @@ class Forward(ForwardSteps):
         # a scaled view
         if self.packed:                            # W_hh^T scaled, in 16-column panels
             self.threads = _packed.threads()
-            self.w = _packed.packed(p.w_hh, scale)
+            self.w = (np.ascontiguousarray(p.w_hh) if in_place(B, H)   # (4H, H) as it is
+                      else _packed.packed(p.w_hh, scale))
         elif not self.jit:
             self.w = (p.w_hh * scale[:, None]).T
         elif compiled_loop(B, H):

@@ -215,6 +215,53 @@ def test_packed_takes_w_in_any_layout():
 
 
 @needs_packed
+@pytest.mark.parametrize("G,K", [(16, 16), (32, 48), (64, 256), (48, 1024)])
+def test_dots_adds_sixteen_scaled_rows_of_w_times_h(G, K):
+    """_dots: a[r0:r0+16] += s (W h) over those rows, W read in place (each row's 16 lanes
+    summed across in 4 stages), against float64; nothing else of a is written."""
+    from numba import njit
+
+    @njit
+    def rows(W, h, s, a):
+        for r in range(0, W.shape[0], 16):
+            _packed._dots(W, h, s, a[1:-1], r)
+
+    rng = np.random.default_rng(K)
+    W = rng.standard_normal((G, K)).astype(np.float32)
+    h, s = rng.standard_normal(K).astype(np.float32), rng.choice([0.5, 1.0, 3.0], G).astype(np.float32)
+    a = np.full(G + 2, np.nan, np.float32)
+    a[1:-1] = rng.standard_normal(G)
+    want = a[1:-1].astype(np.float64) + s * (W.astype(np.float64) @ h)
+    rows(W, h, s, a)
+    np.testing.assert_allclose(a[1:-1], want, rtol=0, atol=4e-7 * np.sqrt(K) * np.abs(want).max())
+    assert np.isnan(a[0]) and np.isnan(a[-1])
+
+
+@needs_packed
+@pytest.mark.parametrize("B,H", [(1, 128), (1, 528), (1, 1024), (2, 256)])
+def test_the_batch_of_one_forward_reads_w_hh_in_place(B, H, monkeypatch):
+    """At B = 1 below H = 1024 (lstm.in_place) the units-split forward reads W_hh (4H, H) as
+    the cell stores it (_dots); elsewhere packed. Both against the reference steps."""
+    seen = []
+    cols, rows = _packed.lstm_forward_cols, _packed.lstm_forward
+
+    def spy(loop):
+        def wrapped(XP, W, *rest):
+            seen.append(W.ndim)
+            return loop(XP, W, *rest)
+        return wrapped
+    monkeypatch.setattr(_packed, "lstm_forward_cols", spy(cols))
+    monkeypatch.setattr(_packed, "lstm_forward", spy(rows))
+    cell, p, x, carry = _problem(4, B, 9, H)
+    y, final, _ = scan_forward(cell, p, x, carry, keep_cache=False)
+    assert seen == [2 if lstm.in_place(B, H) else 1]
+    y_ref, final_ref = _reference(cell, p, x, carry)
+    np.testing.assert_allclose(y, y_ref, rtol=0, atol=2e-5)
+    for f, f_ref in zip(final, final_ref):
+        np.testing.assert_allclose(f, f_ref, rtol=0, atol=2e-5)
+
+
+@needs_packed
 def test_threads_meeting_at_the_spin_barrier_see_each_others_writes():
     """_meet: after each meeting every thread reads what the others wrote before it, 2000
     times over (without the barrier the reads race ahead of the writes)."""
@@ -258,6 +305,8 @@ def test_which_calls_take_the_packed_loop():
     assert lstm.packed_loop(128, 1024, f32, keep_cache=False, streaming=False)
     assert lstm.packed_loop(1, 528, f32, keep_cache=True, streaming=False)
     assert lstm.units_split(1, 256) and lstm.units_split(128, 528) and not lstm.units_split(128, 512)
+    assert lstm.in_place(1, 128) and lstm.in_place(1, 1008)                        # W_hh as it is
+    assert not lstm.in_place(1, 1024) and not lstm.in_place(2, 256)
     assert lstm.projects_packed(1, 1, 256, f32, keep_cache=False)
     assert lstm.projects_packed(4, 32, 512, f32, keep_cache=False)                 # 128 rows
     assert not lstm.projects_packed(50, 1, 512, f32, keep_cache=False)             # OpenBLAS's
