@@ -136,6 +136,36 @@ if AVAILABLE:
     def _const(v):
         return ir.Constant(_I64, v)
 
+    def _loop(builder, count, inits, body):
+        """Emit `for it in range(count)` carrying the values `inits` from one iteration to the
+        next: body(it, values) emits an iteration and returns the next values. Returns the
+        values after the loop (the inits when count is 0)."""
+        entry = builder.block
+        loop = builder.append_basic_block("loop")
+        done = builder.append_basic_block("done")
+        builder.cbranch(builder.icmp_signed(">", count, _const(0)), loop, done)
+        builder.position_at_end(loop)
+        it = builder.phi(_I64)
+        it.add_incoming(_const(0), entry)
+        phis = [builder.phi(v.type) for v in inits]
+        for p, v in zip(phis, inits):
+            p.add_incoming(v, entry)
+        new = body(it, phis)
+        nxt = builder.add(it, _const(1))
+        end = builder.block
+        for p, v in zip(phis, new):
+            p.add_incoming(v, end)
+        it.add_incoming(nxt, end)
+        builder.cbranch(builder.icmp_signed("<", nxt, count), loop, done)
+        builder.position_at_end(done)
+        out = []
+        for v0, v1 in zip(inits, new):
+            p = builder.phi(v0.type)
+            p.add_incoming(v0, entry)
+            p.add_incoming(v1, end)
+            out.append(p)
+        return out
+
     def _kloop(builder, fma, a_ptr, lda, row0, w_ptr, w_off, k0, count, unroll, accs, m, ahead):
         """Emit `count` iterations, each over k = k0 + it unroll + s for s < unroll, adding
         a[row0 + i, k] W_panel[k, :] into accumulator set s (accs[s][i]); with
@@ -143,51 +173,25 @@ if AVAILABLE:
         Returns the accumulator sets after the loop (the inputs when count is 0)."""
         undef = ir.Constant(_VEC, ir.Undefined)
         splat = ir.Constant(ir.VectorType(ir.IntType(32), NR), [0] * NR)
-        entry = builder.block
-        loop = builder.append_basic_block("k_loop")
-        done = builder.append_basic_block("k_done")
-        builder.cbranch(builder.icmp_signed(">", count, _const(0)), loop, done)
-        builder.position_at_end(loop)
-        it = builder.phi(_I64)
-        it.add_incoming(_const(0), entry)
-        phis = [[builder.phi(_VEC) for _ in range(m)] for _ in range(unroll)]
-        for ps, init in zip(phis, accs):
-            for p, v in zip(ps, init):
-                p.add_incoming(v, entry)
-        base = builder.add(k0, builder.mul(it, _const(unroll)))
-        new = []
-        for s in range(unroll):
-            k = builder.add(base, _const(s))
-            off = builder.add(w_off, builder.mul(k, _const(NR)))
-            wk = builder.load(builder.bitcast(builder.gep(w_ptr, [off]), _VEC.as_pointer()), align=4)
-            if ahead:                                            # a k-row of a panel: one line
-                _prefetch(builder, builder.gep(w_ptr, [builder.add(off, _const(KC * NR))]), False, 2)
-            row = []
-            for i in range(m):
-                idx = builder.add(builder.mul(builder.add(row0, _const(i)), lda), k)
-                ai = builder.load(builder.gep(a_ptr, [idx]))
-                av = builder.shuffle_vector(builder.insert_element(undef, ai, ir.Constant(ir.IntType(32), 0)),
-                                            undef, splat)
-                row.append(builder.call(fma, [av, wk, phis[s][i]]))
-            new.append(row)
-        nxt = builder.add(it, _const(1))
-        end = builder.block
-        for ps, vs in zip(phis, new):
-            for p, v in zip(ps, vs):
-                p.add_incoming(v, end)
-        it.add_incoming(nxt, end)
-        builder.cbranch(builder.icmp_signed("<", nxt, count), loop, done)
-        builder.position_at_end(done)
-        out = []
-        for init, vs in zip(accs, new):
-            row = []
-            for v0, v1 in zip(init, vs):
-                p = builder.phi(_VEC)
-                p.add_incoming(v0, entry)
-                p.add_incoming(v1, end)
-                row.append(p)
-            out.append(row)
-        return out
+
+        def body(it, flat):                                      # flat[s m + i]: accs[s][i]
+            base = builder.add(k0, builder.mul(it, _const(unroll)))
+            new = []
+            for s in range(unroll):
+                k = builder.add(base, _const(s))
+                off = builder.add(w_off, builder.mul(k, _const(NR)))
+                wk = builder.load(builder.bitcast(builder.gep(w_ptr, [off]), _VEC.as_pointer()), align=4)
+                if ahead:                                        # a k-row of a panel: one line
+                    _prefetch(builder, builder.gep(w_ptr, [builder.add(off, _const(KC * NR))]), False, 2)
+                for i in range(m):
+                    idx = builder.add(builder.mul(builder.add(row0, _const(i)), lda), k)
+                    ai = builder.load(builder.gep(a_ptr, [idx]))
+                    av = builder.shuffle_vector(builder.insert_element(undef, ai, ir.Constant(ir.IntType(32), 0)),
+                                                undef, splat)
+                    new.append(builder.call(fma, [av, wk, flat[s * m + i]]))
+            return new
+        flat = _loop(builder, count, [v for acc in accs for v in acc], body)
+        return [flat[s * m:(s + 1) * m] for s in range(len(accs))]
 
     def _prefetch(builder, ptr, write: bool, locality: int) -> None:
         """llvm.prefetch of ptr's line, to read or to write, into the cache level `locality`
@@ -371,34 +375,13 @@ if AVAILABLE:
             ldw = builder.sdiv(builder.extract_value(w.strides, 0), _const(4))   # in floats
             rows = [builder.mul(builder.add(r0v, _const(j)), ldw) for j in range(NR)]
             zero = ir.Constant(_VEC, [0.0] * NR)
-            n = builder.sdiv(K, _const(NR))                      # blocks of 16 columns
-            entry = builder.block
-            loop = builder.append_basic_block("dots_loop")
-            done = builder.append_basic_block("dots_done")
-            builder.cbranch(builder.icmp_signed(">", n, _const(0)), loop, done)
-            builder.position_at_end(loop)
-            it = builder.phi(_I64)
-            it.add_incoming(_const(0), entry)
-            accs = [builder.phi(_VEC) for _ in range(NR)]
-            for acc in accs:
-                acc.add_incoming(zero, entry)
-            k = builder.mul(it, _const(NR))
-            x = builder.load(vec(hv.data, k), align=4)          # h[k:k+16]
-            new = [builder.call(fma, [builder.load(vec(w.data, builder.add(row, k)), align=4), x, acc])
-                   for row, acc in zip(rows, accs)]
-            nxt = builder.add(it, _const(1))
-            end = builder.block
-            for acc, v in zip(accs, new):
-                acc.add_incoming(v, end)
-            it.add_incoming(nxt, end)
-            builder.cbranch(builder.icmp_signed("<", nxt, n), loop, done)
-            builder.position_at_end(done)
-            sums = []
-            for v in new:
-                p = builder.phi(_VEC)
-                p.add_incoming(zero, entry)
-                p.add_incoming(v, end)
-                sums.append(p)
+
+            def body(it, accs):
+                k = builder.mul(it, _const(NR))
+                x = builder.load(vec(hv.data, k), align=4)      # h[k:k+16]
+                return [builder.call(fma, [builder.load(vec(w.data, builder.add(row, k)), align=4), x, acc])
+                        for row, acc in zip(rows, accs)]
+            sums = _loop(builder, builder.sdiv(K, _const(NR)), [zero] * NR, body)   # 16-column blocks
             lanes = ir.VectorType(ir.IntType(32), NR)
             b = NR // 2
             while b:                                             # lane l: 2b-lane group l // 2b,
