@@ -136,6 +136,10 @@ if AVAILABLE:
     def _const(v):
         return ir.Constant(_I64, v)
 
+    def _vec(builder, ptr, off):
+        """A <16 x float> pointer to ptr[off:off+16]."""
+        return builder.bitcast(builder.gep(ptr, [off]), _VEC.as_pointer())
+
     def _loop(builder, count, inits, body):
         """Emit `for it in range(count)` carrying the values `inits` from one iteration to the
         next: body(it, values) emits an iteration and returns the next values. Returns the
@@ -180,7 +184,7 @@ if AVAILABLE:
             for s in range(unroll):
                 k = builder.add(base, _const(s))
                 off = builder.add(w_off, builder.mul(k, _const(NR)))
-                wk = builder.load(builder.bitcast(builder.gep(w_ptr, [off]), _VEC.as_pointer()), align=4)
+                wk = builder.load(_vec(builder, w_ptr, off), align=4)
                 if ahead:                                        # a k-row of a panel: one line
                     _prefetch(builder, builder.gep(w_ptr, [builder.add(off, _const(KC * NR))]), False, 2)
                 for i in range(m):
@@ -215,7 +219,7 @@ if AVAILABLE:
         ptrs = []                                                # C's tile, row by row
         for i in range(m):
             base = builder.add(builder.mul(builder.add(i0v, _const(i)), ldc), c0v)
-            ptrs.append(builder.bitcast(builder.gep(c.data, [base]), _VEC.as_pointer()))
+            ptrs.append(_vec(builder, c.data, base))
         if accumulate:                                           # C's lines on their way:
             for ptr in ptrs:                                     # read at the end
                 _prefetch(builder, ptr, True, 3)
@@ -321,11 +325,8 @@ if AVAILABLE:
                               for v, t in zip(args[3:], signature.args[3:]))
             ldw = builder.sdiv(builder.extract_value(w.strides, 0), _const(4))   # in floats
 
-            def vec(ptr, off):
-                return builder.bitcast(builder.gep(ptr, [off]), _VEC.as_pointer())
-
             offs = [builder.add(builder.mul(builder.add(r0v, _const(j)), ldw), k0v) for j in range(NR)]
-            rows = [builder.load(vec(w.data, off), align=4) for off in offs]   # rows r0 + j
+            rows = [builder.load(_vec(builder, w.data, off), align=4) for off in offs]   # r0 + j
             ahead = builder.mul(ldw, _const(NR))                # the next panel's rows, into L2
             for off in offs:
                 _prefetch(builder, builder.gep(w.data, [builder.add(off, ahead)]), False, 2)
@@ -340,10 +341,10 @@ if AVAILABLE:
                         rows[i] = builder.shuffle_vector(x, y, first)
                         rows[i + b] = builder.shuffle_vector(x, y, second)
                 b //= 2
-            scale = builder.load(vec(sv.data, r0v), align=4)     # s[r0:r0+16]
+            scale = builder.load(_vec(builder, sv.data, r0v), align=4)     # s[r0:r0+16]
             for kk in range(NR):                                 # rows[kk] = W[r0:r0+16, k0+kk]
-                builder.store(builder.fmul(rows[kk], scale), vec(o.data, builder.add(dstv, _const(NR * kk))),
-                              align=4)
+                dst = _vec(builder, o.data, builder.add(dstv, _const(NR * kk)))
+                builder.store(builder.fmul(rows[kk], scale), dst, align=4)
             return context.get_dummy_value()
         return sig, codegen
 
@@ -368,9 +369,6 @@ if AVAILABLE:
             fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_VEC, [_VEC] * 3),
                                                  "llvm.fma.v16f32")
 
-            def vec(ptr, off):
-                return builder.bitcast(builder.gep(ptr, [off]), _VEC.as_pointer())
-
             K = builder.extract_value(w.shape, 1)
             ldw = builder.sdiv(builder.extract_value(w.strides, 0), _const(4))   # in floats
             rows = [builder.mul(builder.add(r0v, _const(j)), ldw) for j in range(NR)]
@@ -378,8 +376,9 @@ if AVAILABLE:
 
             def body(it, accs):
                 k = builder.mul(it, _const(NR))
-                x = builder.load(vec(hv.data, k), align=4)      # h[k:k+16]
-                return [builder.call(fma, [builder.load(vec(w.data, builder.add(row, k)), align=4), x, acc])
+                x = builder.load(_vec(builder, hv.data, k), align=4)      # h[k:k+16]
+                return [builder.call(fma, [builder.load(_vec(builder, w.data, builder.add(row, k)), align=4),
+                                           x, acc])
                         for row, acc in zip(rows, accs)]
             sums = _loop(builder, builder.sdiv(K, _const(NR)), [zero] * NR, body)   # 16-column blocks
             lanes = ir.VectorType(ir.IntType(32), NR)
@@ -393,8 +392,8 @@ if AVAILABLE:
                                      builder.shuffle_vector(sums[i], sums[i + b], second))
                         for i in range(b)]
                 b //= 2
-            out = vec(av.data, r0v)
-            scale = builder.load(vec(sv.data, r0v), align=4)
+            out = _vec(builder, av.data, r0v)
+            scale = builder.load(_vec(builder, sv.data, r0v), align=4)
             builder.store(builder.call(fma, [sums[0], scale, builder.load(out, align=4)]), out, align=4)
             return context.get_dummy_value()
         return sig, codegen

@@ -148,9 +148,9 @@ class Forward(ForwardSteps):
         # (H, 4H) W_hh^T, a contiguous copy where it pays (step_weights; the compiled loop reads
         # rows of it): the compiled step halves the sigmoid columns itself, the NumPy step reads
         # a scaled view
-        if self.packed:                            # W_hh^T scaled, in 16-column panels
-            self.threads = _packed.threads()
-            self.w = (np.ascontiguousarray(p.w_hh) if in_place(B, H)   # (4H, H) as it is
+        if self.packed:                            # W_hh^T scaled, in 16-column panels, or
+            self.threads = _packed.threads()       # W_hh (4H, H) as it is (in_place)
+            self.w = (np.ascontiguousarray(p.w_hh, dtype=np.float32) if in_place(B, H)
                       else _packed.packed(p.w_hh, scale))
         elif not self.jit:
             self.w = (p.w_hh * scale[:, None]).T
