@@ -101,7 +101,9 @@ def projects_packed(T: int, B: int, H: int, dtype, keep_cache: bool) -> bool:
     memory once it is large (16 MB at H = 1024, ~2 ms). Whole calls against OpenBLAS's
     projection, interleaved: at H = 1024 0.96-0.99x at B = 32, 128 (T = 50, 200; inference
     and training) but 1.01-1.03x at B = 1; at H = 512 0.92-0.95x from 200 rows but 1.16x
-    at 50 (B = 1, T = 50); at H = 128, 256 0.97-1.03x at 50 rows."""
+    at 50 (B = 1, T = 50); at H = 128, 256 0.97-1.03x at 50 rows. At H = 64 the product alone
+    takes 1.06-1.11x OpenBLAS's time at 25600 rows, but whole calls through OpenBLAS took
+    1.03-1.10x as long (B = 32-128, T = 50-200; one run 0.93x)."""
     rows = 0 if H <= 256 else 128 if H <= 512 else 1024
     return T * B >= rows and packed_loop(B, H, dtype, keep_cache, False)
 
