@@ -267,9 +267,10 @@ class Backward(BackwardSteps):
         tc, c, w = (np.ascontiguousarray(a) for a in (self.tc, self.c, self.w))
         if packed:
             wp = _packed.packed_rows(w)                        # W_hh (4H, H) in 16-col panels
-            args = (self.act, tc, c, wp, dY, self.d[0], self.d[1], held, _packed.threads())
+            threads = _packed.threads()
+            args = (self.act, tc, c, wp, dY, self.d[0], self.d[1], held, threads)
             if units_split(B, self.H):
-                _packed.lstm_backward_cols(*args, _packed.meets(args[-1]))
+                _packed.lstm_backward_cols(*args, _packed.meets(threads))
             else:
                 _packed.lstm_backward(*args)
         else:
