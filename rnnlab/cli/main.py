@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -14,14 +15,56 @@ from ..optim.schedules import SCHEDULES
 from ..train import TrainConfig
 
 
+class InputError(click.ClickException):
+    """An rnnlab error about what the user gave (an option, a file): one line, exit code 2."""
+    exit_code = 2
+
+
 class _Group(click.Group):
-    """Turn rnnlab's own errors into one clear line and exit code 1, never a traceback."""
+    """Turn rnnlab's own errors into one clear line, never a traceback: bad input (an
+    `RnnlabError`) exits with 2, what the machine refused (a full disk, no memory) with 1."""
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        """As click's, but a usage error is one line too (click's own adds the usage above it)."""
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except click.UsageError as exc:
+            where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+            click.echo(f"Error: {_one_line(exc.format_message())}{where}", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        except EOFError:
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except (RnnlabError, FileNotFoundError, KeyError) as exc:
-            raise click.ClickException(str(exc).strip("'\"")) from None
+        except RnnlabError as exc:
+            raise InputError(_one_line(exc)) from None
+        except MemoryError:
+            raise click.ClickException("out of memory: try smaller sizes (--hidden-size, --batch-size, "
+                                       "--bptt) or less data") from None
+        except OSError as exc:                    # a full disk, a run directory under a file, ...
+            where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+            raise click.ClickException(f"{exc.strerror or exc}{where}") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).strip("'\"").split())
+
+
+POSITIVE = click.IntRange(min=1)
+NATURAL = click.IntRange(min=0)
+PROBABILITY = click.FloatRange(0.0, 1.0, max_open=True)
+POSITIVE_FLOAT = click.FloatRange(min=0.0, min_open=True)
 
 
 @click.group(cls=_Group)
@@ -35,30 +78,32 @@ def train_options(f):
     opts = [
         click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
                      help="Where checkpoints and the metrics log go (default: runs/<command>)."),
-        click.option("--epochs", type=int, default=None, help="Passes over the training data."),
+        click.option("--epochs", type=POSITIVE, default=None,
+                     help="Passes over the training data (raise it to extend a finished run)."),
         click.option("--optimizer", type=click.Choice(sorted(OPTIMIZERS)), default="adam", show_default=True),
-        click.option("--lr", type=float, default=None, help="Learning rate."),
-        click.option("--weight-decay", type=float, default=0.0, show_default=True),
-        click.option("--clip", type=float, default=5.0, show_default=True, help="Global gradient-norm clip (0: none)."),
+        click.option("--lr", type=POSITIVE_FLOAT, default=None, help="Learning rate."),
+        click.option("--weight-decay", type=click.FloatRange(min=0.0), default=0.0, show_default=True),
+        click.option("--clip", type=click.FloatRange(min=0.0), default=5.0, show_default=True,
+                     help="Global gradient-norm clip (0: none)."),
         click.option("--schedule", type=click.Choice(sorted(SCHEDULES)), default="constant", show_default=True),
         click.option("--schedule-arg", "schedule_args", multiple=True, metavar="KEY=VALUE",
                      help="Schedule settings, e.g. gamma=0.5 start=4."),
-        click.option("--patience", type=int, default=None, help="Stop after this many epochs without improvement."),
+        click.option("--patience", type=NATURAL, default=None, help="Stop after this many epochs without improvement."),
         click.option("--seed", type=int, default=0, show_default=True),
-        click.option("--checkpoint-every", type=int, default=0, show_default=True,
+        click.option("--checkpoint-every", type=NATURAL, default=0, show_default=True,
                      help="Also checkpoint every N steps (0: at epoch ends only)."),
-        click.option("--max-steps-per-epoch", type=int, default=None),
+        click.option("--max-steps-per-epoch", type=POSITIVE, default=None),
         click.option("--no-resume", is_flag=True, help="Start afresh even if the run directory has a checkpoint."),
         click.option("--quiet", is_flag=True, help="No progress bar."),
         click.option("--cell", type=click.Choice(CELLS), default="lstm", show_default=True),
-        click.option("--hidden-size", type=int, default=None),
-        click.option("--num-layers", type=int, default=None),
-        click.option("--dropout", type=float, default=None),
-        click.option("--zoneout", type=float, default=0.0, show_default=True,
+        click.option("--hidden-size", type=POSITIVE, default=None),
+        click.option("--num-layers", type=POSITIVE, default=None),
+        click.option("--dropout", type=PROBABILITY, default=None),
+        click.option("--zoneout", type=PROBABILITY, default=0.0, show_default=True,
                      help="Zoneout of h (and c): each unit keeps its previous value with this probability."),
-        click.option("--input-dropout", type=float, default=0.0, show_default=True,
+        click.option("--input-dropout", type=PROBABILITY, default=0.0, show_default=True,
                      help="Variational dropout of the recurrent layers' inputs (one mask per sequence)."),
-        click.option("--recurrent-dropout", type=float, default=0.0, show_default=True,
+        click.option("--recurrent-dropout", type=PROBABILITY, default=0.0, show_default=True,
                      help="Variational dropout of h where each step's matmuls read it (one mask per sequence)."),
     ]
     for o in reversed(opts):
@@ -79,16 +124,30 @@ def _schedule_args(items: tuple[str, ...]) -> dict[str, float]:
     return out
 
 
+def _given(value, default):
+    """The option's value when given (0 included), else the command's default."""
+    return default if value is None else value
+
+
 def _train_config(kw: dict, epochs: int, lr: float) -> TrainConfig:
     return TrainConfig(
-        epochs=kw["epochs"] or epochs, optimizer=kw["optimizer"], lr=kw["lr"] or lr,
-        weight_decay=kw["weight_decay"], clip=kw["clip"] or None, schedule=kw["schedule"],
+        epochs=_given(kw["epochs"], epochs), optimizer=kw["optimizer"], lr=_given(kw["lr"], lr),
+        weight_decay=kw["weight_decay"], clip=kw["clip"] if kw["clip"] > 0 else None, schedule=kw["schedule"],
         schedule_args=_schedule_args(kw["schedule_args"]), patience=kw["patience"], seed=kw["seed"],
         checkpoint_every=kw["checkpoint_every"], max_steps_per_epoch=kw["max_steps_per_epoch"])
 
 
+def _metrics(record: dict) -> str:
+    """`val_loss 1.2345, val_accuracy 0.8100`: a metrics-log record's validation figures."""
+    return ", ".join(f"{k} {v:.4f}" for k, v in record.items() if k.startswith("val_") and isinstance(v, float))
+
+
 def _report(result, extra: str = "") -> None:
-    click.echo(f"best validation loss: {result.best_val_loss:.4f} after {result.epochs_run} epoch(s)")
+    best = min(result.history, key=lambda r: r["val_loss"], default=None)
+    if best is not None:
+        click.echo(f"best validation: {_metrics(best)} (epoch {best['epoch']} of {result.epochs_run})")
+    else:
+        click.echo(f"best validation loss: {result.best_val_loss:.4f} after {result.epochs_run} epoch(s)")
     click.echo(f"best checkpoint: {result.best_checkpoint}")
     click.echo(f"last checkpoint: {result.last_checkpoint}")
     click.echo(f"metrics log:     {result.metrics_log}")
@@ -99,13 +158,14 @@ def _report(result, extra: str = "") -> None:
 @cli.command("train-lm")
 @click.argument("text", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--level", type=click.Choice(["char", "word"]), default="char", show_default=True)
-@click.option("--embedding-dim", type=int, default=32, show_default=True)
-@click.option("--batch-size", type=int, default=32, show_default=True)
-@click.option("--bptt", type=int, default=64, show_default=True, help="Truncated BPTT length.")
-@click.option("--valid-fraction", type=float, default=0.1, show_default=True)
-@click.option("--min-freq", type=int, default=1, show_default=True, help="Rarer tokens become <unk>.")
-@click.option("--max-chars", type=int, default=None, help="Use only the first N characters.")
-@click.option("--sample-length", type=int, default=300, show_default=True)
+@click.option("--embedding-dim", type=POSITIVE, default=32, show_default=True)
+@click.option("--batch-size", type=POSITIVE, default=32, show_default=True)
+@click.option("--bptt", type=POSITIVE, default=64, show_default=True, help="Truncated BPTT length.")
+@click.option("--valid-fraction", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True), default=0.1,
+              show_default=True)
+@click.option("--min-freq", type=POSITIVE, default=1, show_default=True, help="Rarer tokens become <unk>.")
+@click.option("--max-chars", type=POSITIVE, default=None, help="Use only the first N characters.")
+@click.option("--sample-length", type=NATURAL, default=300, show_default=True)
 @train_options
 def train_lm_cmd(text, level, embedding_dim, batch_size, bptt, valid_fraction, min_freq, max_chars,
                  sample_length, **kw):
@@ -116,8 +176,8 @@ def train_lm_cmd(text, level, embedding_dim, batch_size, bptt, valid_fraction, m
     if text is None:
         click.echo("no TEXT given: training on Python's standard-library sources")
     result = train_language_model(
-        text, run_dir, level=level, cell=kw["cell"], hidden_size=kw["hidden_size"] or 128,
-        num_layers=kw["num_layers"] or 2, embedding_dim=embedding_dim, dropout=kw["dropout"] or 0.0,
+        text, run_dir, level=level, cell=kw["cell"], hidden_size=_given(kw["hidden_size"], 128),
+        num_layers=_given(kw["num_layers"], 2), embedding_dim=embedding_dim, dropout=_given(kw["dropout"], 0.0),
         batch_size=batch_size, bptt=bptt, valid_fraction=valid_fraction, min_freq=min_freq,
         train_config=_train_config(kw, epochs=3, lr=3e-3), resume=not kw["no_resume"],
         progress=not kw["quiet"], max_chars=max_chars,
@@ -130,10 +190,10 @@ def train_lm_cmd(text, level, embedding_dim, batch_size, bptt, valid_fraction, m
 
 @cli.command("sample")
 @click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--prime", default="\n", show_default=True, help="Text to start from.")
-@click.option("--length", type=int, default=300, show_default=True)
-@click.option("--temperature", type=float, default=0.8, show_default=True)
-@click.option("--top-k", type=int, default=None)
+@click.option("--prime", default="\n", show_default="a newline", help="Text to start from.")
+@click.option("--length", type=NATURAL, default=300, show_default=True, help="Tokens to generate.")
+@click.option("--temperature", type=POSITIVE_FLOAT, default=0.8, show_default=True)
+@click.option("--top-k", type=POSITIVE, default=None)
 @click.option("--seed", type=int, default=None)
 def sample_cmd(checkpoint, prime, length, temperature, top_k, seed):
     """Sample text from a language-model CHECKPOINT."""
@@ -150,8 +210,8 @@ def describe_cmd(checkpoint):
 
 
 def _rnn_kw(kw: dict, hidden: int, layers: int) -> dict:
-    return dict(cell=kw["cell"], hidden_size=kw["hidden_size"] or hidden,
-                num_layers=kw["num_layers"] or layers, resume=not kw["no_resume"], progress=not kw["quiet"],
+    return dict(cell=kw["cell"], hidden_size=_given(kw["hidden_size"], hidden),
+                num_layers=_given(kw["num_layers"], layers), resume=not kw["no_resume"], progress=not kw["quiet"],
                 regularisers=Regularisers(kw["zoneout"], kw["input_dropout"], kw["recurrent_dropout"]))
 
 
@@ -161,13 +221,13 @@ def _rnn_kw(kw: dict, hidden: int, layers: int) -> dict:
               help="Validation file (default: 10% of TRAIN_FILE).")
 @click.option("--bidirectional/--unidirectional", default=False, show_default=True)
 @click.option("--pooling", type=click.Choice(["last", "mean", "max"]), default="last", show_default=True)
-@click.option("--embedding-dim", type=int, default=128, show_default=True)
-@click.option("--embedding-init-std", type=float, default=1.0, show_default=True,
-              help="Embeddings start as N(0, std^2); 0.05 trains much better than torch's 1 on SST.")
-@click.option("--word-dropout", type=float, default=0.0, show_default=True,
+@click.option("--embedding-dim", type=POSITIVE, default=128, show_default=True)
+@click.option("--embedding-init-std", type=POSITIVE_FLOAT, default=0.05, show_default=True,
+              help="Embeddings start as N(0, std^2); 0.05 trains much better on SST than torch's 1.")
+@click.option("--word-dropout", type=PROBABILITY, default=0.0, show_default=True,
               help="Training: each token becomes <unk> with this probability.")
-@click.option("--min-freq", type=int, default=1, show_default=True)
-@click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option("--min-freq", type=POSITIVE, default=1, show_default=True)
+@click.option("--batch-size", type=POSITIVE, default=32, show_default=True)
 @click.option("--pretrain-epochs", type=click.IntRange(min=0), default=0, show_default=True,
               help="First train the embedding and the bidirectional network as a bidirectional "
                    "language model on the training sentences for this many epochs.")
@@ -180,7 +240,7 @@ def train_classifier_cmd(train_file, valid_file, bidirectional, pooling, embeddi
     result = train_classifier(train_file, valid_file, kw["run_dir"] or Path("runs/classifier"),
                               bidirectional=bidirectional, pooling=pooling, embedding_dim=embedding_dim,
                               embedding_init_std=embedding_init_std, word_dropout=word_dropout,
-                              dropout=kw["dropout"] or 0.0, min_freq=min_freq, batch_size=batch_size,
+                              dropout=_given(kw["dropout"], 0.0), min_freq=min_freq, batch_size=batch_size,
                               pretrain_epochs=pretrain_epochs,
                               train_config=_train_config(kw, epochs=10, lr=2e-3), **_rnn_kw(kw, 128, 1))
     _report(result)
@@ -190,18 +250,18 @@ def train_classifier_cmd(train_file, valid_file, bidirectional, pooling, embeddi
 @click.argument("train_file", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("valid_file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--column", type=click.Choice(["upos", "xpos"]), default="upos", show_default=True)
-@click.option("--word-dim", type=int, default=100, show_default=True)
-@click.option("--char-dim", type=int, default=32, show_default=True)
-@click.option("--char-hidden", type=int, default=32, show_default=True, help="0: no character model.")
-@click.option("--min-freq", type=int, default=2, show_default=True)
-@click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option("--word-dim", type=POSITIVE, default=100, show_default=True)
+@click.option("--char-dim", type=POSITIVE, default=32, show_default=True)
+@click.option("--char-hidden", type=NATURAL, default=32, show_default=True, help="0: no character model.")
+@click.option("--min-freq", type=POSITIVE, default=2, show_default=True)
+@click.option("--batch-size", type=POSITIVE, default=32, show_default=True)
 @train_options
 def train_tagger_cmd(train_file, valid_file, column, word_dim, char_dim, char_hidden, min_freq, batch_size, **kw):
     """Bidirectional tagger (word embeddings + character BiLSTM) on CoNLL-U files."""
     from ..recipes.tagger import train_tagger
     result = train_tagger(train_file, valid_file, kw["run_dir"] or Path("runs/tagger"), column=column,
                           word_dim=word_dim, char_dim=char_dim, char_hidden=char_hidden,
-                          dropout=kw["dropout"] if kw["dropout"] is not None else 0.25, min_freq=min_freq,
+                          dropout=_given(kw["dropout"], 0.25), min_freq=min_freq,
                           batch_size=batch_size, train_config=_train_config(kw, epochs=10, lr=2e-3),
                           **_rnn_kw(kw, 128, 1))
     _report(result)
@@ -209,29 +269,32 @@ def train_tagger_cmd(train_file, valid_file, column, word_dim, char_dim, char_hi
 
 @cli.command("train-forecaster")
 @click.argument("csv_file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--column", default="-1", show_default=True, help="Column name or index.")
-@click.option("--window", type=int, default=48, show_default=True)
-@click.option("--horizon", type=int, default=1, show_default=True)
-@click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option("--column", default="-1", show_default=True, help="Column name or index (-1: the last).")
+@click.option("--window", type=POSITIVE, default=48, show_default=True)
+@click.option("--horizon", type=POSITIVE, default=1, show_default=True)
+@click.option("--batch-size", type=POSITIVE, default=32, show_default=True)
 @train_options
 def train_forecaster_cmd(csv_file, column, window, horizon, batch_size, **kw):
-    """Multi-step forecaster on one column of CSV_FILE (last 20% held out for validation)."""
+    """Multi-step forecaster on one column of CSV_FILE (last 20% held out for validation).
+    `--dropout` acts between stacked layers (with --num-layers 2 or more)."""
     from ..recipes.series import train_forecaster
-    col = int(column) if column.lstrip("-").isdigit() else column
-    result = train_forecaster(csv_file, kw["run_dir"] or Path("runs/forecaster"), column=col, window=window,
-                              horizon=horizon, batch_size=batch_size,
+    result = train_forecaster(csv_file, kw["run_dir"] or Path("runs/forecaster"), column=_column(column),
+                              window=window, horizon=horizon, batch_size=batch_size,
+                              dropout=_given(kw["dropout"], 0.0),
                               train_config=_train_config(kw, epochs=20, lr=3e-3), **_rnn_kw(kw, 32, 1))
     _report(result)
 
 
 @cli.command("train-music")
 @click.argument("json_file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--batch-size", type=int, default=8, show_default=True)
+@click.option("--batch-size", type=POSITIVE, default=8, show_default=True)
 @train_options
 def train_music_cmd(json_file, batch_size, **kw):
-    """Polyphonic next-step model on a JSB-Chorales-style JSON file."""
+    """Polyphonic next-step model on a JSB-Chorales-style JSON file. `--dropout` acts between
+    stacked layers (with --num-layers 2 or more)."""
     from ..recipes.series import train_music
     result = train_music(json_file, kw["run_dir"] or Path("runs/music"), batch_size=batch_size,
+                         dropout=_given(kw["dropout"], 0.0),
                          train_config=_train_config(kw, epochs=50, lr=3e-3), **_rnn_kw(kw, 64, 1))
     _report(result)
 
@@ -239,16 +302,21 @@ def train_music_cmd(json_file, batch_size, **kw):
 @cli.command("evaluate")
 @click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("data", type=click.Path(dir_okay=False, path_type=Path))
-def evaluate_cmd(checkpoint, data):
+@click.option("--column", default=None, help="Forecasters: the CSV column (default: the one it was trained on).")
+@click.option("--held-out", is_flag=True,
+              help="Forecasters: score only the part of the series held out from training.")
+def evaluate_cmd(checkpoint, data, column, held_out):
     """Metrics of CHECKPOINT on DATA (a file in the format its model was trained on)."""
     from ..recipes import evaluate_checkpoint
-    click.echo(json.dumps(evaluate_checkpoint(checkpoint, data), indent=2))
+    options = {"column": _column(column), "held_out": held_out} if column is not None or held_out else {}
+    click.echo(json.dumps(evaluate_checkpoint(checkpoint, data, **options), indent=2))
 
 
 @cli.command("predict")
 @click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("input_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
-def predict_cmd(checkpoint, input_file):
+@click.option("--column", default=None, help="Forecasters: the CSV column (default: the one it was trained on).")
+def predict_cmd(checkpoint, input_file, column):
     """Labels (classifier), tags (tagger) for the lines of INPUT_FILE or standard input, or the
     next values of the series in INPUT_FILE (forecaster)."""
     from ..recipes import predict_checkpoint
@@ -257,8 +325,11 @@ def predict_cmd(checkpoint, input_file):
     if meta["kind"] == "forecaster":
         if input_file is None:
             raise click.UsageError("a forecaster needs INPUT_FILE: a CSV series")
-        click.echo(json.dumps(predict_checkpoint(checkpoint, input_file)))
+        click.echo(json.dumps(predict_checkpoint(checkpoint, input_file, column=_column(column))))
         return
+    if column is not None:
+        raise click.BadParameter(f"only forecasters read a CSV column; this is a {meta['kind']}",
+                                 param_hint="--column")
     from ..data import read_text
     if input_file:
         lines = read_text(input_file).splitlines()
@@ -286,10 +357,7 @@ def predict_cmd(checkpoint, input_file):
 def compare_cmd(task, length, cells, seeds, hidden_size, n_train, n_test, batch_size, epochs, lr, clip, run_dir, quiet):
     """Train several cells on a long-dependency task and report why gates work."""
     from ..recipes.compare import compare_cells
-    names = tuple(c.strip() for c in cells.split(",") if c.strip())
-    bad = [c for c in names if c not in CELLS]
-    if bad:
-        raise click.BadParameter(f"unknown cells {bad}; expected some of {', '.join(CELLS)}", param_hint="--cells")
+    names = _names(cells, "--cells", CELLS)
     res = compare_cells(task, length, names, seeds, hidden_size, n_train, n_test, batch_size,
                         TrainConfig(epochs=epochs, lr=lr, clip=clip or None), run_dir, progress=not quiet)
     click.echo(res.table.read_text())
@@ -298,10 +366,11 @@ def compare_cmd(task, length, cells, seeds, hidden_size, n_train, n_test, batch_
 
 @cli.command("gradient-flow")
 @click.option("--cells", default="rnn,lstm,gru", show_default=True)
-@click.option("--length", type=int, default=100, show_default=True)
-@click.option("--hidden-size", type=int, default=64, show_default=True)
+@click.option("--length", type=POSITIVE, default=100, show_default=True)
+@click.option("--hidden-size", type=POSITIVE, default=64, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("gradient_flow.png"), show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("runs/gradient-flow/gradient_flow.png"),
+              show_default=True)
 def gradient_flow_cmd(cells, length, hidden_size, seed, out):
     """||dL/dh_k|| against distance for freshly initialised cells on random input (the
     chain-rule product through time), as a table of decay rates and a PNG plot."""
@@ -312,9 +381,7 @@ def gradient_flow_cmd(cells, length, hidden_size, seed, out):
     from ..models.base import RecurrentConfig, make_rnn
     x = np.random.default_rng(seed).standard_normal((length, 32, 8)).astype(np.float32)
     norms = {}
-    for cell in (c.strip() for c in cells.split(",")):
-        if cell not in CELLS:
-            raise click.BadParameter(f"unknown cell {cell!r}", param_hint="--cells")
+    for cell in _names(cells, "--cells", CELLS):
         net = make_rnn(RecurrentConfig(cell, hidden_size), 8, np.dtype(np.float32), np.random.default_rng(seed))
         flow = network_gradient_flow(net, x)
         norms[cell] = flow.h_norm[0]
@@ -335,8 +402,9 @@ def gradient_flow_cmd(cells, length, hidden_size, seed, out):
 @click.option("--text-file", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option("--signal", default="quotes", show_default=True,
               help="quotes, line_position, brackets or regex:PATTERN: find the units that follow it.")
-@click.option("--units", type=int, default=3, show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("inspect.html"), show_default=True)
+@click.option("--units", type=POSITIVE, default=3, show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("runs/inspect/inspect.html"),
+              show_default=True)
 def inspect_cmd(checkpoint, text, text_file, signal, units, out):
     """Gates, saturation, units correlated with a signal, and gradient flow of a character
     language model on a text, as one HTML report."""
@@ -363,6 +431,22 @@ def convert_cmd(source, target, nonlinearity):
     click.echo(convert(source, target, nonlinearity=nonlinearity))
 
 
+def _column(value: str | None) -> int | str | None:
+    """A CSV column option: an integer index ("-1", "2") or a header name."""
+    if value is None:
+        return None
+    return int(value) if value.lstrip("-").isdigit() else value
+
+
+def _names(value: str, name: str, options: tuple[str, ...]) -> tuple[str, ...]:
+    """Comma-separated names, each one of `options`."""
+    out = tuple(v.strip() for v in value.split(",") if v.strip())
+    bad = [v for v in out if v not in options]
+    if bad or not out:
+        raise click.BadParameter(f"expected some of {', '.join(options)}, got {value!r}", param_hint=name)
+    return out
+
+
 def _int_list(value: str, name: str) -> tuple[int, ...]:
     try:
         out = tuple(int(v) for v in value.split(",") if v.strip())
@@ -374,26 +458,28 @@ def _int_list(value: str, name: str) -> tuple[int, ...]:
 
 
 @cli.command("bench")
-@click.option("--kinds", default="RNN,LSTM,GRU", show_default=True,
+@click.option("--cells", "--kinds", "kinds", default="RNN,LSTM,GRU", show_default=True,
               help="Also LSTM_LN, GRU_LN, CLOCKWORK, DG_LSTM, LSTM_ZONEOUT (timed without peers).")
-@click.option("--hidden", "hs", default="64,256,1024", show_default=True, help="Hidden sizes H (D = H).")
-@click.option("--batch", "bs", default="1,32,128", show_default=True, help="Batch sizes B.")
+@click.option("--hidden-sizes", "--hidden", "hs", default="64,256,1024", show_default=True,
+              help="Hidden sizes H (D = H).")
+@click.option("--batch-sizes", "--batch", "bs", default="1,32,128", show_default=True, help="Batch sizes B.")
 @click.option("--steps", "ts", default="50,200", show_default=True, help="Sequence lengths T.")
 @click.option("--modes", default="inference,training,stream", show_default=True)
-@click.option("--rounds", type=int, default=5, show_default=True, help="Interleaved rounds; the median is reported.")
-@click.option("--threads", type=int, default=2, show_default=True, help="Threads for torch and onnxruntime.")
+@click.option("--rounds", type=POSITIVE, default=5, show_default=True, help="Interleaved rounds; the median is reported.")
+@click.option("--threads", type=POSITIVE, default=2, show_default=True, help="Threads for torch and onnxruntime.")
 @click.option("--no-memory", is_flag=True, help="Skip the peak-memory measurement (H=1024, B=128).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the table (Markdown) here.")
 def bench_cmd(kinds, hs, bs, ts, modes, rounds, threads, no_memory, out):
     """Time rnnlab against torch.nn and onnxruntime (those installed) on a grid; print ratios
     and rnnlab's share of the measured GEMM peak."""
-    from ..recipes.bench import available_peers, format_report, format_row, run_bench
+    from ..recipes.bench import KINDS, MODES, available_peers, format_report, format_row, run_bench
+    cells = _names(kinds, "--cells", tuple(KINDS))
+    grid = _int_list(hs, "--hidden-sizes"), _int_list(bs, "--batch-sizes"), _int_list(ts, "--steps")
+    mode_names = _names(modes, "--modes", tuple(MODES))
     peers = available_peers()
     click.echo(f"peers: {', '.join(peers) or 'none installed (pip install torch==2.13.0 onnxruntime)'}")
-    report = run_bench(tuple(k.strip() for k in kinds.split(",") if k.strip()), _int_list(hs, "--hidden"),
-                       _int_list(bs, "--batch"), _int_list(ts, "--steps"),
-                       tuple(m.strip() for m in modes.split(",") if m.strip()), rounds, threads, peers,
+    report = run_bench(cells, *grid, mode_names, rounds, threads, peers,
                        memory=not no_memory, on_row=lambda r, peak: click.echo(format_row(r, peak, peers)))
     text = format_report(report)
     click.echo("\n" + text)

@@ -94,7 +94,16 @@ def read_csv_series(path: str | Path, column: int | str = -1) -> np.ndarray:
     """One numeric column of a CSV file with a header row, as float64 (N,)."""
     rows = list(csv.reader(_lines(path)))
     header, body = rows[0], [r for r in rows[1:] if r]
-    idx = header.index(column) if isinstance(column, str) else column
+    if isinstance(column, str):
+        if column not in header:
+            raise DataError(f"{path}: column: expected one of the header's names {header} or an index, "
+                            f"got {column!r}")
+        idx = header.index(column)
+    else:
+        if not -len(header) <= column < len(header):
+            raise DataError(f"{path}: column: expected an index in [{-len(header)}, {len(header)}) "
+                            f"(the header has {len(header)} columns), got {column}")
+        idx = column
     values = []
     for n, r in enumerate(body, start=2):
         try:

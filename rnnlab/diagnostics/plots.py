@@ -22,7 +22,8 @@ def _png(fig, path: str | Path | None) -> bytes:
     _figure().close(fig)
     data = buf.getvalue()
     if path is not None:
-        Path(path).write_bytes(data)
+        from ..train.checkpoint import atomic_write_bytes
+        atomic_write_bytes(Path(path), data)                 # makes the folder, as reports do
     return data
 
 

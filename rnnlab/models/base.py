@@ -73,6 +73,15 @@ def make_rnn(rc: RecurrentConfig, input_size: int, dtype: np.dtype, rng: np.rand
                 cifg=rc.cell == "lstm_cifg", layer_norm=rc.cell == "lstm_ln", **common)
 
 
+def rnn_parameter_floor(rc: RecurrentConfig, input_size: int) -> int:
+    """A lower bound on the parameters `make_rnn(rc, input_size)` allocates, computed without
+    allocating: every cell has at least one gate, so each direction holds at least H x D input
+    weights and H x H recurrent weights per layer. A loader compares it with the file's arrays
+    before building anything (a hostile config must not allocate gigabytes)."""
+    H, L, Dn = rc.hidden_size, rc.num_layers, 2 if rc.bidirectional else 1
+    return Dn * (H * input_size + L * H * H)
+
+
 def last_layer_state(net, state) -> np.ndarray:
     """The last layer's final h of every direction, side by side: (B, Dn*H)."""
     h = state[0] if isinstance(state, tuple) else state              # (L*Dn, B, H)
@@ -89,6 +98,8 @@ def last_layer_state_grad(net, dlast: np.ndarray):
 
 def config_from_dict(cls: type, data: dict[str, Any], what: str):
     """A config dataclass from JSON, naming unknown or missing keys."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{what}: expected a JSON object, got {type(data).__name__}")
     names = {f.name for f in fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
@@ -110,6 +121,11 @@ class Model:
         raise NotImplementedError
 
     def config(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @classmethod
+    def parameter_floor(cls, config: dict[str, Any]) -> int:
+        """A lower bound on the parameters `from_config(config)` allocates, without allocating."""
         raise NotImplementedError
 
     def named_parameters(self) -> Iterator[tuple[str, np.ndarray]]:

@@ -13,7 +13,7 @@ from ..init import make_rng
 from ..layers import Dense, Dropout, Embedding
 from ..losses import softmax_cross_entropy
 from .base import (Model, RecurrentConfig, config_from_dict, dataclass_dict, last_layer_state,
-                   last_layer_state_grad, make_rnn)
+                   last_layer_state_grad, make_rnn, rnn_parameter_floor)
 
 POOLINGS = ("last", "mean", "max")
 
@@ -32,10 +32,12 @@ class ClassifierConfig:
     embedding_init_std: float = 1.0           # N(0, std^2) embeddings (torch's default: 1)
 
     def __post_init__(self) -> None:
-        if isinstance(self.rnn, dict):
+        if not isinstance(self.rnn, RecurrentConfig):
             self.rnn = config_from_dict(RecurrentConfig, self.rnn, "rnn")
         check.choice(self.pooling, "pooling", POOLINGS)
         check.positive_int(self.num_classes, "num_classes")
+        check.positive_int(self.input_size, "input_size", allow_zero=True)
+        check.positive_int(self.embedding_dim, "embedding_dim")
         check.probability(self.dropout, "dropout")
         check.probability(self.word_dropout, "word_dropout")
 
@@ -93,6 +95,15 @@ class SequenceClassifier(Model):
         vocab = Vocab.from_json(config["vocab"]) if config.get("vocab") is not None else None
         return cls(vocab, config_from_dict(ClassifierConfig, config["model"], "model"),
                    config["labels"], dtype=dtype, rng=0)
+
+    @classmethod
+    def parameter_floor(cls, config: dict) -> int:
+        cfg = config_from_dict(ClassifierConfig, config["model"], "model")
+        rc = cfg.rnn
+        V = len(Vocab.from_json(config["vocab"])) if config.get("vocab") is not None else 0
+        width = rc.hidden_size * (2 if rc.bidirectional else 1)
+        return (V * cfg.embedding_dim + rnn_parameter_floor(rc, cfg.input_size or cfg.embedding_dim)
+                + width * cfg.num_classes)
 
     def _encode(self, x: np.ndarray, lengths: np.ndarray, keep_cache: bool):
         if self.embedding is not None and self.training and self.cfg.word_dropout > 0:

@@ -17,7 +17,8 @@ from ..data.vocab import Vocab
 from ..errors import ValueRangeError
 from ..layers import Dense, Dropout, Embedding
 from ..losses import log_softmax, softmax_cross_entropy
-from .base import Model, RecurrentConfig, config_from_dict, dataclass_dict, make_rnn
+from .base import (Model, RecurrentConfig, config_from_dict, dataclass_dict, make_rnn,
+                   rnn_parameter_floor)
 
 
 @dataclass
@@ -28,7 +29,7 @@ class LanguageModelConfig:
     dropout: float = 0.0                      # on embeddings and on the recurrent output
 
     def __post_init__(self) -> None:
-        if isinstance(self.rnn, dict):
+        if not isinstance(self.rnn, RecurrentConfig):
             self.rnn = config_from_dict(RecurrentConfig, self.rnn, "rnn")
         check.choice(self.level, "level", ("char", "word"))
         check.positive_int(self.embedding_dim, "embedding_dim")
@@ -63,6 +64,12 @@ class LanguageModel(Model):
     def from_config(cls, config: dict, dtype: object = np.float32) -> "LanguageModel":
         return cls(Vocab.from_json(config["vocab"]),
                    config_from_dict(LanguageModelConfig, config["model"], "model"), dtype=dtype, rng=0)
+
+    @classmethod
+    def parameter_floor(cls, config: dict) -> int:
+        cfg = config_from_dict(LanguageModelConfig, config["model"], "model")
+        V, E = len(Vocab.from_json(config["vocab"])), cfg.embedding_dim
+        return V * E + rnn_parameter_floor(cfg.rnn, E) + cfg.rnn.hidden_size * V
 
     def logits(self, x: np.ndarray, carry=None, keep_cache: bool = True, lengths=None):
         """x (T, B) ids -> logits (T, B, V), final state."""

@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import _checks as check
+from ..errors import ConfigError, ShapeError, ValueRangeError
 from ..init import make_rng
 from ..layers import Dense
 from ..losses import binary_cross_entropy_with_logits, mean_squared_error
 from .base import (Model, RecurrentConfig, config_from_dict, dataclass_dict, last_layer_state,
-                   last_layer_state_grad, make_rnn)
+                   last_layer_state_grad, make_rnn, rnn_parameter_floor)
 
 
 @dataclass
@@ -22,7 +23,7 @@ class RegressorConfig:
     rnn: RecurrentConfig = field(default_factory=lambda: RecurrentConfig("lstm", 32))
 
     def __post_init__(self) -> None:
-        if isinstance(self.rnn, dict):
+        if not isinstance(self.rnn, RecurrentConfig):
             self.rnn = config_from_dict(RecurrentConfig, self.rnn, "rnn")
         check.positive_int(self.input_size, "input_size")
         check.positive_int(self.output_size, "output_size")
@@ -51,6 +52,12 @@ class SequenceRegressor(Model):
     @classmethod
     def from_config(cls, config: dict, dtype: object = np.float32):
         return cls(config_from_dict(cls.config_class, config["model"], "model"), dtype=dtype, rng=0)
+
+    @classmethod
+    def parameter_floor(cls, config: dict) -> int:
+        cfg = config_from_dict(cls.config_class, config["model"], "model")
+        width = cfg.rnn.hidden_size * (2 if cfg.rnn.bidirectional else 1)
+        return rnn_parameter_floor(cfg.rnn, cfg.input_size) + width * cfg.output_size
 
     def _inputs(self, x: np.ndarray) -> np.ndarray:
         return x
@@ -85,12 +92,17 @@ class ForecasterConfig(RegressorConfig):
     horizon: int = 1                          # future steps it predicts at once
     mean: float = 0.0                         # normalisation, from the training part
     std: float = 1.0
+    column: int | str = -1                    # the CSV column it was trained on (name or index)
+    test_fraction: float = 0.2                # the series' last part, held out from training
 
     def __post_init__(self) -> None:
         self.output_size = self.horizon
         super().__post_init__()
         check.positive_int(self.window, "window")
         check.positive_int(self.horizon, "horizon")
+        if isinstance(self.column, bool) or not isinstance(self.column, (int, str)):
+            raise ConfigError(f"column: expected a column name or index, got {self.column!r}")
+        check.probability(self.test_fraction, "test_fraction")
 
 
 class Forecaster(SequenceRegressor):
@@ -115,10 +127,10 @@ class Forecaster(SequenceRegressor):
         """The next `horizon` values after the last `window` values of `history` (raw units)."""
         h = np.asarray(history, dtype=np.float64)
         if h.ndim != 1 or len(h) < self.cfg.window:
-            raise ValueError(f"history: expected a 1-D series of at least window={self.cfg.window} "
+            raise ShapeError(f"history: expected a 1-D series of at least window={self.cfg.window} "
                              f"values, got shape {h.shape}")
         if not np.isfinite(h).all():
-            raise ValueError("history: contains NaN or inf")
+            raise ValueRangeError("history: contains NaN or inf")
         x = ((h[-self.cfg.window:] - self.cfg.mean) / self.cfg.std).astype(self.dtype)[:, None]
         return self._predict(x, False)[0] * self.cfg.std + self.cfg.mean
 
@@ -129,8 +141,9 @@ class PianoRollConfig:
     rnn: RecurrentConfig = field(default_factory=lambda: RecurrentConfig("lstm", 64))
 
     def __post_init__(self) -> None:
-        if isinstance(self.rnn, dict):
+        if not isinstance(self.rnn, RecurrentConfig):
             self.rnn = config_from_dict(RecurrentConfig, self.rnn, "rnn")
+        check.positive_int(self.keys, "keys")
 
 
 class PianoRollModel(Model):
@@ -155,6 +168,11 @@ class PianoRollModel(Model):
     @classmethod
     def from_config(cls, config: dict, dtype: object = np.float32) -> "PianoRollModel":
         return cls(config_from_dict(PianoRollConfig, config["model"], "model"), dtype=dtype, rng=0)
+
+    @classmethod
+    def parameter_floor(cls, config: dict) -> int:
+        cfg = config_from_dict(PianoRollConfig, config["model"], "model")
+        return rnn_parameter_floor(cfg.rnn, cfg.keys) + cfg.rnn.hidden_size * cfg.keys
 
     def _logits(self, batch, keep_cache: bool):
         rolls, lengths = batch                                            # (T+1, B, K), (B,) incl. target

@@ -15,7 +15,8 @@ from ..init import make_rng
 from ..layers import Dense, Dropout, Embedding
 from ..losses import softmax_cross_entropy
 from ..networks import LSTM
-from .base import Model, RecurrentConfig, config_from_dict, dataclass_dict, make_rnn
+from .base import (Model, RecurrentConfig, config_from_dict, dataclass_dict, make_rnn,
+                   rnn_parameter_floor)
 
 
 @dataclass
@@ -27,9 +28,12 @@ class TaggerConfig:
     dropout: float = 0.25
 
     def __post_init__(self) -> None:
-        if isinstance(self.rnn, dict):
+        if not isinstance(self.rnn, RecurrentConfig):
             self.rnn = config_from_dict(RecurrentConfig, self.rnn, "rnn")
         check.probability(self.dropout, "dropout")
+        check.positive_int(self.word_dim, "word_dim")
+        check.positive_int(self.char_dim, "char_dim")
+        check.positive_int(self.char_hidden, "char_hidden", allow_zero=True)
 
 
 @dataclass
@@ -77,6 +81,15 @@ class Tagger(Model):
         return cls(Vocab.from_json(config["words"]), Vocab.from_json(config["chars"]),
                    Vocab.from_json(config["tags"]), config_from_dict(TaggerConfig, config["model"], "model"),
                    dtype=dtype, rng=0)
+
+    @classmethod
+    def parameter_floor(cls, config: dict) -> int:
+        cfg = config_from_dict(TaggerConfig, config["model"], "model")
+        words, chars, tags = (len(Vocab.from_json(config[k])) for k in ("words", "chars", "tags"))
+        Hc, rc = cfg.char_hidden, cfg.rnn
+        char = (chars * cfg.char_dim + 2 * Hc * (cfg.char_dim + Hc)) if Hc else 0
+        width = rc.hidden_size * (2 if rc.bidirectional else 1)
+        return words * cfg.word_dim + char + rnn_parameter_floor(rc, cfg.word_dim + 2 * Hc) + width * tags
 
     def make_batch(self, sentences: list[list[str]], tags: list[list[str]] | None = None) -> TagBatch:
         """Ids, lengths and the character view of a list of tokenised sentences."""

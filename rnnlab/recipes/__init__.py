@@ -8,8 +8,11 @@ from pathlib import Path
 from .common import describe_checkpoint, load_model
 
 
-def evaluate_checkpoint(checkpoint: str | Path, data: str | Path) -> dict[str, float]:
-    """Metrics of any checkpoint on a data file of its kind's format."""
+def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, *, column: int | str | None = None,
+                        held_out: bool = False) -> dict[str, float]:
+    """Metrics of any checkpoint on a data file of its kind's format. Forecasters also take the
+    CSV `column` (default: the one they were trained on) and `held_out` (score only the part of
+    the series held out from training)."""
     from ..errors import RnnlabError
     from .classifier import evaluate_classifier
     from .language_model import evaluate_language_model
@@ -17,17 +20,23 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | Path) -> dict[str, f
     from .tagger import evaluate_tagger
     model, meta = load_model(checkpoint)
     kind = meta["kind"]
+    if kind == "forecaster":
+        return evaluate_forecaster(model, data, column, held_out)
+    if column is not None or held_out:
+        raise RnnlabError(f"column, held_out: only forecasters take them; {checkpoint} is a {kind}")
     if kind == "language_model":
         return evaluate_language_model(checkpoint, data)
     run = {"sequence_classifier": evaluate_classifier, "tagger": evaluate_tagger,
-           "forecaster": evaluate_forecaster, "piano_roll": evaluate_music}.get(kind)
+           "piano_roll": evaluate_music}.get(kind)
     if run is None:
         raise RnnlabError(f"{checkpoint}: no evaluation for model kind {kind!r}")
     return run(model, data)
 
 
-def predict_checkpoint(checkpoint: str | Path, inputs: list[str] | str | Path) -> list:
-    """Predictions of a classifier or tagger (lines of text) or a forecaster (a CSV path)."""
+def predict_checkpoint(checkpoint: str | Path, inputs: list[str] | str | Path, *,
+                       column: int | str | None = None) -> list:
+    """Predictions of a classifier or tagger (lines of text) or a forecaster (a CSV path and
+    its `column`, by default the one it was trained on)."""
     from ..errors import RnnlabError
     from .classifier import predict_classifier
     from .series import predict_forecaster
@@ -35,7 +44,7 @@ def predict_checkpoint(checkpoint: str | Path, inputs: list[str] | str | Path) -
     model, meta = load_model(checkpoint)
     kind = meta["kind"]
     if kind == "forecaster":
-        return predict_forecaster(model, inputs)
+        return predict_forecaster(model, inputs, column)
     if kind == "sequence_classifier":
         return predict_classifier(model, list(inputs))
     if kind == "tagger":

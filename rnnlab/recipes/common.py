@@ -23,11 +23,20 @@ def load_model(path: str | Path, expect_kind: str | None = None):
                               "bidirectional LM); use the classifier's checkpoint in the run directory above")
     if kind not in MODEL_KINDS:
         raise CheckpointError(f"{path}: unknown model kind {kind!r}")
-    _guard_sizes(path, meta.get("config"), arrays)
+    cls = MODEL_KINDS[kind]
+    config = meta.get("config")
     try:
-        model = MODEL_KINDS[kind].from_config(meta["config"])
-    except (KeyError, TypeError, RnnlabError) as exc:
-        raise CheckpointError(f"{path}: its config does not describe a {kind} ({exc})") from None
+        floor = cls.parameter_floor(config)
+    except (KeyError, TypeError, AttributeError, ValueError, RnnlabError) as exc:
+        raise CheckpointError(f"{path}: its config does not describe a {kind} ({_short(exc)})") from None
+    stored = sum(a.size for k, a in arrays.items() if k.startswith("model."))
+    if floor > stored:                           # refused before anything is allocated
+        raise CheckpointError(f"{path}: its config implies at least {floor} parameters, but the file "
+                              f"holds {stored}")
+    try:
+        model = cls.from_config(config)
+    except (KeyError, TypeError, AttributeError, ValueError, RnnlabError) as exc:
+        raise CheckpointError(f"{path}: its config does not describe a {kind} ({_short(exc)})") from None
     for k, a in model.named_parameters():
         src = arrays.get(f"model.{k}")
         if src is None:
@@ -42,37 +51,35 @@ def load_model(path: str | Path, expect_kind: str | None = None):
     return model, meta
 
 
-SIZE_KEYS = ("hidden_size", "embedding_dim", "input_size", "output_size", "num_layers", "num_classes",
-             "word_dim", "char_dim", "char_hidden", "keys", "horizon", "window")
+def _short(exc: BaseException, limit: int = 200) -> str:
+    """An exception's message, cut to one short line (hostile files can make long ones)."""
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
-def _guard_sizes(path, config: Any, arrays: dict[str, np.ndarray]) -> None:
-    """Refuse a config whose sizes no array in the file could hold, before any allocation:
-    a hostile file must not make the loader build a model of 10**9 units."""
-    largest = max((max(a.shape, default=1) for a in arrays.values()), default=0)
-    stack = [config]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            for k, v in node.items():
-                if k in SIZE_KEYS and isinstance(v, int) and not 0 <= v <= max(largest, 1):
-                    raise CheckpointError(f"{path}: config {k}={v} does not fit the arrays in the file "
-                                          f"(largest dimension {largest})")
-                stack.append(v)
-        elif isinstance(node, list):
-            stack.extend(x for x in node if isinstance(x, (dict, list)))
+VOCAB_KEYS = ("vocab", "words", "chars", "tags", "labels")
 
 
 def describe_checkpoint(path: str | Path) -> dict[str, Any]:
-    """What a checkpoint holds: kind, version, config, size, training progress."""
+    """What a checkpoint holds: kind, version, config, vocabulary sizes, parameter shapes and
+    training progress. Vocabularies are counted, not listed (labels and tags are listed when
+    there are at most 50)."""
     arrays, meta = load_checkpoint(path)
     params = {k[len("model."):]: list(v.shape) for k, v in arrays.items() if k.startswith("model.")}
-    config = dict(meta.get("config", {}))
-    vocab = config.pop("vocab", None)
-    trainer = meta.get("trainer", {})
+    config = meta.get("config")
+    config = dict(config) if isinstance(config, dict) else {}
+    sizes = {}
+    for key in VOCAB_KEYS:
+        items = config.get(key)
+        if isinstance(items, list):
+            sizes[key] = len(items)
+            if key not in ("labels", "tags") or len(items) > 50:
+                del config[key]
+    trainer = meta.get("trainer")
+    trainer = trainer if isinstance(trainer, dict) else {}
     return {
         "path": str(path), "kind": meta["kind"], "rnnlab_version": meta.get("rnnlab_version"),
-        "config": config, "vocab_size": len(vocab) if isinstance(vocab, list) else None,
+        "config": config, "vocab_sizes": sizes,
         "parameters": int(sum(np.prod(s) for s in params.values())), "shapes": params,
         "epochs_done": trainer.get("epoch"), "steps_done": trainer.get("global_step"),
         "best_val_loss": trainer.get("best_val_loss"), "train": meta.get("train"),

@@ -44,7 +44,12 @@ def text_signal(text: str, signal: str) -> np.ndarray:
         return np.array(out)
     if signal.startswith("regex:"):
         out = np.zeros(len(text))
-        for m in re.finditer(signal[len("regex:"):], text):
+        try:
+            pattern = re.compile(signal[len("regex:"):])
+        except re.error as exc:
+            raise ConfigError(f"signal: expected regex:PATTERN with a valid regular expression, got "
+                              f"{signal!r} ({exc})") from None
+        for m in pattern.finditer(text):
             out[m.start():m.end()] = 1
         return out
     raise ConfigError(f"signal: expected quotes, line_position, brackets or regex:PATTERN, got {signal!r}")

@@ -7,10 +7,19 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import ConfigError
 from ..data import DataError, bucket_batches, pad_sequences, read_csv_series, read_jsb_chorales
 from ..models.base import RecurrentConfig, Regularisers
 from ..models.sequence_regression import Forecaster, ForecasterConfig, PianoRollConfig, PianoRollModel
 from ..train import TrainConfig, TrainResult, evaluate, train
+
+
+def between_layers_only(dropout: float, num_layers: int) -> None:
+    """These models drop out only between stacked layers: with one layer, dropout would do
+    nothing, so it is refused rather than ignored."""
+    if dropout and num_layers < 2:
+        raise ConfigError(f"dropout: acts between stacked layers and needs num_layers >= 2, got "
+                          f"num_layers={num_layers} (or use zoneout, input_dropout, recurrent_dropout)")
 
 
 def windows(z: np.ndarray, window: int, horizon: int) -> tuple[np.ndarray, np.ndarray]:
@@ -41,17 +50,21 @@ class WindowTask:
 
 def train_forecaster(csv_path: str | Path, run_dir: str | Path = "runs/forecaster", *,
                      column: int | str = -1, window: int = 48, horizon: int = 1, cell: str = "lstm",
-                     hidden_size: int = 32, num_layers: int = 1, batch_size: int = 32,
-                     test_fraction: float = 0.2, train_config: TrainConfig | None = None,
+                     hidden_size: int = 32, num_layers: int = 1, dropout: float = 0.0,
+                     batch_size: int = 32, test_fraction: float = 0.2, train_config: TrainConfig | None = None,
                      resume: bool = True, progress: bool = True,
                      regularisers: Regularisers | None = None) -> TrainResult:
     """The series' first (1 - test_fraction) trains (normalised by its mean and std), the rest
-    validates; windows never straddle the cut."""
+    validates; windows never straddle the cut. The column, the normalisation and the cut are
+    stored in the checkpoint, so evaluation and prediction read the same column.
+    `dropout` acts between stacked layers (num_layers > 1)."""
+    between_layers_only(dropout, num_layers)
     series = read_csv_series(csv_path, column)
-    cut = int(len(series) * (1 - test_fraction))
+    cut = held_out_start(len(series), test_fraction)
     mean, std = float(series[:cut].mean()), float(series[:cut].std() + 1e-8)
     z = ((series - mean) / std).astype(np.float32)
-    cfg = ForecasterConfig(1, horizon, RecurrentConfig.make(cell, hidden_size, num_layers, regularisers=regularisers), window, horizon, mean, std)
+    rc = RecurrentConfig.make(cell, hidden_size, num_layers, dropout, regularisers=regularisers)
+    cfg = ForecasterConfig(1, horizon, rc, window, horizon, mean, std, column, test_fraction)
     tc = train_config or TrainConfig()
     model = Forecaster(cfg, rng=tc.seed)
     x, y = windows(z[:cut], window, horizon)
@@ -59,14 +72,28 @@ def train_forecaster(csv_path: str | Path, run_dir: str | Path = "runs/forecaste
     return train(model, WindowTask(x, y, vx, vy, batch_size), tc, run_dir, resume=resume, progress=progress)
 
 
-def evaluate_forecaster(model: Forecaster, csv_path: str | Path, column: int | str = -1) -> dict[str, float]:
-    z = ((read_csv_series(csv_path, column) - model.cfg.mean) / model.cfg.std).astype(model.dtype)
-    x, y = windows(z, model.cfg.window, model.cfg.horizon)
+def held_out_start(n: int, test_fraction: float) -> int:
+    """Where the held-out part of a series of n values begins."""
+    return int(n * (1 - test_fraction))
+
+
+def evaluate_forecaster(model: Forecaster, csv_path: str | Path, column: int | str | None = None,
+                        held_out: bool = False) -> dict[str, float]:
+    """MAE, naive last-value MAE and loss over every window of the series' `column` (default:
+    the column the model was trained on); `held_out` scores only the windows whose targets lie
+    in the part held out from training (the same cut as training used)."""
+    cfg = model.cfg
+    z = ((read_csv_series(csv_path, cfg.column if column is None else column) - cfg.mean) / cfg.std
+         ).astype(model.dtype)
+    if held_out:
+        z = z[max(0, held_out_start(len(z), cfg.test_fraction) - cfg.window):]
+    x, y = windows(z, cfg.window, cfg.horizon)
     return evaluate(model, [(x, y)], False)
 
 
-def predict_forecaster(model: Forecaster, csv_path: str | Path, column: int | str = -1) -> list[float]:
-    return model.forecast(read_csv_series(csv_path, column)).tolist()
+def predict_forecaster(model: Forecaster, csv_path: str | Path, column: int | str | None = None) -> list[float]:
+    """The next `horizon` values after the series' last `window` values."""
+    return model.forecast(read_csv_series(csv_path, model.cfg.column if column is None else column)).tolist()
 
 
 @dataclass
@@ -91,14 +118,17 @@ class RollTask:
 
 
 def train_music(json_path: str | Path, run_dir: str | Path = "runs/music", *, cell: str = "lstm",
-                hidden_size: int = 64, num_layers: int = 1, batch_size: int = 8,
+                hidden_size: int = 64, num_layers: int = 1, dropout: float = 0.0, batch_size: int = 8,
                 train_config: TrainConfig | None = None, resume: bool = True,
                 progress: bool = True, regularisers: Regularisers | None = None) -> TrainResult:
-    """Next-step piano-roll prediction on the "train" split, validated on "valid"."""
+    """Next-step piano-roll prediction on the "train" split, validated on "valid". `dropout`
+    acts between stacked layers (num_layers > 1)."""
+    between_layers_only(dropout, num_layers)
     data = read_jsb_chorales(json_path)
     rolls = {k: [r for r in v if len(r) >= 2] for k, v in data.items()}
     tc = train_config or TrainConfig()
-    model = PianoRollModel(PianoRollConfig(88, RecurrentConfig.make(cell, hidden_size, num_layers, regularisers=regularisers)), rng=tc.seed)
+    rc = RecurrentConfig.make(cell, hidden_size, num_layers, dropout, regularisers=regularisers)
+    model = PianoRollModel(PianoRollConfig(88, rc), rng=tc.seed)
     return train(model, RollTask(rolls["train"], rolls["valid"], batch_size), tc, run_dir,
                  resume=resume, progress=progress)
 

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from safetensors import SafetensorError
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import load_file, save
 
 from ..errors import RnnlabError
 
@@ -24,34 +24,39 @@ class CheckpointError(RnnlabError, ValueError):
     """A checkpoint file is missing, truncated, corrupted or of another kind."""
 
 
+def temporary_path(path: Path) -> Path:
+    """A fresh name beside `path` for a file written before it is renamed over `path`."""
+    return path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+
+
+def remove_stale_temporaries(folder: Path) -> None:
+    """Delete what a write killed before its rename left in `folder` (`.NAME.XXXX.tmp`)."""
+    for stale in folder.glob(".*.tmp"):
+        if stale.is_file():
+            stale.unlink(missing_ok=True)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to a temporary file beside `path`, fsync it, rename it over `path`. The
+    file gets the permissions any other new file would (0o666 less the umask)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = temporary_path(path)
     try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)   # the umask applies
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
 def save_checkpoint(path: str | Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file({k: np.ascontiguousarray(v) for k, v in arrays.items()}, tmp,
-                  metadata={META_KEY: json.dumps(meta)})
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Arrays and JSON metadata in one safetensors file, written atomically (see the module)."""
+    data = save({k: np.ascontiguousarray(v) for k, v in arrays.items()}, metadata={META_KEY: json.dumps(meta)})
+    atomic_write_bytes(Path(path), data)
 
 
 def load_checkpoint(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -71,6 +76,8 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, 
         meta = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise CheckpointError(f"{path}: its rnnlab metadata is not valid JSON ({exc.msg})") from None
-    if not isinstance(meta, dict) or "kind" not in meta:
-        raise CheckpointError(f"{path}: its rnnlab metadata has no model kind")
+    except RecursionError:
+        raise CheckpointError(f"{path}: its rnnlab metadata is nested too deeply") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("kind"), str):
+        raise CheckpointError(f"{path}: its rnnlab metadata has no model kind (a string)")
     return arrays, meta

@@ -14,7 +14,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -22,10 +22,11 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .. import __version__
+from .. import _checks as check
 from ..errors import ConfigError, RnnlabError
 from ..optim import OPTIMIZERS, clip_grad_norm
 from ..optim.schedules import SCHEDULES
-from .checkpoint import atomic_write_bytes, load_checkpoint, save_checkpoint
+from .checkpoint import atomic_write_bytes, load_checkpoint, remove_stale_temporaries, save_checkpoint
 
 
 class Task(Protocol):
@@ -56,8 +57,47 @@ class TrainConfig:
             raise ConfigError(f"optimizer: expected one of {sorted(OPTIMIZERS)}, got {self.optimizer!r}")
         if self.schedule not in SCHEDULES:
             raise ConfigError(f"schedule: expected one of {sorted(SCHEDULES)}, got {self.schedule!r}")
-        if self.epochs < 1:
-            raise ConfigError(f"epochs: expected an int >= 1, got {self.epochs}")
+        check.positive_int(self.epochs, "epochs")
+        _finite(self.lr, "lr", minimum=0.0, open_min=True)
+        _finite(self.weight_decay, "weight_decay", minimum=0.0)
+        if self.clip is not None:
+            _finite(self.clip, "clip", minimum=0.0, open_min=True)
+        if self.patience is not None:
+            check.positive_int(self.patience, "patience", allow_zero=True)
+        check.positive_int(self.checkpoint_every, "checkpoint_every", allow_zero=True)
+        if self.max_steps_per_epoch is not None:
+            check.positive_int(self.max_steps_per_epoch, "max_steps_per_epoch")
+        if not isinstance(self.schedule_args, dict):
+            raise ConfigError(f"schedule_args: expected a dict, got {type(self.schedule_args).__name__}")
+        make_schedule(self.schedule, self.schedule_args)      # refuses unknown settings now
+
+    def resumable_from(self, other: dict) -> list[str]:
+        """The settings that differ from a run's saved ones and forbid continuing it: all but
+        the epoch count and the patience (raising them extends a finished run)."""
+        mine = asdict(self)
+        return sorted(k for k in mine.keys() | other.keys()
+                      if k not in ("epochs", "patience") and mine.get(k) != other.get(k))
+
+
+def _finite(v: object, name: str, minimum: float, open_min: bool = False) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not math.isfinite(v) \
+            or v < minimum or (open_min and v == minimum):
+        raise ConfigError(f"{name}: expected a finite number {'>' if open_min else '>='} {minimum:g}, got {v!r}")
+    return float(v)
+
+
+def make_schedule(name: str, args: dict):
+    """The schedule `name` with its settings; an unknown or mistyped setting is a ConfigError."""
+    cls = SCHEDULES[name]
+    known = sorted(f.name for f in fields(cls)) if is_dataclass(cls) else []
+    unknown = sorted(set(args) - set(known))
+    if unknown:
+        raise ConfigError(f"schedule_args: the {name!r} schedule takes {known or 'no settings'}, "
+                          f"got {unknown}")
+    try:
+        return cls(**args)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"schedule_args: {exc}") from None
 
 
 @dataclass
@@ -103,11 +143,15 @@ def train(model, task: Task, cfg: TrainConfig, run_dir: str | Path, *, resume: b
     """Train `model` on `task`, writing `last.safetensors`, `best.safetensors` and
     `metrics.jsonl` into `run_dir`; resumes from `last.safetensors` there when `resume`."""
     run_dir = Path(run_dir)
+    file = next((p for p in (run_dir, *run_dir.parents) if p.exists() and not p.is_dir()), None)
+    if file is not None:
+        raise RnnlabError(f"run_dir: expected a directory, but {file} is a file")
     run_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(run_dir)                          # left by a write that was killed
     last, best, log = run_dir / "last.safetensors", run_dir / "best.safetensors", run_dir / "metrics.jsonl"
     params = dict(model.named_parameters())
     opt = OPTIMIZERS[cfg.optimizer](params.items(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    schedule = SCHEDULES[cfg.schedule](**cfg.schedule_args)
+    schedule = make_schedule(cfg.schedule, cfg.schedule_args)
     state = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "lr": cfg.lr,
              "best_val_loss": math.inf, "bad_epochs": 0, "log_lines": 0, "done": False,
              "history": [], "epoch_loss_sum": 0.0, "epoch_count": 0}
@@ -117,11 +161,18 @@ def train(model, task: Task, cfg: TrainConfig, run_dir: str | Path, *, resume: b
         if meta["kind"] != model.kind:
             raise RnnlabError(f"{last}: a checkpoint of a {meta['kind']}, not a {model.kind}; "
                               "use another run directory or resume=False")
-        if meta.get("train") != asdict(cfg):
-            raise RnnlabError(f"{last}: written with other training settings; use another run "
-                              "directory or resume=False")
+        saved = meta.get("train") if isinstance(meta.get("train"), dict) else {}
+        changed = cfg.resumable_from(saved)
+        if changed:
+            raise RnnlabError(f"{last}: this run was started with other settings "
+                              f"({', '.join(f'{k}: {saved.get(k)!r} -> {getattr(cfg, k, None)!r}' for k in changed)}); "
+                              "use another run directory, or start afresh (--no-resume, resume=False)")
+        if meta.get("config") != json.loads(json.dumps(model.config())):
+            raise RnnlabError(f"{last}: this run's model differs ({_config_diff(meta.get('config'), model.config())}); "
+                              "use another run directory, or start afresh (--no-resume, resume=False)")
         _restore(model, opt, arrays)
         state = meta["trainer"]
+        state["done"] = cfg.patience is not None and state["bad_epochs"] > cfg.patience  # patience may change
         model.rng.bit_generator.state = meta["rng"]
         schedule.load_state(meta["schedule"])
         carry = _carry_from([arrays[f"carry.{i}"] for i in range(meta["carry_len"])])
@@ -151,7 +202,7 @@ def train(model, task: Task, cfg: TrainConfig, run_dir: str | Path, *, resume: b
         batches = task.train_batches(np.random.default_rng([cfg.seed, epoch]))
         n_batches = len(batches) if cfg.max_steps_per_epoch is None else min(len(batches), cfg.max_steps_per_epoch)
         bar = tqdm(total=n_batches, initial=state["step_in_epoch"], desc=f"epoch {epoch + 1}/{cfg.epochs}",
-                   disable=None if progress else True, leave=False, unit="batch")  # off when not a TTY
+                   disable=None if progress else True, leave=True, unit="batch")  # off when not a TTY
         t0, seen = time.perf_counter(), 0
         for i in range(state["step_in_epoch"], n_batches):
             loss_sum, n, new_carry = model.forward_backward(batches[i], carry if task.carries_state else None)
@@ -173,7 +224,6 @@ def train(model, task: Task, cfg: TrainConfig, run_dir: str | Path, *, resume: b
                             speed=f"{seen / (time.perf_counter() - t0):.0f}/s")
             if cfg.checkpoint_every and state["global_step"] % cfg.checkpoint_every == 0:
                 checkpoint(last)
-        bar.close()
         val = evaluate(model, task.valid_batches(), task.carries_state)
         train_loss = state["epoch_loss_sum"] / max(state["epoch_count"], 1)
         record = {"epoch": epoch + 1, "step": state["global_step"], "train_loss": train_loss,
@@ -185,6 +235,8 @@ def train(model, task: Task, cfg: TrainConfig, run_dir: str | Path, *, resume: b
         else:
             state["bad_epochs"] += 1
         state["history"].append(record)
+        bar.set_postfix(train_loss=f"{train_loss:.4f}", **{f"val_{k}": f"{v:.4f}" for k, v in val.items()})
+        bar.close()                                            # the epoch's line stays on screen
         state["lr"] = schedule(cfg.lr, epoch, val["loss"])
         state.update(epoch=epoch + 1, step_in_epoch=0, epoch_loss_sum=0.0, epoch_count=0)
         carry = None                                           # each epoch restarts the streams
@@ -197,6 +249,23 @@ def train(model, task: Task, cfg: TrainConfig, run_dir: str | Path, *, resume: b
         if on_epoch is not None:
             on_epoch(record)
     return TrainResult(run_dir, best, last, log, state["best_val_loss"], state["epoch"], state["history"])
+
+
+def _config_diff(old: object, new: dict) -> str:
+    """The first few paths at which two model configs differ, as `path: old -> new`."""
+    out: list[str] = []
+
+    def walk(a, b, path):
+        if len(out) >= 3:
+            return
+        if isinstance(a, dict) and isinstance(b, dict):
+            for k in sorted(a.keys() | b.keys(), key=str):
+                walk(a.get(k), b.get(k), f"{path}.{k}" if path else str(k))
+        elif a != b:
+            short = (lambda v: f"{len(v)} entries" if isinstance(v, list) and len(v) > 5 else repr(v))
+            out.append(f"{path}: {short(a)} -> {short(b)}")
+    walk(old, new, "")
+    return ", ".join(out) or "the model kind"
 
 
 def _restore(model, opt, arrays: dict[str, np.ndarray]) -> None:

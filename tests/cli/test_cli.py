@@ -35,9 +35,9 @@ def test_cli_errors_are_one_clear_line(tmp_path, text_file):
     runner = CliRunner()
     (tmp_path / "empty.txt").write_text("")
     res = runner.invoke(cli, ["train-lm", str(tmp_path / "empty.txt"), "--run-dir", str(tmp_path / "r")])
-    assert res.exit_code == 1 and "the file is empty" in res.output and "Traceback" not in res.output
+    assert res.exit_code == 2 and "the file is empty" in res.output and "Traceback" not in res.output
     res = runner.invoke(cli, ["sample", str(text_file)])
-    assert res.exit_code == 1 and "not a readable safetensors file" in res.output
+    assert res.exit_code == 2 and "not a readable safetensors file" in res.output
     res = runner.invoke(cli, ["train-lm", str(text_file), "--cell", "transformer"])
     assert res.exit_code == 2 and "transformer" in res.output
 
@@ -50,10 +50,10 @@ def test_classifier_with_pretraining(tmp_path):
     assert res.exit_code == 0, res.output
     assert len((tmp_path / "c/pretrain/metrics.jsonl").read_text().splitlines()) == 2
     res = CliRunner().invoke(cli, ["evaluate", str(tmp_path / "c/pretrain/last.safetensors"), str(sst)])
-    assert res.exit_code == 1 and "the pretraining stage of a classifier run" in res.output
+    assert res.exit_code == 2 and "the pretraining stage of a classifier run" in res.output
     res = CliRunner().invoke(cli, ["train-classifier", str(sst), "--run-dir", str(tmp_path / "d"),
                                    "--pretrain-epochs", "1", "--quiet"])
-    assert res.exit_code == 1 and "pretraining needs a bidirectional classifier" in res.output
+    assert res.exit_code == 2 and "pretraining needs a bidirectional classifier" in res.output
 
 
 def test_classifier_tagger_forecaster_music_commands(tmp_path):
@@ -68,7 +68,7 @@ def test_classifier_tagger_forecaster_music_commands(tmp_path):
     unseen = tmp_path / "u.txt"
     unseen.write_text("7 good film\n")
     res = runner.invoke(cli, ["evaluate", str(tmp_path / "c/best.safetensors"), str(unseen)])
-    assert res.exit_code == 1 and "labels ['7'] were not seen in training" in res.output
+    assert res.exit_code == 2 and "labels ['7'] were not seen in training" in res.output
 
     conllu = tmp_path / "t.conllu"
     conllu.write_text("1\tthe\t_\tDET\t_\t_\t_\t_\t_\t_\n2\tdog\t_\tNOUN\t_\t_\t_\t_\t_\t_\n\n" * 10)
@@ -95,7 +95,7 @@ def test_classifier_tagger_forecaster_music_commands(tmp_path):
     res = runner.invoke(cli, ["evaluate", str(tmp_path / "m/best.safetensors"), str(jsb)])
     assert res.exit_code == 0 and "loss" in res.output
     res = runner.invoke(cli, ["sample", str(tmp_path / "m/best.safetensors")])
-    assert res.exit_code == 1 and "a checkpoint of a piano_roll, expected a language_model" in res.output
+    assert res.exit_code == 2 and "a checkpoint of a piano_roll, expected a language_model" in res.output
 
 
 def test_inspect_command_writes_an_escaped_report(tmp_path, text_file):
@@ -114,9 +114,9 @@ def test_inspect_command_writes_an_escaped_report(tmp_path, text_file):
     assert "l0 cell: unit" in res.output and page.count("<figure>") >= 3
     assert "<script>" not in page and "&lt;" in page
     res = runner.invoke(cli, ["inspect", str(run / "best.safetensors"), "--text", "xy", "--signal", "nope"])
-    assert res.exit_code == 1 and "signal: expected quotes, line_position" in res.output
+    assert res.exit_code == 2 and "signal: expected quotes, line_position" in res.output
     res = runner.invoke(cli, ["inspect", str(run / "best.safetensors"), "--text", "x"])
-    assert res.exit_code == 1 and "text: expected at least two characters" in res.output
+    assert res.exit_code == 2 and "text: expected at least two characters" in res.output
 
 
 def test_convert_command(tmp_path, text_file):
@@ -138,7 +138,7 @@ def test_convert_command(tmp_path, text_file):
     res = runner.invoke(cli, ["convert", str(run / "best.safetensors"), str(tmp_path / "lm.onnx")])
     assert res.exit_code == 0 and "ONNX graph of the language_model" in res.output, res.output
     res = runner.invoke(cli, ["convert", str(text_file), str(tmp_path / "x.onnx")])
-    assert res.exit_code == 1 and "expected a .safetensors, .pt or .pth file" in res.output
+    assert res.exit_code == 2 and "expected a .safetensors, .pt or .pth file" in res.output
 
 
 @pytest.mark.parametrize("cell", ["lstm_ln", "gru_ln", "rnn", "clockwork", "dg_lstm"])
@@ -155,4 +155,4 @@ def test_train_lm_with_layer_norm_cells_and_regularisers(tmp_path, text_file, ce
     assert (rnn["cell"], rnn["zoneout"], rnn["input_dropout"]) == (cell, 0.1, 0.1)
     res = runner.invoke(cli, ["train-lm", str(text_file), "--run-dir", str(tmp_path / "g"), "--cell", cell,
                               "--zoneout", "1.0", "--quiet"])
-    assert res.exit_code == 1 and "zoneout: expected a float in [0, 1), got 1.0" in res.output
+    assert res.exit_code == 2 and "--zoneout" in res.output and "1.0 is not in the range" in res.output

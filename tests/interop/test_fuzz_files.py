@@ -110,8 +110,74 @@ def test_huge_sizes_in_the_config_are_refused_before_building(tmp_path, checkpoi
     header["__metadata__"]["rnnlab"] = json.dumps(meta)
     path = tmp_path / "big.safetensors"
     path.write_bytes(join(header, body))
-    with pytest.raises(RnnlabError, match="hidden_size"):
+    with pytest.raises(RnnlabError, match="hidden_size|implies at least"):
         load_model(path)
+
+
+HOSTILE_LOADER = """
+import resource, sys, time
+resource.setrlimit(resource.RLIMIT_AS, (1536 * 2**20, 1536 * 2**20))
+from rnnlab.errors import RnnlabError
+from rnnlab.recipes.common import load_model
+for path in sys.argv[1:]:
+    t0 = time.perf_counter()
+    try:
+        load_model(path)
+        print(path, "LOADED")
+    except RnnlabError as exc:
+        msg = str(exc)
+        print(path, "refused", round(time.perf_counter() - t0, 2), len(msg), "\\n" in msg)
+"""
+
+
+def _hostile_checkpoints(tmp_path, checkpoint_bytes) -> list:
+    """The files of issue 33: each made the loader allocate gigabytes or crash."""
+    header, body = split(checkpoint_bytes)
+    base = json.loads(header["__metadata__"]["rnnlab"])
+
+    def write(name, meta=None, extra=None):
+        h = json.loads(json.dumps(header))
+        if meta is not None:
+            h["__metadata__"]["rnnlab"] = meta if isinstance(meta, str) else json.dumps(meta)
+        data = body
+        if extra is not None:                              # one more tensor, after the others
+            h[extra[0]] = {"dtype": "F32", "shape": extra[1], "data_offsets": [len(body), len(body) + extra[2]]}
+            data = body + bytes(extra[2])
+        path = tmp_path / f"{name}.safetensors"
+        path.write_bytes(join(h, data))
+        return str(path)
+
+    def config(**rnn):
+        meta = json.loads(json.dumps(base))
+        meta["config"]["model"]["rnn"].update(rnn)
+        return meta
+    nested = '{"kind": "language_model", "config": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    return [
+        write("layers_zero_tensor", config(num_layers=10**6), ("model.zero", [10**9, 0], 0)),
+        write("wide_20kb", config(hidden_size=5000), ("model.pad", [5000], 20_000)),
+        write("layers", config(num_layers=10**6)),
+        write("nested", nested),
+        write("kind_list", dict(base, kind=["language_model"])),
+        write("rnn_null", {**base, "config": {**base["config"], "model": {**base["config"]["model"], "rnn": None}}}),
+        write("vocab_huge", {**base, "config": {**base["config"], "vocab": [str(i) for i in range(10**5)]}}),
+    ]
+
+
+def test_hostile_files_are_refused_in_bounded_memory_and_time(tmp_path, checkpoint_bytes):
+    """Under a 1.5 GB address-space limit every hostile file is refused with one short line,
+    quickly: nothing it declares is allocated before it is checked against the file."""
+    import subprocess
+    import sys
+    paths = _hostile_checkpoints(tmp_path, checkpoint_bytes)
+    res = subprocess.run([sys.executable, "-c", HOSTILE_LOADER, *paths], capture_output=True, text=True,
+                         timeout=120, env={**__import__("os").environ, "OPENBLAS_NUM_THREADS": "1"})
+    assert res.returncode == 0, res.stderr[-2000:]
+    lines = res.stdout.splitlines()
+    assert len(lines) == len(paths), res.stdout
+    for line in lines:
+        path, verdict, seconds, length, multiline = line.split()
+        assert verdict == "refused", line
+        assert float(seconds) < 5 and int(length) < 400 and multiline == "False", line
 
 
 def test_shapes_that_disagree_with_the_config(tmp_path):

@@ -74,3 +74,12 @@ def test_schedules():
     r = ReduceOnPlateau(factor=0.1, patience=1)
     lrs = [r(1.0, e, v) for e, v in enumerate([3.0, 2.0, 2.5, 2.4, 1.0])]
     assert lrs == pytest.approx([1.0, 1.0, 1.0, 0.1, 0.1])
+
+
+@pytest.mark.parametrize("max_norm", [-1.0, float("nan"), float("inf"), "5"])
+def test_clip_refuses_a_negative_or_non_finite_norm(max_norm):
+    from rnnlab.errors import RnnlabError
+    g = {"w": np.ones(3)}
+    with pytest.raises(RnnlabError, match="max_norm"):
+        clip_grad_norm(g, max_norm)
+    assert (g["w"] == 1).all()                   # untouched: a negative norm would flip the sign

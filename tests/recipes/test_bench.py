@@ -122,7 +122,7 @@ def test_rnn_training_memory_holds_one_chunk_of_gate_gradients():
 
 def test_bench_command(tmp_path):
     out = tmp_path / "table.md"
-    res = CliRunner().invoke(cli, ["bench", "--kinds", "LSTM", "--hidden", "8", "--batch", "1", "--steps", "3",
+    res = CliRunner().invoke(cli, ["bench", "--cells", "LSTM", "--hidden-sizes", "8", "--batch-sizes", "1", "--steps", "3",
                                    "--rounds", "1", "--no-memory", "--out", str(out)])
     assert res.exit_code == 0, res.output
     assert "| LSTM | 8 | 1 | 3 | stream |" in out.read_text()

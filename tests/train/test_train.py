@@ -74,11 +74,42 @@ def test_early_stopping(tmp_path):
     assert r.epochs_run < 10
 
 
-def test_resume_refuses_other_settings_or_kind(tmp_path):
+def test_raising_the_epochs_extends_a_finished_run_exactly(tmp_path):
+    model, task = make()
+    train(model, task, TrainConfig(epochs=1, max_steps_per_epoch=5), tmp_path / "a", progress=False)
+    extended = train(*make(seed=7), TrainConfig(epochs=2, max_steps_per_epoch=5), tmp_path / "a", progress=False)
+    model2, task2 = make()
+    direct = train(model2, task2, TrainConfig(epochs=2, max_steps_per_epoch=5), tmp_path / "b", progress=False)
+    assert extended.epochs_run == 2 and extended.best_val_loss == direct.best_val_loss
+    assert len(extended.metrics_log.read_text().splitlines()) == 2
+
+
+def test_raising_the_patience_continues_an_early_stopped_run(tmp_path):
+    cfg = dict(epochs=6, lr=1e-9, max_steps_per_epoch=2, optimizer="sgd")
+    r = train(*make(), TrainConfig(patience=0, **cfg), tmp_path, progress=False)
+    assert r.epochs_run < 6
+    r2 = train(*make(), TrainConfig(patience=None, **cfg), tmp_path, progress=False)
+    assert r2.epochs_run == 6
+
+
+def test_resume_refuses_other_settings_or_model_naming_what_changed(tmp_path):
     model, task = make()
     train(model, task, TrainConfig(epochs=1, max_steps_per_epoch=2), tmp_path, progress=False)
-    with pytest.raises(RnnlabError, match="other training settings"):
-        train(*make(), TrainConfig(epochs=2, max_steps_per_epoch=2), tmp_path, progress=False)
+    with pytest.raises(RnnlabError, match=r"lr: 0.002 -> 0.01.*--no-resume"):
+        train(*make(), TrainConfig(epochs=2, lr=0.01, max_steps_per_epoch=2), tmp_path, progress=False)
+    vocab = Vocab(list("abcdefghij"))
+    other = LanguageModel(vocab, LanguageModelConfig("char", 6, RecurrentConfig("lstm", 13, 2, dropout=0.1),
+                                                     dropout=0.1), rng=0)
+    with pytest.raises(RnnlabError, match=r"model.rnn.hidden_size: 12 -> 13.*--no-resume"):
+        train(other, make()[1], TrainConfig(epochs=2, max_steps_per_epoch=2), tmp_path, progress=False)
+
+
+@pytest.mark.parametrize("field, value", [("epochs", 0), ("lr", 0.0), ("lr", float("nan")), ("clip", -1.0),
+                                          ("patience", -1), ("checkpoint_every", -2),
+                                          ("schedule_args", {"foo": 1})])
+def test_bad_settings_are_refused(field, value):
+    with pytest.raises(RnnlabError, match=field):
+        TrainConfig(**{field: value, **({"schedule": "step"} if field == "schedule_args" else {})})
 
 
 def test_corrupted_checkpoint_is_a_clear_error(tmp_path):
@@ -91,3 +122,27 @@ def test_corrupted_checkpoint_is_a_clear_error(tmp_path):
     (tmp_path / "junk.safetensors").write_bytes(b"\x00" * 10)
     with pytest.raises(CheckpointError, match="junk.safetensors"):
         load_checkpoint(tmp_path / "junk.safetensors")
+
+
+def test_files_honour_the_umask_and_stale_temporaries_are_removed(tmp_path):
+    import os
+    from rnnlab.train.checkpoint import atomic_write_bytes
+    old = os.umask(0o022)
+    try:
+        (tmp_path / ".last.safetensors.dead.tmp").write_bytes(b"half a checkpoint")
+        r = train(*make(), TrainConfig(epochs=1, max_steps_per_epoch=2), tmp_path, progress=False)
+        atomic_write_bytes(tmp_path / "x.onnx", b"1")
+        for p in (r.last_checkpoint, r.best_checkpoint, tmp_path / "x.onnx"):
+            assert p.stat().st_mode & 0o777 == 0o644, p
+        os.umask(0o077)
+        atomic_write_bytes(tmp_path / "y.onnx", b"1")
+        assert (tmp_path / "y.onnx").stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(old)
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_run_dir_that_is_a_file_is_a_clear_error(tmp_path):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(RnnlabError, match="run_dir: expected a directory, but .* is a file"):
+        train(*make(), TrainConfig(epochs=1, max_steps_per_epoch=1), tmp_path / "f", progress=False)
