@@ -13,7 +13,7 @@ from .errors import ConfigError, ShapeError
 from .init import INIT_SCHEMES, init_cell, make_rng
 from .module import ParamModule
 from .params import CellParams
-from .recurrent import ScanCache, scan_backward, scan_forward
+from .recurrent import ScanCache, owned, scan_backward, scan_forward
 
 State = np.ndarray | tuple[np.ndarray, np.ndarray]
 
@@ -67,9 +67,9 @@ class _StepModule(ParamModule):
             raise ShapeError(f"x: expected input size {self.input_size} in the last axis, "
                              f"got {xb.shape[1]}")
         carry = self._carry(hx, xb.shape[0], unbatched, ("h", "c"))
-        _, new, sc = scan_forward(self.cell, self.params, xb[None], carry)
+        _, new, sc = scan_forward(self.cell, self.params, xb[None].copy(), carry)   # x saved: a copy
         self._cache, self._grads = (sc, unbatched), None
-        return self._result(new, unbatched)
+        return self._result(tuple(owned(c, [sc]) for c in new), unbatched)
 
     def backward(self, dstate: State) -> tuple[np.ndarray, State]:
         """Gradient of h' (and c') in; gradients of x and of the previous state out."""

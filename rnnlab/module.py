@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping
 
 import numpy as np
 
-from .errors import DTypeError, ShapeError
+from .errors import ConfigError, DTypeError, ShapeError, ValueRangeError
 from .params import CellParams, torch_key
 
 
@@ -55,25 +55,25 @@ class ParamModule:
         Keys, shapes and finiteness are checked before anything is written; values are cast to
         this module's dtype. With `strict`, missing and unexpected keys are both errors.
         """
+        if not isinstance(state, Mapping):
+            raise ConfigError(f"state_dict: expected a mapping of names to arrays, got {type(state).__name__}")
         own = dict(self.named_parameters())
         missing = [k for k in own if k not in state]
         unexpected = [k for k in state if k not in own]
         if strict and (missing or unexpected):
-            raise KeyError(f"state_dict: missing keys {missing}, unexpected keys {unexpected}")
+            raise ConfigError(f"state_dict: expected the keys of this module, got {few(missing)} missing "
+                              f"and {few(unexpected)} unexpected")
         staged = {}
         for k, target in own.items():
             if k not in state:
                 continue
-            src = state[k]
-            if hasattr(src, "detach"):                             # a torch tensor
-                src = src.detach().cpu().numpy()
-            a = np.asarray(src)
+            a = as_numpy(state[k], f"state_dict[{k!r}]")
             if a.dtype.kind not in "fiu":
                 raise DTypeError(f"state_dict[{k!r}]: expected a numeric array, got dtype {a.dtype}")
             if a.shape != target.shape:
                 raise ShapeError(f"state_dict[{k!r}]: expected shape {target.shape}, got {a.shape}")
             if not np.isfinite(a).all():
-                raise ValueError(f"state_dict[{k!r}]: contains NaN or inf")
+                raise ValueRangeError(f"state_dict[{k!r}]: expected finite values, got NaN or inf")
             staged[k] = a
         for k, a in staged.items():
             own[k][...] = a
@@ -84,3 +84,25 @@ class ParamModule:
 
     def eval(self) -> "ParamModule":
         return self.train(False)
+
+
+def few(keys: list, n: int = 5) -> str:
+    """At most n keys and a count of the rest: a hostile state dict must not make a 4 MB error."""
+    shown = ", ".join(repr(k)[:60] for k in keys[:n])
+    return f"[{shown}{f', ... ({len(keys) - n} more)' if len(keys) > n else ''}]"
+
+
+def as_numpy(src: object, name: str) -> np.ndarray:
+    """A NumPy array from an array, a CPU torch tensor or anything `np.asarray` takes; torch
+    tensors NumPy cannot hold (bfloat16, sparse, meta) are refused by name."""
+    if hasattr(src, "detach"):                                     # a torch tensor
+        try:
+            src = src.detach().cpu().numpy()
+        except (TypeError, RuntimeError, NotImplementedError):
+            raise DTypeError(f"{name}: expected a dense float32 or float64 tensor, got "
+                             f"{getattr(src, 'dtype', '?')} ({getattr(src, 'layout', '?')}, "
+                             f"on {getattr(src, 'device', '?')})") from None
+    try:
+        return np.asarray(src)
+    except (TypeError, ValueError) as exc:
+        raise DTypeError(f"{name}: expected a numeric array, got {type(src).__name__} ({exc})") from None

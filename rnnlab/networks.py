@@ -9,7 +9,7 @@ and keeps the last forward call's cache for `backward`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -21,12 +21,12 @@ from .cells.gru import GRUCellConfig
 from .cells.layernorm import LayerNormGRUCellConfig, LayerNormLSTMCellConfig
 from .cells.lstm import LSTMCellConfig
 from .cells.rnn import NONLINEARITIES, RNNCellConfig
-from .errors import ConfigError, ShapeError
+from .errors import ConfigError, ShapeError, ValueRangeError
 from .init import INIT_SCHEMES, init_cell, make_rng
 from .kernels._buffers import Scratch
 from .module import ParamModule
 from .params import CellParams
-from .recurrent import Noise, ScanCache, scan_backward, scan_forward
+from .recurrent import Noise, ScanCache, fingerprint, saves, scan_backward, scan_forward
 from .streaming import Stream
 
 State = np.ndarray | tuple[np.ndarray, np.ndarray]
@@ -38,6 +38,7 @@ class _ForwardCache:
     drop_masks: list[np.ndarray | None]  # [layer] the scaled dropout mask on its output
     unbatched: bool
     x_shape: tuple[int, ...]
+    shared: list = field(default_factory=list)  # (array the caller holds, fingerprint) pairs
 
 
 class _RecurrentNetwork(ParamModule):
@@ -170,6 +171,8 @@ class _RecurrentNetwork(ParamModule):
             raise ShapeError(f"x: expected input size {self.input_size} in the last axis, got {D}")
         lens = check.lengths(lengths, "lengths", B, T)
         carries0 = self._split_state(hx, B, unbatched)
+        if B == 0:                                                  # an empty batch, as torch: empty out
+            return self._empty_call(x, carries0, unbatched, keep_cache)
         inputs = x
         scans, masks, finals = [], [], []
         for layer, params in enumerate(self.layers):
@@ -194,11 +197,21 @@ class _RecurrentNetwork(ParamModule):
         self._cache = _ForwardCache(scans, masks, unbatched, x.shape) if keep_cache else None
         self._grads = None
         out = inputs
+        if keep_cache:                                  # arrays the caller holds that backward reads
+            shared = [a for a in (x, out) if saves(a, scans[0] + scans[-1])]
+            self._cache.shared = [(a, fingerprint(a)) for a in shared]
         if unbatched:
             out = out[:, 0]
         elif self.batch_first:
             out = np.ascontiguousarray(out.transpose(1, 0, 2))
         return out, self._join_state(finals, unbatched)
+
+    def _empty_call(self, x: np.ndarray, carries0, unbatched: bool, keep_cache: bool):
+        """Forward over a batch of 0 rows: (T, 0, Dn*R) outputs and (L*Dn, 0, .) states."""
+        self._cache = _ForwardCache([], [], unbatched, x.shape) if keep_cache else None
+        self._grads = None
+        out = np.zeros((x.shape[0], 0, self.cell.output_size * self.num_directions), dtype=self.dtype)
+        return (out.transpose(1, 0, 2) if self.batch_first else out), self._join_state(carries0, unbatched)
 
     def backward(self, doutput: np.ndarray | None, dstate: State | None = None, *,
                  on_state_grad: Callable[[int, int, int, Carry], None] | None = None
@@ -213,6 +226,10 @@ class _RecurrentNetwork(ParamModule):
         if fc is None:
             raise RuntimeError("backward: no forward call to go back through "
                                "(call the network first, with keep_cache=True)")
+        if any(fingerprint(a) != digest for a, digest in fc.shared):
+            raise ValueRangeError("backward: the input x or the output of the forward call was written "
+                                  "into after the call, and backward reads them; pass a copy "
+                                  "(y.copy()), or run forward again")
         T, B, _ = fc.x_shape
         R = self.cell.output_size * self.num_directions
         if doutput is None:
@@ -223,6 +240,10 @@ class _RecurrentNetwork(ParamModule):
                 doutput.transpose(1, 0, 2) if self.batch_first else doutput)
             check.shape(d, "doutput", (T, B, R), "the output's shape")
         dcarries = self._split_state(dstate, B, fc.unbatched, ("dh_n", "dc_n"))
+        if B == 0:                                                  # nothing flowed: zero gradients
+            self._grads = [[p.zeros_like() for p in ps] for ps in self.layers]
+            dx = np.zeros((T, 0, self.input_size), dtype=self.dtype)
+            return (dx.transpose(1, 0, 2) if self.batch_first else dx), self._join_state(dcarries, False)
         grads = [[None] * self.num_directions for _ in self.layers]
         dcarry0 = [[None] * self.num_directions for _ in self.layers]
         for layer in range(self.num_layers - 1, -1, -1):

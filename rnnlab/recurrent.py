@@ -50,6 +50,26 @@ class ScanCache:
     lent: np.ndarray | None = None  # XP, from the scratch: back to it after the backward that spends it
 
 
+def saves(a: np.ndarray, saved: list[ScanCache]) -> bool:
+    """Whether `a` shares memory with activations that backward will read."""
+    return any(np.may_share_memory(a, f) for sc in saved for f in (sc.x, *sc.caches))
+
+
+def owned(a: np.ndarray, saved: list[ScanCache]) -> np.ndarray:
+    """`a`, or a copy of it where it shares memory with saved activations: what a caller gets
+    back must not alias what backward reads (writing into it would change the gradients)."""
+    return a.copy() if saves(a, saved) else a
+
+
+def fingerprint(a: np.ndarray) -> int:
+    """A digest of an array's bits in one pass, allocating nothing of its size: the sum of its
+    words. Two calls differ when the array was written into in between (unless the writes
+    only permuted its values), which is how a forward call's saved arrays that the caller also
+    holds are checked before backward reads them (as torch's version counters do)."""
+    words = a.view(np.uint32 if a.itemsize == 4 else np.uint64)
+    return int(words.sum(dtype=np.uint64))
+
+
 def step_mask(lengths: np.ndarray | None, T: int) -> np.ndarray | None:
     """(T, B, 1) validity mask, or None when every row has all T steps."""
     if lengths is None or (lengths == T).all():

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _checks as check
 from . import kernels
 from .cells.base import Carry
 from .errors import ConfigError, DTypeError, ShapeError
@@ -91,6 +92,7 @@ class Stream:
             raise ShapeError(f"x: expected shape ({self.B}, {self.net.input_size})"
                              + (f" or ({self.net.input_size},)" if self.B == 1 else "")
                              + f", got {x.shape}")
+        check.array(xb, "x", self.net.dtype, 2)                  # NaN and inf refused, as forward does
         for layer in self.layers:
             xb = layer.step(xb)
         return xb[0].copy() if unbatched else xb.copy()

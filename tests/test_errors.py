@@ -105,13 +105,13 @@ def test_unknown_option_names_the_argument():
 def test_bad_state_dict():
     m = rnnlab.GRU(3, 4, rng=0)
     sd = m.state_dict()
-    with pytest.raises(KeyError, match=r"missing keys \['bias_hh_l0'\].*unexpected keys \['bias_hh_l9'\]"):
+    with pytest.raises(ConfigError, match=r"\['bias_hh_l0'\] missing and \['bias_hh_l9'\] unexpected"):
         m.load_state_dict({**{k: v for k, v in sd.items() if k != "bias_hh_l0"}, "bias_hh_l9": sd["bias_hh_l0"]})
     with pytest.raises(ShapeError, match=r"state_dict\['weight_hh_l0'\]: expected shape \(12, 4\), got \(4, 12\)"):
         m.load_state_dict({**sd, "weight_hh_l0": sd["weight_hh_l0"].T})
     bad = {**sd, "bias_ih_l0": np.full(12, np.nan)}
     before = m.state_dict()
-    with pytest.raises(ValueError, match=r"bias_ih_l0.*NaN"):
+    with pytest.raises(ValueRangeError, match=r"bias_ih_l0.*NaN"):
         m.load_state_dict(bad)
     for k, v in m.state_dict().items():        # nothing was half-written
         np.testing.assert_array_equal(v, before[k])
@@ -125,3 +125,89 @@ def test_cell_module_errors():
         c(np.zeros((2, 3), f32), (np.zeros((3, 4), f32), np.zeros((2, 4), f32)))
     with pytest.raises(ConfigError):
         rnnlab.GRUCell(3, -2)
+
+
+# -- found by probing as a careless caller (issue 33) ---------------------------------------------
+
+NETS = [lambda **kw: rnnlab.RNN(3, 5, rng=1, **kw), lambda **kw: rnnlab.LSTM(3, 5, rng=1, **kw),
+        lambda **kw: rnnlab.GRU(3, 5, rng=1, **kw), lambda **kw: rnnlab.LSTM(3, 5, peephole=True, rng=1, **kw)]
+
+
+@pytest.mark.parametrize("make", NETS, ids=["rnn", "lstm", "gru", "lstm_peephole"])
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("B", [1, 4])
+@pytest.mark.parametrize("written", ["output", "input"])
+def test_writing_into_what_backward_reads_is_refused_not_silently_wrong(make, batch_first, B, written):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((6, B, 3) if not batch_first else (B, 6, 3)).astype(f32)
+    dy = rng.standard_normal((6, B, 5) if not batch_first else (B, 6, 5)).astype(f32)
+    ref = make(batch_first=batch_first)
+    ref(x.copy())
+    ref.backward(dy)
+    net = make(batch_first=batch_first)
+    y, _ = net(x)
+    y2 = y.copy()
+    y2[...] = 0                                  # a copy may be changed freely
+    (y if written == "output" else x)[...] = 0   # the caller reuses a buffer
+    try:
+        net.backward(dy)
+    except ValueRangeError as exc:               # refused, as torch's in-place check does
+        assert "written into after the call" in str(exc)
+        return
+    for k, g in net.grads.items():               # or not saved: then the gradients are exact
+        np.testing.assert_array_equal(g, ref.grads[k], err_msg=k)
+
+
+def test_a_cell_module_does_not_alias_the_caller_either():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3)).astype(f32)
+    ref, cell = rnnlab.LSTMCell(3, 4, rng=0), rnnlab.LSTMCell(3, 4, rng=0)
+    ref(x.copy())
+    ref.backward((np.ones((2, 4), f32), np.ones((2, 4), f32)))
+    h, c = cell(x)
+    h[...], c[...], x[...] = 5, 5, 5
+    cell.backward((np.ones((2, 4), f32), np.ones((2, 4), f32)))
+    for k, g in cell.grads.items():
+        np.testing.assert_array_equal(g, ref.grads[k], err_msg=k)
+
+
+@pytest.mark.parametrize("make", NETS[:3], ids=["rnn", "lstm", "gru"])
+def test_an_empty_batch_gives_empty_outputs_as_torch(make):
+    torch = pytest.importorskip("torch")
+    net = make(num_layers=2, bidirectional=True)
+    y, state = net(np.zeros((5, 0, 3), f32))
+    peer = {"RNN": torch.nn.RNN, "LSTM": torch.nn.LSTM, "GRU": torch.nn.GRU}[type(net).__name__](
+        3, 5, num_layers=2, bidirectional=True)
+    ty, tstate = peer(torch.zeros(5, 0, 3))
+    assert y.shape == tuple(ty.shape)
+    h = state[0] if isinstance(state, tuple) else state
+    th = tstate[0] if isinstance(tstate, tuple) else tstate
+    assert h.shape == tuple(th.shape)
+    dx, _ = net.backward(np.zeros_like(y))
+    assert dx.shape == (5, 0, 3) and all((g == 0).all() for g in net.grads.values())
+
+
+def test_a_stream_refuses_nan_as_forward_does():
+    s = rnnlab.GRU(3, 4, rng=0).stream()
+    with pytest.raises(ValueRangeError, match=r"x: contains NaN"):
+        s.step(np.array([np.nan, 0, 0], f32))
+
+
+@pytest.mark.parametrize("state, error, pattern", [
+    ({"weight_ih_l0": np.zeros((16, 3))}, ConfigError, r"state_dict: expected the keys.*missing"),
+    ({f"k{i}": 0 for i in range(10_000)}, ConfigError, r"\(\d+ more\)"),
+    (5, ConfigError, r"state_dict: expected a mapping"),
+])
+def test_load_state_dict_errors_are_rnnlab_errors(state, error, pattern):
+    with pytest.raises(error, match=pattern) as info:
+        lstm().load_state_dict(state)
+    assert len(str(info.value)) < 600
+
+
+def test_load_state_dict_refuses_nan_and_tensors_numpy_cannot_hold():
+    torch = pytest.importorskip("torch")
+    sd = torch.nn.LSTM(3, 4).state_dict()
+    for bad, pattern in [(sd["weight_ih_l0"].bfloat16(), "bfloat16"), (sd["weight_ih_l0"].to_sparse(), "sparse"),
+                         (torch.empty(16, 3, device="meta"), "meta"), (sd["weight_ih_l0"] * float("nan"), "NaN")]:
+        with pytest.raises(RnnlabError, match=pattern):
+            lstm().load_state_dict(dict(sd, weight_ih_l0=bad))

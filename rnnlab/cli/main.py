@@ -157,7 +157,12 @@ def _report(result, extra: str = "") -> None:
 
 @cli.command("train-lm")
 @click.argument("text", required=False, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--level", type=click.Choice(["char", "word"]), default="char", show_default=True)
+@click.option("--level", type=click.Choice(["char", "word"]), default="char", show_default=True,
+              help="Characters, or words (each line then ends with an <eos> token).")
+@click.option("--valid", "valid_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Validation text (then all of TEXT trains; default: the last --valid-fraction of TEXT).")
+@click.option("--init-range", type=POSITIVE_FLOAT, default=None,
+              help="Every parameter starts as U(-R, R) (Zaremba et al.: 0.1 small, 0.05 medium).")
 @click.option("--embedding-dim", type=POSITIVE, default=32, show_default=True)
 @click.option("--batch-size", type=POSITIVE, default=32, show_default=True)
 @click.option("--bptt", type=POSITIVE, default=64, show_default=True, help="Truncated BPTT length.")
@@ -167,7 +172,7 @@ def _report(result, extra: str = "") -> None:
 @click.option("--max-chars", type=POSITIVE, default=None, help="Use only the first N characters.")
 @click.option("--sample-length", type=NATURAL, default=300, show_default=True)
 @train_options
-def train_lm_cmd(text, level, embedding_dim, batch_size, bptt, valid_fraction, min_freq, max_chars,
+def train_lm_cmd(text, level, valid_file, init_range, embedding_dim, batch_size, bptt, valid_fraction, min_freq, max_chars,
                  sample_length, **kw):
     """Train a character or word language model on TEXT (default: Python's own standard-library
     sources, which every installation has), then sample from it."""
@@ -178,7 +183,8 @@ def train_lm_cmd(text, level, embedding_dim, batch_size, bptt, valid_fraction, m
     result = train_language_model(
         text, run_dir, level=level, cell=kw["cell"], hidden_size=_given(kw["hidden_size"], 128),
         num_layers=_given(kw["num_layers"], 2), embedding_dim=embedding_dim, dropout=_given(kw["dropout"], 0.0),
-        batch_size=batch_size, bptt=bptt, valid_fraction=valid_fraction, min_freq=min_freq,
+        batch_size=batch_size, bptt=bptt, valid_fraction=valid_fraction, valid_path=valid_file,
+        init_range=init_range, min_freq=min_freq,
         train_config=_train_config(kw, epochs=3, lr=3e-3), resume=not kw["no_resume"],
         progress=not kw["quiet"], max_chars=max_chars,
         regularisers=Regularisers(kw["zoneout"], kw["input_dropout"], kw["recurrent_dropout"]))
@@ -330,12 +336,14 @@ def predict_cmd(checkpoint, input_file, column):
     if column is not None:
         raise click.BadParameter(f"only forecasters read a CSV column; this is a {meta['kind']}",
                                  param_hint="--column")
-    from ..data import read_text
-    if input_file:
-        lines = read_text(input_file).splitlines()
+    from ..data import read_conllu, read_text, split_lines
+    if input_file is not None and input_file.suffix == ".conllu":        # its words, not its lines
+        lines = [" ".join(words) for words, _ in read_conllu(input_file, column=None)]
+    elif input_file is not None:
+        lines = split_lines(read_text(input_file))
     else:
         with click.open_file("-", encoding="utf-8") as stdin:
-            lines = stdin.read().splitlines()
+            lines = split_lines(stdin.read())
     for out in predict_checkpoint(checkpoint, lines):
         click.echo(out)
 
@@ -422,8 +430,8 @@ def inspect_cmd(checkpoint, text, text_file, signal, units, out):
 @cli.command("convert")
 @click.argument("source", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("target", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--nonlinearity", type=click.Choice(["tanh", "relu"]), default="tanh", show_default=True,
-              help="For a torch nn.RNN state dict (the weights cannot tell).")
+@click.option("--nonlinearity", type=click.Choice(["tanh", "relu"]), default=None,
+              help="For a torch nn.RNN state dict, whose weights cannot tell (default: tanh, with a warning).")
 def convert_cmd(source, target, nonlinearity):
     """Convert SOURCE to TARGET by extension: PyTorch state dicts (.pt/.pth/.safetensors),
     rnnlab checkpoints and ONNX models (.onnx)."""

@@ -32,22 +32,33 @@ def read_text(path: str | Path) -> str:
     return text
 
 
+def split_lines(text: str) -> list[str]:
+    """Lines split at line feeds only (a trailing \\r dropped), not at the other Unicode line
+    boundaries `str.splitlines` also breaks at (U+0085 NEL, U+2028, form feeds, ...), which
+    can sit inside a sentence of a converted corpus."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
 def _lines(path: str | Path) -> list[str]:
-    return read_text(path).splitlines()
+    return split_lines(read_text(path))
 
 
-def read_conllu(path: str | Path, column: str = "upos") -> list[tuple[list[str], list[str]]]:
+def read_conllu(path: str | Path, column: str | None = "upos") -> list[tuple[list[str], list[str]]]:
     """(words, tags) per sentence; multiword-token lines (`1-2`) and empty nodes (`1.1`) are
-    skipped. `column` is "upos" or "xpos"."""
-    if column not in ("upos", "xpos"):
-        raise ValueError(f"column: expected 'upos' or 'xpos', got {column!r}")
+    skipped. `column` is "upos" or "xpos"; None reads the words alone (tags empty), for
+    prediction from untagged files."""
+    if column not in ("upos", "xpos", None):
+        raise DataError(f"column: expected 'upos', 'xpos' or None, got {column!r}")
     sentences, block = [], []
 
     def flush() -> None:
         if block:
             tokens = conllu.parse_token_and_metadata("\n".join(block))
             words = [t["form"] for t in tokens if isinstance(t["id"], int)]
-            tags = [t[column] for t in tokens if isinstance(t["id"], int)]
+            tags = [t[column] for t in tokens if isinstance(t["id"], int)] if column else []
             if words:
                 sentences.append((words, tags))
             block.clear()
@@ -65,7 +76,7 @@ def read_conllu(path: str | Path, column: str = "upos") -> list[tuple[list[str],
         if not (tid.isdigit() or ("-" in tid and tid.replace("-", "").isdigit())
                 or ("." in tid and tid.replace(".", "").isdigit())):
             raise DataError(f"{path}:{n}: expected a token id (1, 1-2 or 1.1), got {tid!r}")
-        if tid.isdigit() and (not cols[1] or cols[3 if column == 'upos' else 4] in ("", "_")):
+        if tid.isdigit() and (not cols[1] or column and cols[3 if column == 'upos' else 4] in ("", "_")):
             raise DataError(f"{path}:{n}: token {tid} has no form or no {column.upper()}")
         block.append(line)
     flush()

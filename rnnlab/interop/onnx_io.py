@@ -245,6 +245,8 @@ def import_network(source, dtype: object = np.float32):
         raise InteropError(f"{source}: expected hidden_size on every node and one direction, "
                            f"forward or bidirectional, got {sorted(dirs)}")
     bidirectional = dirs == {"bidirectional"}
+    a0 = attrs[0]
+    _check_attributes(source, op, attrs, 2 if bidirectional else 1)
     weights = []
     for n in nodes:
         names = list(n.input) + [""] * 8
@@ -252,8 +254,8 @@ def import_network(source, dtype: object = np.float32):
         if missing:
             raise InteropError(f"{source}: node {n.name or n.op_type} has W/R that are not initializers")
         weights.append({k: inits[names[i]] for k, i in (("W", 1), ("R", 2), ("B", 3), ("P", 7)) if names[i] in inits})
-    D = weights[0]["W"].shape[2]
-    a0 = attrs[0]
+    G = {"LSTM": 4, "GRU": 3, "RNN": 1}[op]
+    D = _check_weights(source, weights, G, H, 2 if bidirectional else 1)
     common = dict(num_layers=len(nodes), bidirectional=bidirectional, bias="B" in weights[0],
                   dtype=dtype, rng=0)
     if op == "LSTM":
@@ -263,13 +265,62 @@ def import_network(source, dtype: object = np.float32):
         net = GRU(D, H, reset_after=bool(a0.get("linear_before_reset", 0)), **common)
     else:
         acts = [x.decode() if isinstance(x, bytes) else x for x in a0.get("activations", [b"Tanh"])]
-        if acts[0] not in ("Tanh", "Relu"):
-            raise InteropError(f"{source}: RNN activation {acts[0]} is not Tanh or Relu")
         net = RNN(D, H, nonlinearity=acts[0].lower(), **common)
     for layer, w in enumerate(weights):
         for d, p in enumerate(net.layers[layer]):
             _from_onnx(net.cell, p, {k: v[d] for k, v in w.items()}, H)
     return net
+
+
+# what an ONNX node may say that rnnlab runs exactly; anything else is refused, not ignored
+DEFAULT_ACTIVATIONS = {"LSTM": ("sigmoid", "tanh", "tanh"), "GRU": ("sigmoid", "tanh"), "RNN": ("tanh",)}
+KNOWN_ATTRIBUTES = {"hidden_size", "direction", "activations", "layout", "input_forget", "linear_before_reset"}
+
+
+def _check_attributes(source, op: str, attrs: list[dict], Dn: int) -> None:
+    """Refuse what rnnlab would not run exactly: clip, activation_alpha/beta, other activations,
+    layout=1 (batch-major), nodes that disagree."""
+    for a in attrs:
+        unknown = sorted(set(a) - KNOWN_ATTRIBUTES)
+        if unknown:
+            raise InteropError(f"{source}: {op} attributes {unknown} are not supported by rnnlab "
+                               "(it runs no cell clipping and no activation alpha/beta)")
+        if a.get("layout", 0) != 0:
+            raise InteropError(f"{source}: {op} layout={a['layout']}: expected 0 (time-major)")
+        acts = tuple(x.decode().lower() if isinstance(x, bytes) else str(x).lower()
+                     for x in a.get("activations", ()))
+        default = DEFAULT_ACTIVATIONS[op]
+        allowed = {(), default * Dn} | ({("tanh",) * 2, ("relu",) * Dn, ("relu",) * 2} if op == "RNN" else set())
+        if acts not in allowed:
+            raise InteropError(f"{source}: {op} activations {list(acts)}: expected "
+                               f"{list(default * Dn)}" + (" or Relu" if op == "RNN" else ""))
+    h = attrs[0].get("hidden_size")
+    if isinstance(h, bool) or not isinstance(h, int) or h < 1:
+        raise InteropError(f"{source}: hidden_size: expected a positive integer, got {h!r}")
+    keys = ("hidden_size", "activations", "input_forget", "linear_before_reset")
+    if any({k: a.get(k) for k in keys} != {k: attrs[0].get(k) for k in keys} for a in attrs):
+        raise InteropError(f"{source}: the {op} nodes disagree on {', '.join(keys)}")
+
+
+def _check_weights(source, weights: list[dict], G: int, H: int, Dn: int) -> int:
+    """Check every W, R, B, P against hidden_size before anything is built; returns D."""
+    for layer, w in enumerate(weights):
+        for k, a in w.items():
+            if not isinstance(a, np.ndarray) or a.dtype.kind not in "fiu" or a.ndim != (3 if k in "WR" else 2):
+                raise InteropError(f"{source}: layer {layer} {k}: expected a numeric "
+                                   f"{3 if k in 'WR' else 2}-D initializer, got "
+                                   f"{getattr(a, 'dtype', type(a).__name__)} of shape {getattr(a, 'shape', ())}")
+            if not np.isfinite(a).all():
+                raise InteropError(f"{source}: layer {layer} {k}: contains NaN or inf")
+        W = w["W"]
+        if W.shape[:2] != (Dn, G * H) or W.shape[2] < 1:
+            raise InteropError(f"{source}: layer {layer} W: expected shape ({Dn}, {G * H}, D) for "
+                               f"hidden_size {H}, got {W.shape}")
+        want = {"R": (Dn, G * H, H), "B": (Dn, 2 * G * H), "P": (Dn, 3 * H)}
+        for k, shp in want.items():
+            if k in w and w[k].shape != shp:
+                raise InteropError(f"{source}: layer {layer} {k}: expected shape {shp}, got {w[k].shape}")
+    return int(weights[0]["W"].shape[2])
 
 
 def _from_onnx(cell, p, w: dict[str, np.ndarray], H: int) -> None:

@@ -9,12 +9,14 @@ embedding, one recurrent network, a linear head) map by the usual attribute name
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import RnnlabError
+from ..module import few, as_numpy
 from ..networks import GRU, LSTM, RNN
 
 
@@ -25,9 +27,7 @@ class InteropError(RnnlabError, ValueError):
 def to_numpy(state: Mapping[str, object]) -> dict[str, np.ndarray]:
     out = {}
     for k, v in state.items():
-        if hasattr(v, "detach"):
-            v = v.detach().cpu().numpy()
-        a = np.asarray(v)
+        a = as_numpy(v, f"state[{str(k)[:60]!r}]")
         if a.dtype.kind not in "fiu":
             raise InteropError(f"state[{k!r}]: expected a numeric tensor, got dtype {a.dtype}")
         out[str(k)] = a
@@ -96,11 +96,14 @@ def infer_network(state: Mapping[str, np.ndarray], nonlinearity: str = "tanh") -
     torch.nn.RNN/LSTM/GRU state dict (RNN tanh vs relu cannot be told from weights)."""
     bad = [k for k in state if not _KEY.match(k)]
     if bad:
-        raise InteropError(f"state: keys {bad} are not those of torch.nn.RNN/LSTM/GRU")
+        raise InteropError(f"state: keys {few(bad)} are not those of torch.nn.RNN/LSTM/GRU")
     if "weight_ih_l0" not in state or "weight_hh_l0" not in state:
         raise InteropError("state: no weight_ih_l0 / weight_hh_l0 (not a recurrent network's state dict)")
     w_ih, w_hh = state["weight_ih_l0"], state["weight_hh_l0"]
     hr = state.get("weight_hr_l0")
+    for name, w in (("weight_ih_l0", w_ih), ("weight_hh_l0", w_hh), ("weight_hr_l0", hr)):
+        if w is not None and (w.ndim != 2 or 0 in w.shape):
+            raise InteropError(f"state: {name}: expected a non-empty 2-D matrix, got shape {w.shape}")
     H = hr.shape[1] if hr is not None else w_hh.shape[1]
     gates = w_ih.shape[0] // H
     kinds = {1: "RNN", 3: "GRU", 4: "LSTM"}
@@ -108,17 +111,39 @@ def infer_network(state: Mapping[str, np.ndarray], nonlinearity: str = "tanh") -
         raise InteropError(f"state: weight_ih_l0 has {w_ih.shape[0]} rows, not 1, 3 or 4 times "
                            f"the hidden size {H}")
     layers = 1 + max(int(_KEY.match(k).group(3)) for k in state)
-    return {"kind": kinds[gates], "input_size": int(w_ih.shape[1]), "hidden_size": int(H),
-            "num_layers": layers, "bidirectional": any(k.endswith("_reverse") for k in state),
-            "bias": "bias_ih_l0" in state, "proj_size": int(hr.shape[0]) if hr is not None else 0,
-            "nonlinearity": nonlinearity}
+    cfg = {"kind": kinds[gates], "input_size": int(w_ih.shape[1]), "hidden_size": int(H),
+           "num_layers": layers, "bidirectional": any(k.endswith("_reverse") for k in state),
+           "bias": "bias_ih_l0" in state, "proj_size": int(hr.shape[0]) if hr is not None else 0,
+           "nonlinearity": nonlinearity}
+    missing = [k for k in _expected_keys(cfg) if k not in state]    # checked before anything is built
+    if missing:
+        raise InteropError(f"state: a {cfg['kind']} of {layers} layers needs keys it lacks: {few(missing)}")
+    return cfg
+
+
+def _expected_keys(cfg: dict):
+    """The keys of the torch network `cfg` describes, layer by layer (a generator: a hostile
+    layer count costs nothing until a key is missing)."""
+    stems = ["weight_ih", "weight_hh"] + (["bias_ih", "bias_hh"] if cfg["bias"] else [])
+    stems += ["weight_hr"] if cfg["proj_size"] else []
+    for layer in range(cfg["num_layers"]):
+        for suffix in ("", "_reverse") if cfg["bidirectional"] else ("",):
+            for stem in stems:
+                yield f"{stem}_l{layer}{suffix}"
 
 
 def network_from_state(source, *, dtype: object = np.float32, batch_first: bool = False,
-                       nonlinearity: str = "tanh"):
-    """An rnnlab RNN/LSTM/GRU holding a torch.nn.RNN/LSTM/GRU state dict's weights."""
+                       nonlinearity: str | None = None):
+    """An rnnlab RNN/LSTM/GRU holding a torch.nn.RNN/LSTM/GRU state dict's weights.
+
+    An `nn.RNN`'s weights do not tell tanh from ReLU: give `nonlinearity`, or it is tanh
+    (torch's default) with a warning."""
     state = load_state(source)
-    cfg = infer_network(state, nonlinearity)
+    cfg = infer_network(state, nonlinearity or "tanh")
+    if cfg["kind"] == "RNN" and nonlinearity is None:
+        warnings.warn("an nn.RNN state dict does not say whether it is tanh or relu: loaded as tanh "
+                      "(give nonlinearity='relu' for a ReLU RNN)", UserWarning, stacklevel=2)
+        nonlinearity = "tanh"
     common = dict(num_layers=cfg["num_layers"], bias=cfg["bias"], batch_first=batch_first,
                   bidirectional=cfg["bidirectional"], dtype=dtype, rng=0)
     if cfg["kind"] == "LSTM":

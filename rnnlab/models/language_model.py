@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import _checks as check
 from ..data.vocab import Vocab
-from ..errors import ValueRangeError
+from ..errors import ConfigError, ValueRangeError
 from ..layers import Dense, Dropout, Embedding
 from ..losses import log_softmax, softmax_cross_entropy
 from .base import (Model, RecurrentConfig, config_from_dict, dataclass_dict, make_rnn,
@@ -27,6 +27,8 @@ class LanguageModelConfig:
     embedding_dim: int = 64
     rnn: RecurrentConfig = field(default_factory=RecurrentConfig)
     dropout: float = 0.0                      # on embeddings and on the recurrent output
+    eos: bool = False                         # word level: every line ends with an <eos> token
+    init_range: float | None = None           # every parameter ~ U(-r, r) (Zaremba et al. 2014)
 
     def __post_init__(self) -> None:
         if not isinstance(self.rnn, RecurrentConfig):
@@ -34,6 +36,9 @@ class LanguageModelConfig:
         check.choice(self.level, "level", ("char", "word"))
         check.positive_int(self.embedding_dim, "embedding_dim")
         check.probability(self.dropout, "dropout")
+        if self.init_range is not None and not (isinstance(self.init_range, (int, float))
+                                                 and 0 < self.init_range < float("inf")):
+            raise ConfigError(f"init_range: expected a number > 0, got {self.init_range!r}")
         if self.rnn.bidirectional:
             raise ValueError("rnn.bidirectional: a language model predicts the next token and "
                              "cannot read the future; expected False")
@@ -53,6 +58,9 @@ class LanguageModel(Model):
         self.rnn = make_rnn(cfg.rnn, cfg.embedding_dim, self.dtype, self.rng)
         self.head = Dense(cfg.rnn.hidden_size, V, dtype=self.dtype, rng=self.rng)
         self.dropouts = (Dropout(cfg.dropout, self.rng), Dropout(cfg.dropout, self.rng))
+        if cfg.init_range is not None:
+            for _, a in self.named_parameters():
+                a[...] = self.rng.uniform(-cfg.init_range, cfg.init_range, a.shape)
 
     def modules(self):
         return [("embedding", self.embedding), ("rnn", self.rnn), ("head", self.head)]

@@ -19,7 +19,7 @@ def _is_checkpoint(path: Path) -> bool:
         return False
 
 
-def convert(source: str | Path, target: str | Path, *, nonlinearity: str = "tanh",
+def convert(source: str | Path, target: str | Path, *, nonlinearity: str | None = None,
             batch_first: bool = False) -> str:
     """source -> target by their extensions:
     * rnnlab checkpoint (.safetensors with rnnlab metadata) -> .onnx, or -> .pt/.pth/.safetensors

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import Vocab, read_text, stream_batches
+from .. import _checks as check
+from ..data import Vocab, read_text, split_lines, stream_batches
 from ..data.readers import DataError
 from ..models.base import RecurrentConfig, Regularisers
 from ..models.language_model import LanguageModel, LanguageModelConfig
@@ -37,8 +38,17 @@ def stdlib_corpus(max_chars: int = DEFAULT_CORPUS_CHARS) -> str:
     return corpus
 
 
-def tokenize(text: str, level: str) -> list[str]:
-    return list(text) if level == "char" else text.split()
+EOS = "<eos>"
+
+
+def tokenize(text: str, level: str, eos: bool = False) -> list[str]:
+    """Characters, or words; with `eos` each line's words end with an <eos> token (as PyTorch's
+    word_language_model example and the Penn Treebank setups), so sentence ends survive."""
+    if level == "char":
+        return list(text)
+    if not eos:
+        return text.split()
+    return [w for line in split_lines(text) if line.strip() for w in line.split() + [EOS]]
 
 
 @dataclass
@@ -62,23 +72,39 @@ def train_language_model(text_path: str | Path | None = None, run_dir: str | Pat
                          level: str = "char", cell: str = "lstm", hidden_size: int = 128,
                          num_layers: int = 2, embedding_dim: int = 32, dropout: float = 0.0,
                          batch_size: int = 32, bptt: int = 64, valid_fraction: float = 0.1,
+                         valid_path: str | Path | None = None, eos: bool | None = None,
+                         init_range: float | None = None,
                          min_freq: int = 1, train_config: TrainConfig | None = None,
                          resume: bool = True, progress: bool = True,
                          max_chars: int | None = None, regularisers: Regularisers | None = None) -> TrainResult:
-    """Train a language model on a text file (default: Python's standard-library sources),
-    first (1 - valid_fraction) for training, the rest for validation."""
+    """Train a language model on a text file (default: Python's standard-library sources):
+    on all of it, validated on `valid_path`, or, without one, on its first (1 - valid_fraction),
+    validated on the rest. Word-level models end each line with <eos> (`eos`, default on for
+    words); `init_range` draws every parameter from U(-r, r) as Zaremba et al. 2014.
+
+    The loss is the mean over tokens (as PyTorch's word_language_model example), so the paper's
+    lr 1 / clip 5 (a loss summed over the BPTT steps) is lr 20 / clip 0.25 here."""
+    level = check.choice(level, "level", ("char", "word"))
+    eos = level == "word" if eos is None else bool(eos)
     text = read_text(text_path) if text_path is not None else stdlib_corpus()
     if max_chars is not None:
         text = text[:max_chars]
-    tokens = tokenize(text, level)
-    cut = int(len(tokens) * (1 - valid_fraction))
+    tokens = tokenize(text, level, eos)
+    if valid_path is not None:
+        valid_tokens = tokenize(read_text(valid_path), level, eos)
+        tokens, cut = tokens + valid_tokens, len(tokens)
+        where = f"{text_path or 'default corpus'} with {valid_path}"
+    else:
+        cut = int(len(tokens) * (1 - valid_fraction))
+        where = f"{text_path or 'default corpus'} with valid_fraction={valid_fraction}"
     if cut < 2 * bptt or len(tokens) - cut < bptt + 1:
-        raise DataError(f"{text_path or 'default corpus'}: {len(tokens)} tokens are too few for "
-                        f"bptt={bptt} with valid_fraction={valid_fraction}")
+        raise DataError(f"{where}: {cut} training and {len(tokens) - cut} validation tokens are too "
+                        f"few for bptt={bptt}")
     vocab = Vocab.build(tokens[:cut], min_freq=min_freq, specials=("<unk>",))
     ids = vocab.encode(tokens)
     cfg = LanguageModelConfig(level, embedding_dim,
-                              RecurrentConfig.make(cell, hidden_size, num_layers, dropout, regularisers=regularisers), dropout)
+                              RecurrentConfig.make(cell, hidden_size, num_layers, dropout, regularisers=regularisers),
+                              dropout, eos, init_range)
     tc = train_config or TrainConfig()
     model = LanguageModel(vocab, cfg, rng=tc.seed)
     task = StreamTask(ids[:cut], ids[cut:], batch_size, bptt)
@@ -91,7 +117,8 @@ def sample_text(checkpoint: str | Path, prime: str = "\n", length: int = 300, *,
     model, _ = load_model(checkpoint, expect_kind=LanguageModel.kind)
     if model.cfg.level == "char":
         return prime + "".join(model.sample(prime, length, temperature=temperature, top_k=top_k, rng=seed))
-    return " ".join(prime.split() + model.sample(prime, length, temperature=temperature, top_k=top_k, rng=seed))
+    words = " ".join(prime.split() + model.sample(prime, length, temperature=temperature, top_k=top_k, rng=seed))
+    return words.replace(f" {EOS} ", "\n").replace(EOS, "\n") if model.cfg.eos else words
 
 
 def evaluate_language_model(checkpoint: str | Path, text_path: str | Path, *, bptt: int = 64,
@@ -99,7 +126,7 @@ def evaluate_language_model(checkpoint: str | Path, text_path: str | Path, *, bp
     """Mean loss (nats per token) and perplexity of a checkpoint on a text file."""
     from .common import load_model
     model, _ = load_model(checkpoint, expect_kind=LanguageModel.kind)
-    ids = model.vocab.encode(tokenize(read_text(text_path), model.cfg.level), "text")
+    ids = model.vocab.encode(tokenize(read_text(text_path), model.cfg.level, model.cfg.eos), "text")
     batch_size = max(1, min(batch_size, (len(ids) - 1) // (bptt + 1)))
     metrics = evaluate(model, list(stream_batches(ids, batch_size, bptt)), True)
     return {"loss": metrics["loss"], "perplexity": float(np.exp(metrics["loss"])), "tokens": len(ids)}

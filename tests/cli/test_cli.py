@@ -156,3 +156,27 @@ def test_train_lm_with_layer_norm_cells_and_regularisers(tmp_path, text_file, ce
     res = runner.invoke(cli, ["train-lm", str(text_file), "--run-dir", str(tmp_path / "g"), "--cell", cell,
                               "--zoneout", "1.0", "--quiet"])
     assert res.exit_code == 2 and "--zoneout" in res.output and "1.0 is not in the range" in res.output
+
+
+def test_predict_reads_a_conllu_file_as_sentences_and_describe_counts_vocabularies(tmp_path):
+    runner = CliRunner()
+    conllu = tmp_path / "t.conllu"
+    conllu.write_text("# sent_id = 1\n# text = the dog\n1\tthe\t_\tDET\t_\t_\t_\t_\t_\t_\n"
+                      "2\tdog\t_\tNOUN\t_\t_\t_\t_\t_\t_\n\n" * 10)
+    res = runner.invoke(cli, ["train-tagger", str(conllu), str(conllu), "--run-dir", str(tmp_path / "t"),
+                              "--epochs", "1", "--hidden-size", "4", "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert "best validation: val_loss" in res.output and "val_accuracy" in res.output
+    res = runner.invoke(cli, ["predict", str(tmp_path / "t/best.safetensors"), str(conllu)])
+    assert res.exit_code == 0 and len(res.output.splitlines()) == 10 and "#" not in res.output
+    info = json.loads(runner.invoke(cli, ["describe", str(tmp_path / "t/best.safetensors")]).output)
+    assert info["vocab_sizes"]["words"] == 4 and "words" not in info["config"]
+    assert info["config"]["tags"] == ["DET", "NOUN"]
+
+
+def test_diagnostics_write_under_runs_like_training(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(cli, ["gradient-flow", "--cells", "rnn", "--length", "5", "--hidden-size", "4"])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "runs/gradient-flow/gradient_flow.png").exists()
+    assert not (tmp_path / "gradient_flow.png").exists()

@@ -100,3 +100,13 @@ def test_real_datasets_have_their_documented_sizes():
     assert len(series) == 270 and all(s.shape[1] == 12 for s in series) and len(set(labels)) == 9
     jsb = read_jsb_chorales(SHARED / "jsb_chorales/jsb-chorales-quarter.json")
     assert [len(jsb[k]) for k in ("train", "valid", "test")] == [229, 76, 77]
+
+
+def test_lines_split_at_line_feeds_only(tmp_path):
+    """A review corpus converted from Latin-1 can hold U+0085 (NEL) inside a sentence."""
+    from rnnlab.data import read_sst, split_lines
+    p = tmp_path / "s.txt"
+    p.write_text("1 a fine\u0085 film\r\n0 a dull\u2028 one\n", encoding="utf-8")
+    sents, labels = read_sst(p)
+    assert labels.tolist() == [1, 0] and sents == [["a", "fine", "film"], ["a", "dull", "one"]]
+    assert split_lines("a\nb\n") == ["a", "b"] and split_lines("a\x0cb") == ["a\x0cb"]

@@ -101,3 +101,46 @@ def test_import_rejects_graphs_without_recurrent_nodes(tmp_path):
     (tmp_path / "junk.onnx").write_bytes(b"\x08\x01garbage")
     with pytest.raises(rnnlab.RnnlabError):
         import_network(tmp_path / "junk.onnx")
+
+
+def _rewritten(model, **changes):
+    """A copy of an exported model whose recurrent nodes get `changes` as attributes (None drops)."""
+    import copy
+
+    from onnx import helper
+    m = copy.deepcopy(model)
+    for node in m.graph.node:
+        if node.op_type in ("RNN", "LSTM", "GRU"):
+            keep = [a for a in node.attribute if a.name not in changes]
+            del node.attribute[:]
+            node.attribute.extend(keep)
+            node.attribute.extend(helper.make_attribute(k, v) for k, v in changes.items() if v is not None)
+    return m
+
+
+@pytest.mark.parametrize("kind, changes, pattern", [
+    ("LSTM", {"clip": 0.05}, r"\['clip'\] are not supported"),
+    ("GRU", {"activation_alpha": [0.5]}, "activation_alpha"),
+    ("LSTM", {"activations": ["Sigmoid", "Relu", "Tanh"]}, "activations"),
+    ("RNN", {"activations": ["Sigmoid"]}, "activations"),
+    ("GRU", {"layout": 1}, "layout=1"),
+    ("LSTM", {"hidden_size": 10**9}, r"W: expected shape \(1, 4000000000, D\)"),
+    ("GRU", {"hidden_size": -2}, "hidden_size: expected a positive integer"),
+])
+def test_import_refuses_what_it_cannot_run_exactly(kind, changes, pattern):
+    model = export_network(getattr(rnnlab, kind)(3, 4, rng=0))
+    with pytest.raises(rnnlab.RnnlabError, match=pattern):
+        import_network(_rewritten(model, **changes))
+
+
+@pytest.mark.parametrize("value, pattern", [(np.zeros((16, 3), np.float32), "3-D"),
+                                            (np.float32(1.0), "3-D"), (np.array(["a"] * 3), "numeric")])
+def test_import_refuses_malformed_weights(value, pattern):
+    from onnx import numpy_helper
+    model = export_network(rnnlab.LSTM(3, 4, rng=0))
+    node = next(n for n in model.graph.node if n.op_type == "LSTM")
+    for i, t in enumerate(model.graph.initializer):
+        if t.name == node.input[1]:
+            model.graph.initializer[i].CopyFrom(numpy_helper.from_array(value, t.name))
+    with pytest.raises(rnnlab.RnnlabError, match=pattern):
+        import_network(model)

@@ -73,7 +73,7 @@ def test_rnnlab_to_torch_to_rnnlab(kind, kw, dtype, tmp_path):
     tm = getattr(nn, kind)(3, 4, **kw).to(torch.float64 if dtype == np.float64 else torch.float32)
     tm.load_state_dict(torch.load(tmp_path / "w.pt", weights_only=True))
     torch.save(tm.state_dict(), tmp_path / "t.pt")
-    back = network_from_state(tmp_path / "t.pt", dtype=dtype)
+    back = network_from_state(tmp_path / "t.pt", dtype=dtype, nonlinearity="tanh" if kind == "RNN" else None)
     x = np.random.default_rng(1).standard_normal((6, 2, 3)).astype(dtype)
     for a, b in zip(run_ours(back, x, np.array([6, 3])), run_ours(m, x, np.array([6, 3]))):
         np.testing.assert_array_equal(a, b)
@@ -148,3 +148,26 @@ def test_pickled_code_in_a_pt_file_does_not_run(tmp_path):
     with pytest.raises(InteropError):
         load_state(tmp_path / "evil.pt")
     assert not (tmp_path / "pwned").exists()
+
+
+def test_an_rnn_state_dict_that_cannot_tell_its_nonlinearity_warns():
+    sd = nn.RNN(3, 4, nonlinearity="relu").state_dict()
+    with pytest.warns(UserWarning, match="nonlinearity='relu'"):
+        assert network_from_state(sd).cell.nonlinearity == "tanh"
+    assert network_from_state(sd, nonlinearity="relu").cell.nonlinearity == "relu"
+
+
+def test_hostile_torch_files_are_refused_before_building(tmp_path):
+    import time
+    sd = nn.GRU(3, 4).state_dict()
+    cases = [({**sd, "weight_ih_l99999": sd["weight_ih_l0"]}, "needs keys it lacks"),
+             ({**sd, "weight_ih_l0": sd["weight_ih_l0"].bfloat16()}, "bfloat16"),
+             ({**sd, "weight_ih_l0": sd["weight_ih_l0"] * float("nan")}, "NaN"),
+             ({**sd, "weight_ih_l0": sd["weight_ih_l0"][0]}, "2-D"),
+             ({**sd, **{f"junk{i}": torch.zeros(1) for i in range(20_000)}}, "more")]
+    for i, (state, pattern) in enumerate(cases):
+        torch.save(state, tmp_path / f"{i}.pt")
+        t0 = time.perf_counter()
+        with pytest.raises(rnnlab.RnnlabError, match=pattern) as info:
+            network_from_state(tmp_path / f"{i}.pt")
+        assert time.perf_counter() - t0 < 10 and len(str(info.value)) < 600
