@@ -9,7 +9,7 @@ from .cells.base import Cell
 from .cells.gru import GRUCellConfig
 from .cells.lstm import LSTMCellConfig
 from .cells.rnn import NONLINEARITIES, RNNCellConfig
-from .errors import ConfigError, ShapeError
+from .errors import ConfigError, OrderError, ShapeError
 from .init import INIT_SCHEMES, init_cell, make_rng
 from .module import ParamModule
 from .params import CellParams
@@ -74,7 +74,7 @@ class _StepModule(ParamModule):
     def backward(self, dstate: State) -> tuple[np.ndarray, State]:
         """Gradient of h' (and c') in; gradients of x and of the previous state out."""
         if self._cache is None:
-            raise RuntimeError("backward: no forward call to go back through")
+            raise OrderError("backward: no forward call to go back through")
         sc, unbatched = self._cache
         B = sc.x.shape[1]
         dcarry = self._carry(dstate, B, unbatched, ("dh", "dc"))

@@ -10,7 +10,7 @@ class ShapeError(RnnlabError, ValueError):
 
 
 class DTypeError(RnnlabError, TypeError):
-    """An array has the wrong dtype."""
+    """An array has the wrong dtype, or an argument the wrong type."""
 
 
 class ValueRangeError(RnnlabError, ValueError):
@@ -19,3 +19,8 @@ class ValueRangeError(RnnlabError, ValueError):
 
 class ConfigError(RnnlabError, ValueError):
     """An unknown option or an option that does not fit the others."""
+
+
+class OrderError(RnnlabError, RuntimeError):
+    """A call out of order: backward before forward, gradients before backward, a forward
+    call's saved activations used twice."""

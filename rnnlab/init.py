@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._checks import choice
-from .errors import ConfigError
+from .errors import ConfigError, DTypeError
 from .cells.base import Cell
 from .cells.layernorm import LayerNormLSTMCellConfig
 from .cells.lstm import LSTMCellConfig
@@ -20,7 +20,7 @@ def make_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
         return rng
     if rng is None or (isinstance(rng, (int, np.integer)) and not isinstance(rng, bool)):
         return np.random.default_rng(rng)
-    raise TypeError(f"rng: expected a numpy.random.Generator, an int seed or None, got {type(rng).__name__}")
+    raise DTypeError(f"rng: expected a numpy.random.Generator, an int seed or None, got {type(rng).__name__}")
 
 
 def orthogonal(rows: int, cols: int, rng: np.random.Generator) -> np.ndarray:

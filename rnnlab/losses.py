@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import ShapeError, ValueRangeError
+from .errors import ConfigError, ShapeError, ValueRangeError
 
 
 def log_softmax(z: np.ndarray) -> np.ndarray:
@@ -58,7 +58,7 @@ def binary_cross_entropy_with_logits(logits: np.ndarray, targets: np.ndarray,
     positions = max(float(m.sum()), 1.0)
     n = positions * (logits.shape[-1] if reduction == "mean" else 1)
     if reduction not in ("mean", "sum_labels"):
-        raise ValueError(f"reduction: expected 'mean' or 'sum_labels', got {reduction!r}")
+        raise ConfigError(f"reduction: expected 'mean' or 'sum_labels', got {reduction!r}")
     loss = (per * m[..., None]).sum() / n
     sig = 0.5 * np.tanh(0.5 * logits) + 0.5
     return float(loss), (sig - targets) * (m[..., None] / n)  # d/dz = sigmoid(z) - y

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping
 
 import numpy as np
 
-from .errors import ConfigError, DTypeError, ShapeError, ValueRangeError
+from .errors import ConfigError, DTypeError, OrderError, ShapeError, ValueRangeError
 from .params import CellParams, torch_key
 
 
@@ -36,7 +36,7 @@ class ParamModule:
         """(PyTorch key, gradient) of the last backward call, same keys as the parameters."""
         grads = self._grad_sets()
         if grads is None:
-            raise RuntimeError("no gradients yet: call backward() after a forward call")
+            raise OrderError("no gradients yet: call backward() after a forward call")
         for (suffix, _), g in zip(self._param_sets(), grads):
             for field, a in g.items():
                 yield torch_key(field, suffix), a

@@ -21,7 +21,7 @@ from .cells.gru import GRUCellConfig
 from .cells.layernorm import LayerNormGRUCellConfig, LayerNormLSTMCellConfig
 from .cells.lstm import LSTMCellConfig
 from .cells.rnn import NONLINEARITIES, RNNCellConfig
-from .errors import ConfigError, ShapeError, ValueRangeError
+from .errors import ConfigError, OrderError, ShapeError, ValueRangeError
 from .init import INIT_SCHEMES, init_cell, make_rng
 from .kernels._buffers import Scratch
 from .module import ParamModule
@@ -224,7 +224,7 @@ class _RecurrentNetwork(ParamModule):
         on_state_grad = on_state_grad or self.state_grad_hook
         fc = self._cache
         if fc is None:
-            raise RuntimeError("backward: no forward call to go back through "
+            raise OrderError("backward: no forward call to go back through "
                                "(call the network first, with keep_cache=True)")
         if any(fingerprint(a) != digest for a, digest in fc.shared):
             raise ValueRangeError("backward: the input x or the output of the forward call was written "

@@ -17,6 +17,7 @@ import numpy as np
 
 from . import kernels
 from .cells.base import Cache, Carry, Cell, flat
+from .errors import OrderError
 from .kernels._buffers import Scratch, held_rows
 from .params import CellParams
 
@@ -226,7 +227,7 @@ def scan_backward(cell: Cell, p: CellParams, sc: ScanCache, dY: np.ndarray, dcar
     processing order): the chain-rule product through time that the tutorials derive.
     `scratch`: where the forward's input projections go back once this call has spent them."""
     if sc.spent:
-        raise RuntimeError("backward: this forward call's saved activations were used up by an "
+        raise OrderError("backward: this forward call's saved activations were used up by an "
                            "earlier backward (the LSTM's and GRU's gates become their gradients "
                            "to save memory); run forward again")
     dY = gather_time(dY, sc.order)                                 # into processing order

@@ -6,6 +6,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .errors import DTypeError
+
 
 def numeric_grad(f: Callable[[], float], a: np.ndarray, eps: float = 1e-6) -> np.ndarray:
     """d f / d a by central differences, perturbing `a` in place (and restoring it).
@@ -13,7 +15,7 @@ def numeric_grad(f: Callable[[], float], a: np.ndarray, eps: float = 1e-6) -> np
     `f` takes no arguments and reads `a` through a closure; use float64 arrays.
     """
     if a.dtype != np.float64:
-        raise TypeError(f"a: expected float64 for finite differences, got {a.dtype}")
+        raise DTypeError(f"a: expected float64 for finite differences, got {a.dtype}")
     g = np.zeros_like(a)
     it = np.nditer(a, flags=["multi_index"])
     for _ in it:

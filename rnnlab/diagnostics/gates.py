@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import OrderError
 from ..recurrent import gather_time
 
 
@@ -14,9 +15,9 @@ def gate_activations(net) -> dict[str, dict[str, np.ndarray]]:
     net = getattr(net, "stack", net)                 # DepthGatedLSTM: the stack cell inside
     fc = net._cache
     if fc is None:
-        raise RuntimeError("gate_activations: run the network forward first (keep_cache=True)")
+        raise OrderError("gate_activations: run the network forward first (keep_cache=True)")
     if any(sc.spent for scans in fc.scans for sc in scans):
-        raise RuntimeError("gate_activations: backward has turned the last forward call's saved "
+        raise OrderError("gate_activations: backward has turned the last forward call's saved "
                            "gates into their gradients; read the gates before backward, or run "
                            "forward again")
     out = {}

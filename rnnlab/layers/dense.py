@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _checks as check
-from ..errors import ShapeError
+from ..errors import OrderError, ShapeError
 from ..init import make_rng
 
 
@@ -46,7 +46,7 @@ class Dense:
 
     def named_grads(self):
         if self.grads is None:
-            raise RuntimeError("no gradients yet: call backward() after a forward call")
+            raise OrderError("no gradients yet: call backward() after a forward call")
         yield "weight", self.grads[0]
         if self.bias is not None:
             yield "bias", self.grads[1]
@@ -61,7 +61,7 @@ class Dense:
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         if self._x is None:
-            raise RuntimeError("backward: no forward call to go back through")
+            raise OrderError("backward: no forward call to go back through")
         dx, dw, db = dense_backward(self.weight, self.bias, self._x, dy)
         self.grads = (dw, db)
         return dx

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _checks as check
-from ..errors import DTypeError, ValueRangeError
+from ..errors import DTypeError, OrderError, ValueRangeError
 from ..init import make_rng
 
 
@@ -63,7 +63,7 @@ class Embedding:
     def backward(self, dout: np.ndarray) -> None:
         """Embedding has no input gradient; sets `grad`."""
         if self._ids is None:
-            raise RuntimeError("backward: no forward call to go back through")
+            raise OrderError("backward: no forward call to go back through")
         self.grad = embedding_backward(self.weight, self._ids, dout)
         if self.padding_idx is not None:
             self.grad[self.padding_idx] = 0

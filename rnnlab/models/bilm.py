@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import _checks as check
 from ..data.vocab import Vocab
+from ..errors import ConfigError
 from ..layers import Dense, Dropout, Embedding
 from ..losses import softmax_cross_entropy
 from .base import Model
@@ -28,9 +29,9 @@ class BidirectionalLM(Model):
     def __init__(self, vocab: Vocab, embedding: Embedding, rnn, *, out_words: int = 3000,
                  dropout: float = 0.0, rng: np.random.Generator) -> None:
         if rnn.num_directions != 2:
-            raise ValueError("rnn: a bidirectional LM needs a bidirectional network, got one direction")
+            raise ConfigError("rnn: a bidirectional LM needs a bidirectional network, got one direction")
         if vocab.unk_id is None:
-            raise ValueError("vocab: a bidirectional LM needs an <unk> token for the words past out_words")
+            raise ConfigError("vocab: a bidirectional LM needs an <unk> token for the words past out_words")
         check.positive_int(out_words, "out_words")
         check.probability(dropout, "dropout")
         self.vocab, self.embedding, self.rnn, self.rng = vocab, embedding, rnn, rng
@@ -51,7 +52,7 @@ class BidirectionalLM(Model):
         x, lengths = batch
         T, H = x.shape[0], self.rnn.hidden_size
         if T < 2:
-            raise ValueError(f"x: a bidirectional LM needs sequences of at least 2 steps, got T={T}")
+            raise ConfigError(f"x: a bidirectional LM needs sequences of at least 2 steps, got T={T}")
         y = np.where(x < self.out_words, x, self.vocab.unk_id)              # rare words -> <unk>
         pairs = np.arange(1, T)[:, None] < lengths[None, :]                 # (T-1, B): both ends valid
         e = self.dropouts[0](self.embedding(x))                              # (T, B, E)

@@ -12,6 +12,7 @@ from ..data.vocab import Vocab
 from ..init import make_rng
 from ..layers import Dense, Dropout, Embedding
 from ..losses import softmax_cross_entropy
+from ..errors import ConfigError
 from .base import (Model, RecurrentConfig, config_from_dict, dataclass_dict, last_layer_state,
                    last_layer_state_grad, make_rnn, rnn_parameter_floor)
 
@@ -72,7 +73,7 @@ class SequenceClassifier(Model):
         self.dtype = check.as_dtype(dtype)
         self.rng = make_rng(rng)
         if (vocab is None) == (cfg.input_size == 0):
-            raise ValueError("vocab: give a vocabulary for token input (input_size=0), none for features")
+            raise ConfigError("vocab: give a vocabulary for token input (input_size=0), none for features")
         d_in = cfg.input_size or cfg.embedding_dim
         self.embedding = Embedding(len(vocab), cfg.embedding_dim, padding_idx=vocab.pad_id,
                                    dtype=self.dtype, rng=self.rng,

@@ -40,7 +40,7 @@ class LanguageModelConfig:
                                                  and 0 < self.init_range < float("inf")):
             raise ConfigError(f"init_range: expected a number > 0, got {self.init_range!r}")
         if self.rnn.bidirectional:
-            raise ValueError("rnn.bidirectional: a language model predicts the next token and "
+            raise ConfigError("rnn.bidirectional: a language model predicts the next token and "
                              "cannot read the future; expected False")
 
 

@@ -31,7 +31,7 @@ class Optimizer:
     def step(self, grads: Mapping[str, np.ndarray]) -> None:
         missing = [k for k in self.params if k not in grads]
         if missing:
-            raise KeyError(f"grads: no gradient for parameters {missing}")
+            raise ConfigError(f"grads: expected a gradient for every parameter, got none for {missing}")
         self.steps += 1
         for k, p in self.params.items():
             g = grads[k]

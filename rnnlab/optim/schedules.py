@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+from ..errors import ConfigError
+
 
 class Schedule:
     def __call__(self, base_lr: float, epoch: int, val_loss: float | None = None) -> float:
@@ -39,7 +41,7 @@ class StepDecay(Schedule):
 
     def __post_init__(self) -> None:
         if self.start < 1 or self.every < 1:
-            raise ValueError(f"start, every: expected ints >= 1, got {self.start}, {self.every}")
+            raise ConfigError(f"start, every: expected ints >= 1, got {self.start}, {self.every}")
 
     def __call__(self, base_lr, epoch, val_loss=None):
         k = epoch + 1                                           # the epoch about to start
@@ -77,7 +79,7 @@ class ReduceOnPlateau(Schedule):
 
     def __call__(self, base_lr, epoch, val_loss=None):
         if val_loss is None:
-            raise ValueError("val_loss: ReduceOnPlateau needs the validation loss every epoch")
+            raise ConfigError("val_loss: ReduceOnPlateau needs the validation loss every epoch")
         if val_loss < self.best * (1 - self.threshold):
             self.best, self.bad_epochs = val_loss, 0
         else:

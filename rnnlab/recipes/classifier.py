@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data import DataError, Vocab, bucket_batches, pad_sequences, read_sst, read_ts
+from ..errors import ConfigError
 from ..models.base import RecurrentConfig, Regularisers
 from ..models.bilm import BidirectionalLM
 from ..models.classifier import ClassifierConfig, SequenceClassifier
@@ -138,7 +139,7 @@ def train_classifier(train_path: str | Path, valid_path: str | Path | None = Non
     bidirectional language model on the training sentences (`pretrain_encoder`, in
     `run_dir/pretrain`), then the whole classifier from there."""
     if not (isinstance(pretrain_epochs, int) and pretrain_epochs >= 0):
-        raise ValueError(f"pretrain_epochs: expected a whole number >= 0, got {pretrain_epochs!r}")
+        raise ConfigError(f"pretrain_epochs: expected a whole number >= 0, got {pretrain_epochs!r}")
     seqs, labels = read_examples(train_path)
     if valid_path is not None:
         vseqs, vlabels = read_examples(valid_path)

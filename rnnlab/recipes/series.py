@@ -7,10 +7,21 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data import (
+    DataError,
+    bucket_batches,
+    pad_sequences,
+    read_csv_series,
+    read_jsb_chorales,
+)
 from ..errors import ConfigError
-from ..data import DataError, bucket_batches, pad_sequences, read_csv_series, read_jsb_chorales
 from ..models.base import RecurrentConfig, Regularisers
-from ..models.sequence_regression import Forecaster, ForecasterConfig, PianoRollConfig, PianoRollModel
+from ..models.sequence_regression import (
+    Forecaster,
+    ForecasterConfig,
+    PianoRollConfig,
+    PianoRollModel,
+)
 from ..train import TrainConfig, TrainResult, evaluate, train
 
 

@@ -180,3 +180,23 @@ def test_diagnostics_write_under_runs_like_training(tmp_path, monkeypatch):
     assert res.exit_code == 0, res.output
     assert (tmp_path / "runs/gradient-flow/gradient_flow.png").exists()
     assert not (tmp_path / "gradient_flow.png").exists()
+
+
+def test_a_full_disk_is_one_line_and_the_last_checkpoint_survives(tmp_path, text_file, monkeypatch):
+    import errno
+
+    import rnnlab.train.checkpoint as ck
+    from rnnlab.recipes import load_model
+    args = ["train-lm", str(text_file), "--run-dir", str(tmp_path / "r"), "--hidden-size", "8", "--num-layers",
+            "1", "--bptt", "8", "--quiet", "--sample-length", "0", "--max-steps-per-epoch", "2"]
+    assert CliRunner().invoke(cli, args + ["--epochs", "1"]).exit_code == 0
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(ck.os, "fsync", full)
+    res = CliRunner().invoke(cli, args + ["--epochs", "2"])
+    lines = [x for x in res.output.splitlines() if x.strip()]
+    assert res.exit_code == 1 and lines == ["Error: No space left on device"], res.output
+    monkeypatch.undo()
+    _, meta = load_model(tmp_path / "r/last.safetensors")
+    assert meta["trainer"]["epoch"] == 1 and not list((tmp_path / "r").glob(".*.tmp"))
