@@ -29,7 +29,7 @@ OpenBLAS runs its own parallel jobs on numba's threads too (_pool), or on one th
   runs over one chunk of steps at a time (rnn.Backward adds each chunk's weight gradients).
 
 The micro-kernel is written in LLVM IR through numba's `intrinsic` (llvmlite): plain numba
-loops compiled it to scalar FMAs (6-10 GFLOP/s, see the README); in IR it runs near one core's
+loops compiled it to scalar FMAs (6-10 GFLOP/s); in IR it runs near one core's
 peak (benchmarks/own_gemm_probe.py). A tile is m <= 6 rows of A by one 16-column panel, one
 <16 x float> accumulator a row (`llvm.fma.v16f32`: one zmm register with AVX-512, two ymm
 without); the k loop runs over ceil(4 / m) accumulator sets, so that at least 4 FMA chains
