@@ -19,6 +19,8 @@ class DataError(RnnlabError, ValueError):
 
 def read_text(path: str | Path) -> str:
     p = Path(path)
+    if p.is_dir():
+        raise DataError(f"{p}: expected a file, got a directory")
     if not p.is_file():
         raise DataError(f"{p}: no such file")
     raw = p.read_bytes()

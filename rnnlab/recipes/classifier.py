@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import _checks as check
 from ..data import DataError, Vocab, bucket_batches, pad_sequences, read_sst, read_ts
 from ..errors import ConfigError
 from ..models.base import RecurrentConfig, Regularisers
@@ -140,6 +141,7 @@ def train_classifier(train_path: str | Path, valid_path: str | Path | None = Non
     `run_dir/pretrain`), then the whole classifier from there."""
     if not (isinstance(pretrain_epochs, int) and pretrain_epochs >= 0):
         raise ConfigError(f"pretrain_epochs: expected a whole number >= 0, got {pretrain_epochs!r}")
+    check.positive_int(batch_size, "batch_size")
     seqs, labels = read_examples(train_path)
     if valid_path is not None:
         vseqs, vlabels = read_examples(valid_path)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import _checks as check
 from ..data import (
     DataError,
     bucket_batches,
@@ -70,6 +71,8 @@ def train_forecaster(csv_path: str | Path, run_dir: str | Path = "runs/forecaste
     stored in the checkpoint, so evaluation and prediction read the same column.
     `dropout` acts between stacked layers (num_layers > 1)."""
     between_layers_only(dropout, num_layers)
+    for name, v in (("window", window), ("horizon", horizon), ("batch_size", batch_size)):
+        check.positive_int(v, name)
     series = read_csv_series(csv_path, column)
     cut = held_out_start(len(series), test_fraction)
     mean, std = float(series[:cut].mean()), float(series[:cut].std() + 1e-8)
@@ -135,6 +138,7 @@ def train_music(json_path: str | Path, run_dir: str | Path = "runs/music", *, ce
     """Next-step piano-roll prediction on the "train" split, validated on "valid". `dropout`
     acts between stacked layers (num_layers > 1)."""
     between_layers_only(dropout, num_layers)
+    check.positive_int(batch_size, "batch_size")
     data = read_jsb_chorales(json_path)
     rolls = {k: [r for r in v if len(r) >= 2] for k, v in data.items()}
     tc = train_config or TrainConfig()

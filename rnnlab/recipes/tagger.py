@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import _checks as check
 from ..data import DataError, Vocab, bucket_batches, read_conllu
 from ..models.base import RecurrentConfig, Regularisers
 from ..models.tagger import Tagger, TaggerConfig
@@ -47,6 +48,7 @@ def train_tagger(train_path: str | Path, valid_path: str | Path, run_dir: str | 
                  regularisers: Regularisers | None = None) -> TrainResult:
     """BiLSTM tagger on CoNLL-U files; words seen fewer than `min_freq` times become <unk>
     (the character model still reads them)."""
+    check.positive_int(batch_size, "batch_size")
     train_sents = read_conllu(train_path, column)
     valid_sents = read_conllu(valid_path, column)
     words = Vocab.build((w for ws, _ in train_sents for w in ws), min_freq=min_freq)
