@@ -26,18 +26,23 @@ from .init import INIT_SCHEMES, init_cell, make_rng
 from .kernels._buffers import Scratch
 from .module import ParamModule
 from .params import CellParams
-from .recurrent import Noise, ScanCache, fingerprint, saves, scan_backward, scan_forward
+from .recurrent import Noise, Regularisers, ScanCache, fingerprint, saves, scan_backward, scan_forward
 from .streaming import Stream
 
 State = np.ndarray | tuple[np.ndarray, np.ndarray]
 
 
 @dataclass
-class _ForwardCache:
+class SavedForward:
+    """What a forward call that kept its cache saved for backward: each layer's and
+    direction's `ScanCache` (inputs and the cells' saved activations), the dropout masks
+    between layers, the input's shape. Diagnostics read it through `net.saved`; backward
+    may spend parts of it (the LSTM's and GRU's gates become their gradients)."""
     scans: list[list[ScanCache]]        # [layer][direction]
     drop_masks: list[np.ndarray | None]  # [layer] the scaled dropout mask on its output
     unbatched: bool
     x_shape: tuple[int, ...]
+    cell: Cell                           # the cell that saved them (its `activations` reads them)
     shared: list = field(default_factory=list)  # (array the caller holds, fingerprint) pairs
 
 
@@ -45,7 +50,7 @@ class _RecurrentNetwork(ParamModule):
     def __init__(self, cell: Cell, input_size: int, num_layers: int, bias: bool,
                  batch_first: bool, dropout: float, bidirectional: bool, dtype: object,
                  init: str, rng: np.random.Generator | int | None,
-                 forget_bias: float | None = None, regularisers: dict | None = None) -> None:
+                 forget_bias: float | None = None, regularisers: Regularisers | None = None) -> None:
         self.input_size = check.positive_int(input_size, "input_size")
         self.hidden_size = cell.hidden_size
         self.num_layers = check.positive_int(num_layers, "num_layers")
@@ -66,16 +71,22 @@ class _RecurrentNetwork(ParamModule):
             self.layers.append([init_cell(cell, d_in, bias=self.bias, dtype=self.dtype,
                                           rng=self.rng, scheme=init, forget_bias=forget_bias)
                                 for _ in range(self.num_directions)])
-        self._set_regularisers(**(regularisers or {}))
+        self._set_regularisers(regularisers or Regularisers())
         self.training = True
-        self._cache: _ForwardCache | None = None
+        self._cache: SavedForward | None = None
         self._scratch = Scratch(self.num_layers * self.num_directions)   # the input projections
         self._grads: list[list[CellParams]] | None = None
         self.state_grad_hook: Callable[[int, int, int, Carry], None] | None = None  # diagnostics
 
+    @property
+    def saved(self) -> SavedForward | None:
+        """The last forward call's saved activations (None after an inference call or
+        `release_memory`): what `rnnlab.diagnostics` reads."""
+        return self._cache
+
     # -- regularisers inside the time loop ------------------------------------------------------
-    def _set_regularisers(self, zoneout=0.0, input_dropout: float = 0.0,
-                          recurrent_dropout: float = 0.0) -> None:
+    def _set_regularisers(self, reg: Regularisers) -> None:
+        zoneout, input_dropout, recurrent_dropout = reg.zoneout, reg.input_dropout, reg.recurrent_dropout
         n = len(self.cell.carry_sizes())
         z = tuple(zoneout) if isinstance(zoneout, (tuple, list)) else (zoneout,) * n
         if len(z) != n:
@@ -194,7 +205,7 @@ class _RecurrentNetwork(ParamModule):
             scans.append(layer_scans)
             masks.append(mask)
             finals.append(layer_final)
-        self._cache = _ForwardCache(scans, masks, unbatched, x.shape) if keep_cache else None
+        self._cache = SavedForward(scans, masks, unbatched, x.shape, self.cell) if keep_cache else None
         self._grads = None
         out = inputs
         if keep_cache:                                  # arrays the caller holds that backward reads
@@ -208,7 +219,7 @@ class _RecurrentNetwork(ParamModule):
 
     def _empty_call(self, x: np.ndarray, carries0, unbatched: bool, keep_cache: bool):
         """Forward over a batch of 0 rows: (T, 0, Dn*R) outputs and (L*Dn, 0, .) states."""
-        self._cache = _ForwardCache([], [], unbatched, x.shape) if keep_cache else None
+        self._cache = SavedForward([], [], unbatched, x.shape, self.cell) if keep_cache else None
         self._grads = None
         out = np.zeros((x.shape[0], 0, self.cell.output_size * self.num_directions), dtype=self.dtype)
         return (out.transpose(1, 0, 2) if self.batch_first else out), self._join_state(carries0, unbatched)
@@ -300,8 +311,7 @@ class RNN(_RecurrentNetwork):
                              check.choice(nonlinearity, "nonlinearity", NONLINEARITIES))
         super().__init__(cell, input_size, num_layers, bias, batch_first, dropout,
                          bidirectional, dtype, init, rng,
-                         regularisers=dict(zoneout=zoneout, input_dropout=input_dropout,
-                                           recurrent_dropout=recurrent_dropout))
+                         regularisers=Regularisers(zoneout, input_dropout, recurrent_dropout))
 
 
 class ClockworkRNN(_RecurrentNetwork):
@@ -322,8 +332,7 @@ class ClockworkRNN(_RecurrentNetwork):
         cell = ClockworkCellConfig(H, tuple(int(p) for p in periods))
         super().__init__(cell, input_size, num_layers, bias, batch_first, dropout,
                          bidirectional, dtype, init, rng,
-                         regularisers=dict(zoneout=zoneout, input_dropout=input_dropout,
-                                           recurrent_dropout=recurrent_dropout))
+                         regularisers=Regularisers(zoneout, input_dropout, recurrent_dropout))
         mask = cell.recurrent_mask(self.dtype)
         for params in self.layers:
             for p in params:
@@ -350,8 +359,7 @@ class DepthGatedLSTM(ParamModule):
         L = check.positive_int(num_layers, "num_layers")
         self.stack = _RecurrentNetwork(DepthGatedLSTMCellConfig(H, L), input_size, 1, bias, batch_first,
                                        0.0, bidirectional, dtype, init, rng,
-                                       regularisers=dict(zoneout=zoneout, input_dropout=input_dropout,
-                                                         recurrent_dropout=recurrent_dropout))
+                                       regularisers=Regularisers(zoneout, input_dropout, recurrent_dropout))
         self.input_size, self.hidden_size, self.num_layers = self.stack.input_size, H, L
         self.bidirectional, self.num_directions = self.stack.bidirectional, self.stack.num_directions
         self.batch_first, self.dtype, self.bias = self.stack.batch_first, self.stack.dtype, self.stack.bias
@@ -361,6 +369,11 @@ class DepthGatedLSTM(ParamModule):
     @property
     def rng(self) -> np.random.Generator:
         return self.stack.rng                        # the masks' source is the stack's
+
+    @property
+    def saved(self) -> SavedForward | None:
+        """As `rnnlab.LSTM.saved`: the stack cell's (all layers in one cell per direction)."""
+        return self.stack.saved
 
     @rng.setter
     def rng(self, value: np.random.Generator) -> None:
@@ -473,7 +486,7 @@ class LSTM(_RecurrentNetwork):
             cell = LSTMCellConfig(H, P, bool(peephole), bool(cifg))
         super().__init__(cell, input_size, num_layers, bias, batch_first, dropout,
                          bidirectional, dtype, init, rng, forget_bias,
-                         dict(zoneout=zoneout, input_dropout=input_dropout, recurrent_dropout=recurrent_dropout))
+                         Regularisers(zoneout, input_dropout, recurrent_dropout))
 
 
 class GRU(_RecurrentNetwork):
@@ -493,5 +506,4 @@ class GRU(_RecurrentNetwork):
             cell = GRUCellConfig(H, bool(reset_after))
         super().__init__(cell, input_size, num_layers, bias, batch_first, dropout,
                          bidirectional, dtype, init, rng,
-                         regularisers=dict(zoneout=zoneout, input_dropout=input_dropout,
-                                           recurrent_dropout=recurrent_dropout))
+                         regularisers=Regularisers(zoneout, input_dropout, recurrent_dropout))

@@ -22,6 +22,16 @@ from .kernels._buffers import Scratch, held_rows
 from .params import CellParams
 
 
+@dataclass(frozen=True)
+class Regularisers:
+    """The regularisers inside the time loop, as configured: zoneout of h (and c: a pair for
+    the LSTM; Krueger et al. 2016) and variational dropout of the inputs and of h (Gal &
+    Ghahramani 2016). `Noise` is what one forward call draws from them."""
+    zoneout: float | tuple[float, ...] = 0.0
+    input_dropout: float = 0.0
+    recurrent_dropout: float = 0.0
+
+
 @dataclass
 class Noise:
     """The regularisers of one layer and direction, fixed for one forward call.

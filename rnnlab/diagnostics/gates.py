@@ -12,8 +12,7 @@ def gate_activations(net) -> dict[str, dict[str, np.ndarray]]:
     """{"l0", "l0_reverse", ...: {gate name: (T, B, H)}} from the last forward call (made with
     the cache kept), in input time order. Copies: the network's own buffers change under
     backward (the fused LSTM and GRU turn their saved gates into gradients) and later calls."""
-    net = getattr(net, "stack", net)                 # DepthGatedLSTM: the stack cell inside
-    fc = net._cache
+    fc = net.saved                                   # DepthGatedLSTM: its stack cell's
     if fc is None:
         raise OrderError("gate_activations: run the network forward first (keep_cache=True)")
     if any(sc.spent for scans in fc.scans for sc in scans):
@@ -23,7 +22,7 @@ def gate_activations(net) -> dict[str, dict[str, np.ndarray]]:
     out = {}
     for layer, scans in enumerate(fc.scans):
         for d, sc in enumerate(scans):
-            acts = net.cell.activations(sc.caches)
+            acts = fc.cell.activations(sc.caches)
             out[f"l{layer}" + ("_reverse" if d else "")] = {
                 k: np.array(gather_time(v, sc.order)) for k, v in acts.items()}
     return out

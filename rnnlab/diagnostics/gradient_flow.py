@@ -62,7 +62,7 @@ def gradient_flow(model, batch, carry=None) -> GradientFlow:
 
     def capture(layer, direction, t, dstate):
         if "hook" not in state:
-            T, B, _ = net._cache.x_shape
+            T, B, _ = net.saved.x_shape
             state["hook"], state["h"], state["c"] = _recorder(net, _lengths_of(batch), T, B)
         state["hook"](layer, direction, t, dstate)
 

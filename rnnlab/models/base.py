@@ -16,16 +16,9 @@ import numpy as np
 from .. import _checks as check
 from ..errors import ConfigError
 from ..networks import GRU, LSTM, RNN, ClockworkRNN, DepthGatedLSTM
+from ..recurrent import Regularisers
 
 CELLS = ("rnn", "rnn_relu", "lstm", "gru", "gru_reset_before", "lstm_peephole", "lstm_cifg", "lstm_ln", "gru_ln", "clockwork", "dg_lstm")
-
-
-@dataclass(frozen=True)
-class Regularisers:
-    """Inside the time loop: zoneout of h (and c), variational dropout of inputs and of h."""
-    zoneout: float = 0.0
-    input_dropout: float = 0.0
-    recurrent_dropout: float = 0.0
 
 
 @dataclass
@@ -142,9 +135,14 @@ class Model:
         return sum(a.size for _, a in self.named_parameters())
 
     def train(self, mode: bool = True) -> "Model":
+        """Training (dropout and zoneout masks drawn) or evaluation mode, for every submodule
+        and what each holds inside (a Depth-Gated LSTM's stack, a tagger's character network)."""
         self.training = mode
         for _, m in self.modules():
-            m.training = mode
+            if callable(getattr(m, "train", None)):
+                m.train(mode)
+            else:
+                m.training = mode
         for d in getattr(self, "dropouts", ()):
             d.training = mode
         return self

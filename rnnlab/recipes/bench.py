@@ -249,7 +249,7 @@ def training_memory(kind: str, H: int, B: int, T: int) -> dict:
     tracemalloc.reset_peak()
     base = tracemalloc.get_traced_memory()[0]
     net(x)
-    cache = getattr(net, "stack", net)._cache
+    cache = net.saved
     saved = {id(_root(a)): _root(a).nbytes for sc in cache.scans[0] for a in sc.caches}
     net.backward(g)
     peak = tracemalloc.get_traced_memory()[1] - base

@@ -134,3 +134,20 @@ def test_float32_tagger_step():
     batch = tagger.make_batch([["the", "dog", "sat"], ["the", "cat"]], [["DET", "NOUN", "VERB"], ["DET", "NOUN"]])
     tagger.forward_backward(batch)
     assert all(g.dtype == np.float32 for _, g in tagger.named_grads())
+
+
+def test_eval_reaches_inside_every_submodule():
+    """A Depth-Gated LSTM's stack sits inside it: eval() must reach it, or zoneout keeps
+    drawing masks and two evaluation calls differ (issue 34)."""
+    from rnnlab.models import LanguageModel, LanguageModelConfig, RecurrentConfig
+    from rnnlab.data import Vocab
+    m = LanguageModel(Vocab(list("abcd")), LanguageModelConfig("char", 4, RecurrentConfig("dg_lstm", 6, 2, zoneout=0.3)),
+                      rng=0)
+    m.eval()
+    x = np.array([[0, 1, 2, 3, 1]]).T
+    a, _ = m.logits(x, keep_cache=False)
+    b, _ = m.logits(x, keep_cache=False)
+    np.testing.assert_array_equal(a, b)
+    assert not m.rnn.stack.training
+    m.train()
+    assert m.rnn.stack.training
