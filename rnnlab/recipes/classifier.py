@@ -129,7 +129,8 @@ def train_classifier(train_path: str | Path, valid_path: str | Path | None = Non
                      run_dir: str | Path = "runs/classifier", *, cell: str = "lstm",
                      hidden_size: int = 128, num_layers: int = 1, bidirectional: bool = False,
                      embedding_dim: int = 128, pooling: str = "last", dropout: float = 0.0,
-                     word_dropout: float = 0.0, embedding_init_std: float = 1.0, min_freq: int = 1, batch_size: int = 32, valid_fraction: float = 0.1,
+                     word_dropout: float = 0.0, embedding_init_std: float = 0.05, min_freq: int = 1,
+                     batch_size: int = 32, valid_fraction: float = 0.1,
                      train_config: TrainConfig | None = None, resume: bool = True,
                      progress: bool = True, regularisers: Regularisers | None = None,
                      pretrain_epochs: int = 0) -> TrainResult:

@@ -200,3 +200,15 @@ def test_a_full_disk_is_one_line_and_the_last_checkpoint_survives(tmp_path, text
     monkeypatch.undo()
     _, meta = load_model(tmp_path / "r/last.safetensors")
     assert meta["trainer"]["epoch"] == 1 and not list((tmp_path / "r").glob(".*.tmp"))
+
+
+def test_help_shows_defaults_a_user_can_read_and_the_classifier_starts_small(tmp_path):
+    res = CliRunner().invoke(cli, ["sample", "--help"])
+    assert "[default: (a newline)]" in " ".join(res.output.split())
+    sst = tmp_path / "s.txt"
+    sst.write_text("".join(f"{i % 2} a {'good' if i % 2 else 'bad'} film\n" for i in range(20)))
+    res = CliRunner().invoke(cli, ["train-classifier", str(sst), "--run-dir", str(tmp_path / "c"), "--epochs", "1",
+                                   "--hidden-size", "4", "--quiet"])
+    assert res.exit_code == 0, res.output
+    info = json.loads(CliRunner().invoke(cli, ["describe", str(tmp_path / "c/best.safetensors")]).output)
+    assert info["config"]["model"]["embedding_init_std"] == 0.05
