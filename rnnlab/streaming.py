@@ -19,7 +19,6 @@ from . import _checks as check
 from . import kernels
 from .cells.base import Carry
 from .errors import ConfigError, DTypeError, ShapeError
-from .kernels import _jit
 
 
 class _Layer:
@@ -30,6 +29,7 @@ class _Layer:
         G = p.w_ih.shape[0]
         B = carry[0].shape[0]
         w, self.b = kernels.folded_input(cell, p, kernels.input_scale(cell, dtype))  # b (G*H,)
+        from .kernels import _jit                                      # loads at first use
         self.w = _jit.transposed(w)                                    # (D, G*H) scaled W_ih^T
         self.XP = np.empty((1, B, G), dtype=dtype)                     # this step's projection
         self.kern = kernels.forward_kernel(cell, p, self.XP, carry, keep_cache=False, bias=self.b,

@@ -211,3 +211,14 @@ def test_load_state_dict_refuses_nan_and_tensors_numpy_cannot_hold():
                          (torch.empty(16, 3, device="meta"), "meta"), (sd["weight_ih_l0"] * float("nan"), "NaN")]:
         with pytest.raises(RnnlabError, match=pattern):
             lstm().load_state_dict(dict(sd, weight_ih_l0=bad))
+
+
+def test_import_rnnlab_loads_no_heavy_or_process_changing_module():
+    """numba (and its OpenMP runtime), torch, matplotlib and onnx load where they are used."""
+    import subprocess
+    import sys
+    code = ("import sys, rnnlab, rnnlab.models, rnnlab.recipes, rnnlab.train; "
+            "print(sorted(m for m in ('numba', 'llvmlite', 'torch', 'matplotlib', 'onnx', 'onnxruntime') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr

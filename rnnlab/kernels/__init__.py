@@ -18,14 +18,16 @@ import numpy as np
 from ..cells.gru import GRUCellConfig
 from ..cells.lstm import LSTMCellConfig
 from ..cells.rnn import RNNCellConfig
-from . import gru, lstm, rnn
 
 ENABLED = True          # tests switch this off to run the reference steps
 
 
 def _family(cell):
+    """The fused kernels' module for `cell`, or None. The kernels (and numba, where it is
+    installed) load at the first call that needs them, not at `import rnnlab`."""
     if not ENABLED:
         return None
+    from . import gru, lstm, rnn
     if isinstance(cell, LSTMCellConfig):
         plain = not (cell.proj_size or cell.peephole or cell.cifg)
         return lstm if plain else None
@@ -62,6 +64,7 @@ def own_projection(cell, x: np.ndarray, keep_cache: bool):
     scale taken as it packs w, no scaled copy of w) that the fused forward wants for its
     input projections instead of NumPy's, or None: the LSTM's packed loop (lstm.packed_loop)
     runs it on numba's threads, as the loop itself (lstm.projects_packed)."""
+    from . import lstm
     fam = _family(cell)
     T, B = x.shape[:2]
     if fam is lstm and lstm.projects_packed(T, B, cell.hidden_size, x.dtype, keep_cache):

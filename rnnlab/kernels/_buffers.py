@@ -12,8 +12,6 @@ import threading
 
 import numpy as np
 
-from . import _jit
-
 
 def carry_buffer(T: int, first: np.ndarray) -> np.ndarray:
     S = np.empty((T + 1,) + first.shape, dtype=first.dtype)   # (T+1, B, .)
@@ -94,6 +92,7 @@ def step_weights(w: np.ndarray, B: int, steps: float) -> np.ndarray:
     right after the input projection's GEMM) and ~5 ms at H = 1024 (G = 4); whole calls of
     LSTM, GRU and RNN at H = 64-1024, B = 32-128, T = 50 still took 0.79-0.97x the time of
     the view's, but for two: LSTM and GRU at H = 64, B = 128 (1.05x, 1.20x)."""
+    from . import _jit                                 # compiled code loads at first use
     if _jit.ENABLED and B >= 2 and steps >= 16:
         return _jit.transposed(w)
     return w.T

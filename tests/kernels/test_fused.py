@@ -8,7 +8,7 @@ from rnnlab.cells.gru import GRUCellConfig
 from rnnlab.cells.lstm import LSTMCellConfig
 from rnnlab.cells.rnn import RNNCellConfig
 from rnnlab.init import init_cell
-from rnnlab.kernels import _jit
+from rnnlab.kernels import _jit, lstm, rnn  # noqa: F401 (kernels.lstm, kernels.rnn below)
 from rnnlab.recurrent import input_projection, scan_backward, scan_forward
 from tests.helpers import backward_loop_gemms
 
