@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -42,6 +43,9 @@ class _Group(click.Group):
             sys.exit(1)
         except EOFError:
             sys.exit(1)
+        except BrokenPipeError:                   # quietly, as other command-line tools do
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx):
@@ -52,6 +56,8 @@ class _Group(click.Group):
         except MemoryError:
             raise click.ClickException("out of memory: try smaller sizes (--hidden-size, --batch-size, "
                                        "--bptt) or less data") from None
+        except BrokenPipeError:                   # `rnnlab predict ... | head`: the reader left
+            raise
         except OSError as exc:                    # a full disk, a run directory under a file, ...
             where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
             raise click.ClickException(f"{exc.strerror or exc}{where}") from None
