@@ -9,11 +9,13 @@ and keeps the last forward call's cache for `backward`.
 from __future__ import annotations
 
 from collections.abc import Callable
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import _checks as check
+from . import backends
 from .cells.base import Carry, Cell
 from .cells.clockwork import ClockworkCellConfig, exponential_periods
 from .cells.depth_gated import DepthGatedLSTMCellConfig
@@ -30,6 +32,18 @@ from .recurrent import Noise, Regularisers, ScanCache, fingerprint, saves, scan_
 from .streaming import Stream
 
 State = np.ndarray | tuple[np.ndarray, np.ndarray]
+
+
+def on_own_backend(method):
+    """Run a network's method on the network's own backend when it names one (not "auto"):
+    it then wins over `with rnnlab.backend(...)` around the call (rnnlab.backends)."""
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        if self.backend == "auto":
+            return method(self, *args, **kwargs)
+        with backends.backend(self.backend):
+            return method(self, *args, **kwargs)
+    return run
 
 
 @dataclass
@@ -50,7 +64,8 @@ class _RecurrentNetwork(ParamModule):
     def __init__(self, cell: Cell, input_size: int, num_layers: int, bias: bool,
                  batch_first: bool, dropout: float, bidirectional: bool, dtype: object,
                  init: str, rng: np.random.Generator | int | None,
-                 forget_bias: float | None = None, regularisers: Regularisers | None = None) -> None:
+                 forget_bias: float | None = None, regularisers: Regularisers | None = None,
+                 backend: str = "auto") -> None:
         self.input_size = check.positive_int(input_size, "input_size")
         self.hidden_size = cell.hidden_size
         self.num_layers = check.positive_int(num_layers, "num_layers")
@@ -63,6 +78,7 @@ class _RecurrentNetwork(ParamModule):
         if forget_bias is not None and not self.bias:
             raise ConfigError("forget_bias: needs bias=True")
         self.cell = cell
+        self.backend = backends.validate(backend)            # see rnnlab.backends
         self.rng = make_rng(rng)
         self.num_directions = 2 if self.bidirectional else 1
         self.layers: list[list[CellParams]] = []
@@ -160,6 +176,7 @@ class _RecurrentNetwork(ParamModule):
         """
         return self.forward(x, hx, lengths)
 
+    @on_own_backend
     def forward(self, x: np.ndarray, hx: State | None = None,
                 lengths: np.ndarray | list[int] | None = None,
                 keep_cache: bool = True) -> tuple[np.ndarray, State]:
@@ -224,6 +241,7 @@ class _RecurrentNetwork(ParamModule):
         out = np.zeros((x.shape[0], 0, self.cell.output_size * self.num_directions), dtype=self.dtype)
         return (out.transpose(1, 0, 2) if self.batch_first else out), self._join_state(carries0, unbatched)
 
+    @on_own_backend
     def backward(self, doutput: np.ndarray | None, dstate: State | None = None, *,
                  on_state_grad: Callable[[int, int, int, Carry], None] | None = None
                  ) -> tuple[np.ndarray, State]:
@@ -286,8 +304,24 @@ class _RecurrentNetwork(ParamModule):
         self._scratch.clear()
         self._cache = None
 
+    @on_own_backend
+    def plan(self, x: np.ndarray | None = None, training: bool | None = None,
+             batch_size: int | None = None) -> backends.Plan:
+        """Which backend and loops a call on `x` (or a batch of `batch_size` rows) would run,
+        and in training (default: the network's mode) which backward loop: decided as the call
+        decides it (rnnlab.backends.plan)."""
+        if x is not None:
+            B = 1 if x.ndim == 2 else x.shape[0 if self.batch_first else 1]
+        elif batch_size is not None:
+            B = check.positive_int(batch_size, "batch_size")
+        else:
+            raise ConfigError("plan: expected x or batch_size, got neither")
+        return backends.plan(self.cell, B, self.dtype, self.training if training is None else training)
+
+    @on_own_backend
     def stream(self, batch_size: int = 1, hx: State | None = None):
-        """A `rnnlab.streaming.Stream`: this network one time step per call, state carried."""
+        """A `rnnlab.streaming.Stream`: this network one time step per call, state carried
+        (its kernels are chosen when the stream is made)."""
         return Stream(self, batch_size, hx)
 
     def extra_repr(self) -> str:
@@ -306,12 +340,12 @@ class RNN(_RecurrentNetwork):
                  dropout: float = 0.0, bidirectional: bool = False, *,
                  zoneout: float = 0.0, input_dropout: float = 0.0, recurrent_dropout: float = 0.0,
                  dtype: object = np.float32, init: str = "pytorch",
-                 rng: np.random.Generator | int | None = None) -> None:
+                 rng: np.random.Generator | int | None = None, backend: str = "auto") -> None:
         cell = RNNCellConfig(check.positive_int(hidden_size, "hidden_size"),
                              check.choice(nonlinearity, "nonlinearity", NONLINEARITIES))
         super().__init__(cell, input_size, num_layers, bias, batch_first, dropout,
                          bidirectional, dtype, init, rng,
-                         regularisers=Regularisers(zoneout, input_dropout, recurrent_dropout))
+                         regularisers=Regularisers(zoneout, input_dropout, recurrent_dropout), backend=backend)
 
 
 class ClockworkRNN(_RecurrentNetwork):
@@ -325,14 +359,14 @@ class ClockworkRNN(_RecurrentNetwork):
                  bidirectional: bool = False, *, periods: tuple[int, ...] | None = None,
                  num_modules: int = 4, zoneout: float = 0.0, input_dropout: float = 0.0,
                  recurrent_dropout: float = 0.0, dtype: object = np.float32, init: str = "pytorch",
-                 rng: np.random.Generator | int | None = None) -> None:
+                 rng: np.random.Generator | int | None = None, backend: str = "auto") -> None:
         H = check.positive_int(hidden_size, "hidden_size")
         if periods is None:
             periods = exponential_periods(check.positive_int(num_modules, "num_modules"))
         cell = ClockworkCellConfig(H, tuple(int(p) for p in periods))
         super().__init__(cell, input_size, num_layers, bias, batch_first, dropout,
                          bidirectional, dtype, init, rng,
-                         regularisers=Regularisers(zoneout, input_dropout, recurrent_dropout))
+                         regularisers=Regularisers(zoneout, input_dropout, recurrent_dropout), backend=backend)
         mask = cell.recurrent_mask(self.dtype)
         for params in self.layers:
             for p in params:
@@ -354,15 +388,16 @@ class DepthGatedLSTM(ParamModule):
                  batch_first: bool = False, bidirectional: bool = False, *, zoneout: float = 0.0,
                  input_dropout: float = 0.0, recurrent_dropout: float = 0.0,
                  dtype: object = np.float32, init: str = "pytorch",
-                 rng: np.random.Generator | int | None = None) -> None:
+                 rng: np.random.Generator | int | None = None, backend: str = "auto") -> None:
         H = check.positive_int(hidden_size, "hidden_size")
         L = check.positive_int(num_layers, "num_layers")
         self.stack = _RecurrentNetwork(DepthGatedLSTMCellConfig(H, L), input_size, 1, bias, batch_first,
                                        0.0, bidirectional, dtype, init, rng,
-                                       regularisers=Regularisers(zoneout, input_dropout, recurrent_dropout))
+                                       regularisers=Regularisers(zoneout, input_dropout, recurrent_dropout), backend=backend)
         self.input_size, self.hidden_size, self.num_layers = self.stack.input_size, H, L
         self.bidirectional, self.num_directions = self.stack.bidirectional, self.stack.num_directions
         self.batch_first, self.dtype, self.bias = self.stack.batch_first, self.stack.dtype, self.stack.bias
+        self.backend = self.stack.backend            # its calls run on it through the stack
         self.cell = LSTMCellConfig(H)                # what models read: carries (h, c) of size H
         self.training = True
 
@@ -474,7 +509,7 @@ class LSTM(_RecurrentNetwork):
                  layer_norm: bool = False, zoneout: float | tuple[float, float] = 0.0,
                  input_dropout: float = 0.0, recurrent_dropout: float = 0.0,
                  dtype: object = np.float32, init: str = "pytorch",
-                 rng: np.random.Generator | int | None = None) -> None:
+                 rng: np.random.Generator | int | None = None, backend: str = "auto") -> None:
         H = check.positive_int(hidden_size, "hidden_size")
         P = check.positive_int(proj_size, "proj_size", allow_zero=True)
         if P >= H:
@@ -486,7 +521,7 @@ class LSTM(_RecurrentNetwork):
             cell = LSTMCellConfig(H, P, bool(peephole), bool(cifg))
         super().__init__(cell, input_size, num_layers, bias, batch_first, dropout,
                          bidirectional, dtype, init, rng, forget_bias,
-                         Regularisers(zoneout, input_dropout, recurrent_dropout))
+                         Regularisers(zoneout, input_dropout, recurrent_dropout), backend)
 
 
 class GRU(_RecurrentNetwork):
@@ -498,7 +533,7 @@ class GRU(_RecurrentNetwork):
                  bidirectional: bool = False, *, reset_after: bool = True, layer_norm: bool = False,
                  zoneout: float = 0.0, input_dropout: float = 0.0, recurrent_dropout: float = 0.0,
                  dtype: object = np.float32, init: str = "pytorch",
-                 rng: np.random.Generator | int | None = None) -> None:
+                 rng: np.random.Generator | int | None = None, backend: str = "auto") -> None:
         H = check.positive_int(hidden_size, "hidden_size")
         if layer_norm:
             cell = _layer_norm_cell(lambda: LayerNormGRUCellConfig(H), bias, reset_before=not reset_after)
@@ -506,4 +541,4 @@ class GRU(_RecurrentNetwork):
             cell = GRUCellConfig(H, bool(reset_after))
         super().__init__(cell, input_size, num_layers, bias, batch_first, dropout,
                          bidirectional, dtype, init, rng,
-                         regularisers=Regularisers(zoneout, input_dropout, recurrent_dropout))
+                         regularisers=Regularisers(zoneout, input_dropout, recurrent_dropout), backend=backend)

@@ -68,5 +68,5 @@ def test_a_batched_stream_reads_a_contiguous_copy_of_w_hh_transposed(B):
     w = net.stream(batch_size=B).layers[0].kern.w
     p = net.layers[0][0]
     np.testing.assert_array_equal(w, p.w_hh.T)
-    copied = B >= 2 and _jit.ENABLED
+    copied = B >= 2 and _jit.enabled()
     assert w.flags.c_contiguous == copied and np.shares_memory(w, p.w_hh) != copied

@@ -11,23 +11,31 @@ CIFG or projected LSTM); the loop then runs the reference steps.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 
+from .. import backends
 from ..cells.gru import GRUCellConfig
 from ..cells.lstm import LSTMCellConfig
 from ..cells.rnn import RNNCellConfig
 
-ENABLED = True          # tests switch this off to run the reference steps
+
+@functools.cache
+def _families():
+    """The kernel families' modules, imported once, at the first call that needs them."""
+    from . import gru, lstm, rnn
+    return gru, lstm, rnn
 
 
 def _family(cell):
-    """The fused kernels' module for `cell`, or None. The kernels (and numba, where it is
-    installed) load at the first call that needs them, not at `import rnnlab`."""
-    if not ENABLED:
+    """The fused kernels' module for `cell`, or None (the reference steps run: the cell has no
+    fused kernel, or the backend in force is "reference", see rnnlab.backends). The kernels
+    (and numba, where it is installed) load at the first call that needs them."""
+    if not backends.allows("numpy"):
         return None
-    from . import gru, lstm, rnn
+    gru, lstm, rnn = _families()
     if isinstance(cell, LSTMCellConfig):
         plain = not (cell.proj_size or cell.peephole or cell.cifg)
         return lstm if plain else None
@@ -64,7 +72,7 @@ def own_projection(cell, x: np.ndarray, keep_cache: bool):
     scale taken as it packs w, no scaled copy of w) that the fused forward wants for its
     input projections instead of NumPy's, or None: the LSTM's packed loop (lstm.packed_loop)
     runs it on numba's threads, as the loop itself (lstm.projects_packed)."""
-    from . import lstm
+    lstm = _families()[1]
     fam = _family(cell)
     T, B = x.shape[:2]
     if fam is lstm and lstm.projects_packed(T, B, cell.hidden_size, x.dtype, keep_cache):

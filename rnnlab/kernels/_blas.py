@@ -7,15 +7,14 @@ are the ones np.matmul computes (same library, same kernels, the same threads); 
 Python between steps goes (a few us a step: measured 0.82-1.03x the time of whole LSTM calls
 at H = 64-1024, B = 4-128, most near 0.94).
 
-Optional: without numba, threadpoolctl or an OpenBLAS under NumPy, or with the environment
-variable RNNLAB_BLAS_LOOP=0, `GEMM` is empty and the kernels step from Python. A
+Optional: without numba, threadpoolctl or an OpenBLAS under NumPy `GEMM` is empty, and on
+the backends below "compiled" (rnnlab.backends) it is not used: the kernels step from Python. A
 `cblas_?gemm` found is checked on a small product against np.matmul before use.
 """
 
 from __future__ import annotations
 
 import ctypes
-import os
 
 import numpy as np
 
@@ -26,7 +25,7 @@ _RowMajor, _NoTrans = 101, 111
 
 def _openblas():
     """The OpenBLAS that NumPy loaded (a ctypes library), or None."""
-    if not _jit.AVAILABLE or os.environ.get("RNNLAB_BLAS_LOOP", "1") == "0":
+    if not _jit.AVAILABLE:
         return None
     try:
         from threadpoolctl import threadpool_info
@@ -92,17 +91,16 @@ def _thread_count(lib):
 
 
 _LIB = _openblas()
-GEMM = _load(_LIB)         # {dtype: cblas_?gemm}
-ENABLED = bool(GEMM)       # tests switch this off to run the steps from Python
+GEMM = _load(_LIB)         # {dtype: cblas_?gemm}; empty where no OpenBLAS was found
 _THREADS = _thread_count(_LIB)
 
 
 def threads() -> int | None:
     """The threads NumPy's OpenBLAS runs a product on now (OPENBLAS_NUM_THREADS, threadpoolctl's
-    threadpool_limits), or None where that is unknown (no OpenBLAS found, RNNLAB_BLAS_LOOP=0)."""
+    threadpool_limits), or None where that is unknown (no OpenBLAS found)."""
     return None if _THREADS is None else int(_THREADS())
 
 
 def gemm(dtype):
     """cblas_?gemm for dtype, or None (the kernels then step from Python)."""
-    return GEMM.get(np.dtype(dtype)) if ENABLED and _jit.ENABLED else None
+    return GEMM.get(np.dtype(dtype)) if _jit.enabled() else None

@@ -92,10 +92,16 @@ def step_weights(w: np.ndarray, B: int, steps: float) -> np.ndarray:
     right after the input projection's GEMM) and ~5 ms at H = 1024 (G = 4); whole calls of
     LSTM, GRU and RNN at H = 64-1024, B = 32-128, T = 50 still took 0.79-0.97x the time of
     the view's, but for two: LSTM and GRU at H = 64, B = 128 (1.05x, 1.20x)."""
-    from . import _jit                                 # compiled code loads at first use
-    if _jit.ENABLED and B >= 2 and steps >= 16:
+    from . import _jit  # compiled code loads at first use
+    if _jit.enabled() and B >= 2 and steps >= 16:
         return _jit.transposed(w)
     return w.T
+
+
+def steps() -> str:
+    """The loop where no compiled loop applies: one step at a time from Python."""
+    from . import _jit
+    return "steps from Python, " + ("compiled gate math" if _jit.enabled() else "NumPy passes")
 
 
 def held_rows(mask, padded, t: int) -> np.ndarray | None:

@@ -1,8 +1,8 @@
 """Compiled gate math for the fused kernels: a step's elementwise work in one call, vectorised,
 instead of 9-17 NumPy passes.
 
-Optional: it needs numba (`pip install rnnlab[jit]`); without it, or with the environment
-variable RNNLAB_JIT=0, the kernels run their NumPy passes, which compute the same thing.
+Optional: it needs numba (`pip install rnnlab[jit]`); without it, or on the backends below
+"compiled" (`rnnlab.backends`), the kernels run their NumPy passes, which compute the same thing.
 Each function here is the elementwise part of one kernel step; the GEMMs stay in NumPy's BLAS.
 
 float32 uses a rational tanh (Eigen's `generic_fast_tanh_float`: degree 13/6 on x clamped to
@@ -15,9 +15,10 @@ float64 keeps `math.tanh` (libm; within an ulp of NumPy's tanh, not always bit-e
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
+
+from .. import backends
 
 try:
     import numba
@@ -26,8 +27,13 @@ try:
 except ImportError:                                            # the NumPy passes run instead
     numba = None
 
-AVAILABLE = numba is not None and os.environ.get("RNNLAB_JIT", "1") != "0"
-ENABLED = AVAILABLE     # tests switch this off to run the NumPy passes
+AVAILABLE = numba is not None
+
+
+def enabled() -> bool:
+    """Whether the compiled gate math runs now: numba installed and the backend in force
+    "compiled" or above (rnnlab.backends)."""
+    return AVAILABLE and backends.allows("compiled")
 
 _HALF = np.float32(0.5)   # exact in both dtypes, so float32 * _HALF stays float32
 _ONE = np.float32(1.0)
@@ -141,8 +147,8 @@ def transpose(a, out):
 
 
 def transposed(a: np.ndarray) -> np.ndarray:
-    """A C-contiguous copy of a.T (compiled when ENABLED, else NumPy's)."""
-    if not ENABLED:
+    """A C-contiguous copy of a.T (compiled when enabled(), else NumPy's)."""
+    if not enabled():
         return np.ascontiguousarray(a.T)
     out = np.empty(a.shape[::-1], dtype=a.dtype)
     transpose(a, out)

@@ -42,17 +42,17 @@ hide the FMAs' latency.
 - Where a step's W streams from memory (the LSTM's at H = 1024), tiles of 3 or more rows
   prefetch the panel's next block into L2 as they run.
 
-Optional, float32 only: needs numba (rnnlab[jit]); `AVAILABLE` is False without it, or with
-the environment variable RNNLAB_PACKED=0.
+Optional, float32 only: needs numba (rnnlab[jit]) and runs on the "packed" backend (the
+highest, what "auto" picks with numba; rnnlab.backends).
 """
 
 from __future__ import annotations
 
-import os
 import platform
 
 import numpy as np
 
+from .. import backends
 from . import _blas, _jit, _pool
 
 MR, NR = 6, 16           # rows of a tile (at most), columns of a panel
@@ -64,8 +64,7 @@ WIDEST = 1024            # the largest H any packed loop takes (`fits`' widest)
 _LINE = 8                # int64s a cache line: _meet's counter and generation on lines apart
 _X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
 
-AVAILABLE = _jit.AVAILABLE and os.environ.get("RNNLAB_PACKED", "1") != "0"
-ENABLED = AVAILABLE      # tests switch this off to run the BLAS path
+AVAILABLE = _jit.AVAILABLE
 
 
 def usable() -> bool:
@@ -81,7 +80,8 @@ def usable() -> bool:
     Not in a child forked after its parent started numba's threads (GNU OpenMP, numba's usual
     layer, terminates such a child: "fork() called from a process already using GNU OpenMP,
     this is unsafe"); the child takes the BLAS path."""
-    return ENABLED and not _pool.forked() and (_pool.shared() or _blas.threads() == 1)
+    return (AVAILABLE and backends.allows("packed") and not _pool.forked()
+            and (_pool.shared() or _blas.threads() == 1))
 
 
 def fits(H: int, dtype, widest: int = 512) -> bool:

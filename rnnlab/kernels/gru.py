@@ -18,6 +18,7 @@ from ._buffers import (
     joined,
     masked,
     step_weights,
+    steps,
 )
 
 
@@ -45,6 +46,14 @@ def packed_loop(B: int, H: int, dtype, reset_after: bool, streaming: bool) -> bo
     return reset_after and not streaming and B > 1 and _packed.fits(H, dtype, widest=_packed.WIDEST)
 
 
+def plan(cell, B: int, dtype, keep_cache: bool, streaming: bool) -> tuple[str, str]:
+    """The loops a call's forward and backward run, in words: see rnnlab.backends.plan."""
+    H = cell.hidden_size
+    forward = "packed, rows split" if packed_loop(B, H, dtype, cell.reset_after, streaming) else steps()
+    backward = "packed, rows split" if packed_loop(B, H, dtype, cell.reset_after, False) else steps()
+    return forward, backward
+
+
 class Forward(ForwardSteps):
     saves_projections = True  # the gates r, z, n overwrite XP and are kept for backward
 
@@ -53,7 +62,7 @@ class Forward(ForwardSteps):
         H = cell.hidden_size
         self.H, self.keep, self.after = H, keep_cache, cell.reset_after
         self.XP, self.bias = XP, bias              # input projections and bias (3H,), scaled
-        self.jit = _jit.ENABLED
+        self.jit = _jit.enabled()
         w = p.w_hh                     # the compiled step halves the r, z columns itself
         self.packed = (packed_loop(B, H, XP.dtype, cell.reset_after, steps == np.inf)
                        and XP.flags.c_contiguous and carry[0].dtype == XP.dtype)
@@ -165,7 +174,7 @@ class Backward(BackwardSteps):
         self.d = (np.array(dcarry[0], dtype=dt),)
         self.nxt = (np.empty_like(self.d[0]),)
         self.tmp2 = np.empty((B, H), dtype=dt)                 # dn W_hn (reset-before)
-        self.jit = _jit.ENABLED
+        self.jit = _jit.enabled()
         if not self.jit:                                       # scratch of the NumPy passes
             self.ds = np.empty((B, 3 * H), dtype=dt)           # local derivatives of the gates
             self.tmp = np.empty((B, H), dtype=dt)

@@ -18,6 +18,7 @@ from ._buffers import (
     hold_rows,
     masked,
     step_weights,
+    steps,
 )
 
 
@@ -134,6 +135,23 @@ def packed_projection(xs: np.ndarray, w: np.ndarray, scale: np.ndarray | None,
     return out
 
 
+def plan(cell, B: int, dtype, keep_cache: bool, streaming: bool) -> tuple[str, str]:
+    """The loops a call's forward and backward run (as Forward.run and Backward.run choose
+    them, for contiguous float input), in words: see rnnlab.backends.plan."""
+    H = cell.hidden_size
+
+    def packed(on: bool) -> str | None:
+        return None if not on else "packed, units split" if units_split(B, H) else "packed, rows split"
+    own = _jit.enabled() and compiled_loop(B, H)
+    forward = (packed(packed_loop(B, H, dtype, keep_cache, streaming))
+               or ("compiled loop, NumPy's BLAS" if not compiled_loop(B, H) and blas_loop(B, dtype) else None)
+               or ("compiled loop, own matmul" if own else None) or steps())
+    backward = (packed(packed_training(B, H, dtype))
+                or ("compiled loop, NumPy's BLAS" if blas_loop(B, dtype) else None)
+                or ("compiled loop, own matmul" if own else None) or steps())
+    return forward, backward
+
+
 class Forward(ForwardSteps):
     saves_projections = True  # the activated gates overwrite XP and are kept for backward
 
@@ -142,7 +160,7 @@ class Forward(ForwardSteps):
         H = cell.hidden_size
         self.H, self.keep = H, keep_cache
         self.XP, self.bias = XP, bias              # input projections and bias (4H,), scaled
-        self.jit = _jit.ENABLED
+        self.jit = _jit.enabled()
         self.packed = (packed_loop(B, H, XP.dtype, keep_cache, steps == np.inf) and XP.flags.c_contiguous
                        and all(c.dtype == XP.dtype for c in carry))    # float32 throughout
         self.gemm = None if compiled_loop(B, H) else blas_loop(B, XP.dtype)
@@ -238,7 +256,7 @@ class Backward(BackwardSteps):
         self.DA = self.act                    # pre-activation grads = dXP, in the gates' place
         self.d = tuple(np.array(d, dtype=self.act.dtype) for d in dcarry)   # dh, dc (B, H)
         self.nxt = tuple(np.empty_like(d) for d in self.d)
-        self.jit = _jit.ENABLED
+        self.jit = _jit.enabled()
         dtype = self.act.dtype
         if self.jit:
             self.work = np.empty((3, B, H), dtype=dtype)       # scratch of lstm_backward

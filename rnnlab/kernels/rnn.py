@@ -18,6 +18,7 @@ from ._buffers import (
     hold_rows,
     masked,
     step_weights,
+    steps,
 )
 
 
@@ -39,13 +40,21 @@ def packed_loop(B: int, H: int, dtype, streaming: bool) -> bool:
     return not streaming and B > 1 and _packed.fits(H, dtype, widest=_packed.WIDEST)
 
 
+def plan(cell, B: int, dtype, keep_cache: bool, streaming: bool) -> tuple[str, str]:
+    """The loops a call's forward and backward run, in words: see rnnlab.backends.plan."""
+    H = cell.hidden_size
+    forward = "packed, rows split" if packed_loop(B, H, dtype, streaming) else steps()
+    backward = "packed, rows split, in chunks of steps" if packed_loop(B, H, dtype, False) else steps()
+    return forward, backward
+
+
 class Forward(ForwardSteps):
     def __init__(self, cell, p, XP, carry, keep_cache: bool, bias, steps: float) -> None:
         T, B, _ = XP.shape
         self.XP, self.bias, self.relu = XP, bias, cell.nonlinearity == "relu"   # bias (H,)
         self.HS = carry_buffer(T, carry[0])                    # (T+1, B, H)
         self.carries = (self.HS,)
-        self.jit = _jit.ENABLED
+        self.jit = _jit.enabled()
         self.packed = (packed_loop(B, cell.hidden_size, XP.dtype, steps == np.inf)
                        and XP.flags.c_contiguous and carry[0].dtype == XP.dtype)
         if self.packed:                                        # W_hh^T in 16-column panels
@@ -102,7 +111,7 @@ class Backward(BackwardSteps):
         self.grads = None                                      # set by the first chunk
         self.d = (np.array(dcarry[0], dtype=dt),)
         self.nxt = (np.empty_like(self.d[0]),)
-        self.jit = _jit.ENABLED
+        self.jit = _jit.enabled()
         self.pos = np.empty((B, H), dtype=bool) if self.relu and not self.jit else None
 
     def run(self, dY, mask, padded) -> None:

@@ -277,7 +277,7 @@ def run_bench(kinds=("RNN", "LSTM", "GRU"), Hs=(64, 256, 1024), Bs=(1, 32, 128),
             raise ConfigError(f"modes: expected some of {list(MODES)}, got {m!r}")
     peers = available_peers() if peers is None else peers
     versions = {"rnnlab": __version__, "numpy": np.__version__,
-                "gate math": f"compiled (numba {_jit.numba.__version__})" if _jit.ENABLED else "NumPy"}
+                "gate math": f"compiled (numba {_jit.numba.__version__})" if _jit.enabled() else "NumPy"}
     for p in peers:
         versions[p] = __import__(p).__version__
     machine = f"{platform.machine()}, {_cpu_name()}, {_cores()} cores, {_vector_isa()}; NumPy's BLAS: {_blas_kernels()}"

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+import rnnlab
 from rnnlab import GRU, LSTM, kernels
 from rnnlab.cells.gru import GRUCellConfig
 from rnnlab.cells.lstm import LSTMCellConfig
@@ -37,12 +38,10 @@ def run(cell, p, x, carry, lengths, reverse, dY, dcarry, mode: str, monkeypatch=
     reference = mode == "reference"
     if mode in ("jit-blas", "jit-steps"):
         monkeypatch.setattr(kernels.lstm, "compiled_loop", lambda B, H: False)
-    if mode == "jit-steps":
-        monkeypatch.setattr(kernels._blas, "ENABLED", False)
-    if mode in ("jit-blas", "jit-steps"):
-        mode = "jit"
-    kernels.ENABLED, _jit.ENABLED = mode != "reference", mode == "jit"
-    try:
+    if mode == "jit-steps":                           # as on a machine where no OpenBLAS was found
+        monkeypatch.setattr(kernels._blas, "GEMM", {})
+    level = {"reference": "reference", "numpy": "numpy"}.get(mode, "compiled")
+    with rnnlab.backend(level):
         XP = np.zeros((x.shape[0], x.shape[1], cell.gates * cell.hidden_size), dtype=x.dtype)
         fused = kernels.forward_kernel(cell, p, XP, carry, True) is not None
         assert fused != reference                     # the reference runs the cells' own steps
@@ -50,8 +49,6 @@ def run(cell, p, x, carry, lengths, reverse, dY, dcarry, mode: str, monkeypatch=
         y_inf, final_inf, _ = scan_forward(cell, p, x, carry, lengths, reverse, keep_cache=False)
         saved = (tuple(c.copy() for c in sc.caches), sc.mask)   # before a backward may reuse them
         dx, d0, g = scan_backward(cell, p, sc, dY, dcarry)
-    finally:
-        kernels.ENABLED, _jit.ENABLED = True, _jit.AVAILABLE
     return y, final, saved, y_inf, final_inf, dx, d0, g
 
 
@@ -158,7 +155,7 @@ def test_the_lstm_steps_read_w_hh_transposed_as_a_view_or_a_contiguous_copy(H, B
         XP[:] = 0                                     # the inputs: zero pre-activations
         kern = kernels.forward_kernel(cell, p, XP, carry, keep_cache=keep)
         assert kern.w.shape == (H, 4 * H) and np.array_equal(kern.w, p.w_hh.T)
-        if not _jit.ENABLED:
+        if not _jit.enabled():
             continue                                  # the NumPy step reads a scaled view
         assert np.shares_memory(kern.w, p.w_hh) != copied
         assert kern.w.flags.c_contiguous == copied
@@ -172,7 +169,7 @@ def test_the_lstm_steps_read_w_hh_transposed_as_a_view_or_a_contiguous_copy(H, B
 def test_step_weights_copy_w_transposed_from_b_2_and_16_steps(B, T, copied):
     w = np.random.default_rng(0).standard_normal((3 * 40, 40))          # (G H, H) as W_hh
     wt = kernels._buffers.step_weights(w, B, T)
-    copied = copied and _jit.ENABLED                  # without the compiled transpose: the view
+    copied = copied and _jit.enabled()                  # without the compiled transpose: the view
     assert np.array_equal(wt, w.T) and np.shares_memory(wt, w) != copied
     assert wt.flags.c_contiguous == copied
 
@@ -208,18 +205,12 @@ def test_fused_backward_after_a_reference_forward(name, mode):
     dY = rng.standard_normal((T, B, cell.output_size))
     lens = np.array([5, 2, 4])
     ref = run(cell, p, x, carry, lens, False, dY, carry, "reference")
-    kernels.ENABLED = False
-    try:
+    with rnnlab.backend("reference"):
         _, _, sc = scan_forward(cell, p, x, carry, lens)       # the reference steps' caches
-    finally:
-        kernels.ENABLED = True
     kept = tuple(c.copy() for c in sc.caches)
-    _jit.ENABLED = mode == "jit"
-    try:
+    with rnnlab.backend("compiled" if mode == "jit" else "numpy"):
         dx, _, g = scan_backward(cell, p, sc, dY, carry)       # the fused backward
         dx2, _, _ = scan_backward(cell, p, sc, dY, carry)      # the caches are still whole
-    finally:
-        _jit.ENABLED = _jit.AVAILABLE
     np.testing.assert_allclose(dx, ref[5], atol=1e-12)
     np.testing.assert_allclose(dx2, dx, atol=0)
     np.testing.assert_allclose(g.w_hh, ref[7].w_hh, atol=1e-12)

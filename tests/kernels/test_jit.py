@@ -80,9 +80,9 @@ def test_compiled_matches_numpy_passes_at_widths_off_the_vector_size(name, dtype
         close(getattr(jit[7], f), getattr(ref[7], f))
 
 
-def test_rnnlab_jit_0_turns_the_compiled_path_off():
-    code = "import rnnlab.kernels._jit as j; print(j.AVAILABLE, j.ENABLED)"
-    assert python_output(code, RNNLAB_JIT="0") == ["False", "False"]
+def test_rnnlab_backend_numpy_turns_the_compiled_path_off():
+    code = "import rnnlab.kernels._jit as j; print(j.AVAILABLE, j.enabled())"
+    assert python_output(code, RNNLAB_BACKEND="numpy") == ["True", "False"]
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (5, 16), (16, 5), (33, 7), (48, 64)])

@@ -15,7 +15,7 @@ import sys
 import numpy as np
 import pytest
 
-from rnnlab import kernels
+import rnnlab
 from rnnlab.cells.gru import GRUCellConfig
 from rnnlab.cells.lstm import LSTMCellConfig
 from rnnlab.cells.rnn import RNNCellConfig
@@ -75,15 +75,9 @@ def _as64(p):
     return type(p)(**{k: None if v is None else v.astype(np.float64) for k, v in p.items()})
 
 
-@contextlib.contextmanager
 def _reference_steps():
     """The readable step functions instead of the fused kernels, for the call inside."""
-    saved = kernels.ENABLED
-    kernels.ENABLED = False
-    try:
-        yield
-    finally:
-        kernels.ENABLED = saved
+    return rnnlab.backend("reference")
 
 
 def _reference(cell, p, x, carry, lengths=None, reverse=False):
@@ -498,9 +492,10 @@ def test_one_thread_computes_the_gradients_two_compute(B, calls):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-5 * (1 + np.abs(b).max()))
 
 
-def test_the_environment_variable_turns_it_off():
-    code = "from rnnlab.kernels import _packed; print(_packed.AVAILABLE, _packed.ENABLED)"
-    assert python_output(code, RNNLAB_PACKED="0") == ["False", "False"]
+def test_the_backend_below_packed_turns_it_off():
+    code = ("from rnnlab.kernels import _packed; print(_packed.usable()); import rnnlab\n"
+            "with rnnlab.backend('packed'): print(_packed.usable())")
+    assert python_output(code, RNNLAB_BACKEND="compiled", OPENBLAS_NUM_THREADS="1") == ["False", "True"]
 
 
 @needs_packed
