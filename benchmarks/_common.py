@@ -6,11 +6,18 @@ import json
 import platform
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
+
+from rnnlab.threads import shared_pool
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 RESULTS = ROOT / "benchmarks" / "results"
+
+# a benchmark is a process of its own: it runs rnnlab's fastest loops (rnnlab.threads)
+PROCESS = ExitStack()
+PROCESS.enter_context(shared_pool())
 
 
 def need(*parts: str) -> Path:

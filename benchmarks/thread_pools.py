@@ -26,6 +26,10 @@ import numpy as np
 
 from rnnlab.kernels import _packed, _pool
 from rnnlab.recipes.bench import KINDS
+from rnnlab.threads import shared_pool
+
+POOL = shared_pool()             # this script is its own process: the pools are its to switch
+POOL.__enter__()
 
 if not _packed.AVAILABLE or not _pool.share():
     raise SystemExit("thread_pools: needs numba's OpenMP layer and an OpenBLAS with "

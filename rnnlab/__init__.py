@@ -1,5 +1,6 @@
 """rnnlab: recurrent neural networks in NumPy, exact and fast, with PyTorch's names."""
 
+from . import threads
 from .backends import backend
 from .cell_modules import GRUCell, LSTMCell, RNNCell
 from .errors import ConfigError, DTypeError, OrderError, RnnlabError, ShapeError, ValueRangeError
@@ -11,5 +12,5 @@ __version__ = "0.1.0"
 
 __all__ = [
     "RNN", "LSTM", "GRU", "ClockworkRNN", "DepthGatedLSTM", "RNNCell", "LSTMCell", "GRUCell", "CellParams", "Stream",
-    "RnnlabError", "ShapeError", "DTypeError", "ValueRangeError", "ConfigError", "OrderError", "backend",
+    "RnnlabError", "ShapeError", "DTypeError", "ValueRangeError", "ConfigError", "OrderError", "backend", "threads",
 ]

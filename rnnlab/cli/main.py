@@ -49,8 +49,10 @@ class _Group(click.Group):
         sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx):
+        from ..threads import shared_pool
         try:
-            return super().invoke(ctx)
+            with shared_pool():                   # rnnlab's own process: the fastest loops
+                return super().invoke(ctx)
         except RnnlabError as exc:
             raise InputError(_one_line(exc)) from None
         except MemoryError:

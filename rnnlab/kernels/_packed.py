@@ -68,9 +68,10 @@ AVAILABLE = _jit.AVAILABLE
 
 
 def usable() -> bool:
-    """Whether the packed path may run now: while NumPy's OpenBLAS runs its parallel jobs on
-    numba's threads too (_pool.shared, from the first call that asks), or runs on one thread
-    (OPENBLAS_NUM_THREADS=1, threadpoolctl's threadpool_limits(1, "blas")).
+    """Whether the packed path may run now: inside `rnnlab.threads.shared_pool()` (the packed
+    loops start numba's threads, which the user opts into), while NumPy's OpenBLAS runs its
+    parallel jobs on numba's threads too (_pool.in_use, from the first call there that asks)
+    or runs on one thread (OPENBLAS_NUM_THREADS=1, threadpoolctl's threadpool_limits).
 
     Two thread pools on two cores fight: after a product OpenBLAS's workers keep spinning (for
     ~2^28 cycles), and numba's after a parallel region, so each slows the other. An LSTM
@@ -80,8 +81,8 @@ def usable() -> bool:
     Not in a child forked after its parent started numba's threads (GNU OpenMP, numba's usual
     layer, terminates such a child: "fork() called from a process already using GNU OpenMP,
     this is unsafe"); the child takes the BLAS path."""
-    return (AVAILABLE and backends.allows("packed") and not _pool.forked()
-            and (_pool.shared() or _blas.threads() == 1))
+    return (AVAILABLE and backends.allows("packed") and _pool.opted() and not _pool.forked()
+            and (_pool.in_use() or _blas.threads() == 1))
 
 
 def fits(H: int, dtype, widest: int = 512) -> bool:
@@ -116,7 +117,7 @@ def meets(nthreads: int) -> bool:
     threads (_pool.shared: the OpenMP layer, teams of the size asked for) and nthreads the
     team's size, each of its iterations runs on its own thread."""
     import numba
-    return nthreads == numba.get_num_threads() and _pool.shared()
+    return nthreads == numba.get_num_threads() and _pool.in_use()
 
 
 def threads() -> int:

@@ -18,13 +18,15 @@ neighbours pack), so all of them must run at once, each on its own thread:
 - one call at a time (a lock): OpenBLAS indexes its per-thread buffers by the job's thread
   number, which two concurrent calls would share.
 
-It is shared from the first call that would run the packed loops (`shared`), only where it is
-safe: numba's OpenMP layer without OMP_DYNAMIC or OMP_THREAD_LIMIT (teams of the size asked
-for), an OpenBLAS that has the callback, not in a forked child (the child gets OpenBLAS's own
-threads back: GNU OpenMP terminates a child that uses it after a fork). numba's threads
-start on torch's own GNU OpenMP where torch is installed and not yet imported
-(`_torch_openmp_first`). RNNLAB_ONE_POOL=0 keeps the two pools apart (the packed path then
-runs only while OpenBLAS has one thread).
+Nothing here happens unless the user asks for it: only inside `rnnlab.threads.shared_pool()`
+is the pool shared, from the first call there that would run the packed
+loops (`in_use`), and only where it is safe: numba's OpenMP layer without OMP_DYNAMIC or
+OMP_THREAD_LIMIT (teams of the size asked for), an OpenBLAS that has the callback, not in a
+forked child (the child gets OpenBLAS's own threads back: GNU OpenMP terminates a child that
+uses it after a fork). numba's threads start on torch's own GNU OpenMP where torch is
+installed and not yet imported (`_torch_openmp_first`). Leaving the last shared_pool gives
+OpenBLAS its own threads back. Outside it rnnlab leaves NumPy's BLAS, the OpenMP runtimes and
+the process's threads as they were: the packed loops do not run there.
 """
 
 from __future__ import annotations
@@ -34,13 +36,36 @@ import os
 
 import numpy as np
 
+from .. import threads
 from . import _blas, _jit
 
-AVAILABLE = _jit.AVAILABLE and os.environ.get("RNNLAB_ONE_POOL", "1") != "0"
+AVAILABLE = _jit.AVAILABLE
 # launched: numba's threads started here; forked: a child forked after that; shared: OpenBLAS's
 # jobs on numba's threads now; callback: the compiled cfunc, None before the first try to
-# share, False where sharing is not safe (not numba's OpenMP layer, or teams that may shrink)
-_state = {"launched": False, "forked": False, "shared": False, "callback": None}
+# share, False where sharing is not safe (not numba's OpenMP layer, or teams that may shrink);
+# asked: whether in_use has tried to share since the first rnnlab.threads.shared_pool() opened
+_state = {"launched": False, "forked": False, "shared": False, "callback": None, "asked": False}
+
+
+def reopened() -> None:
+    """A first shared_pool() block opens: the next call that asks shares the pool again."""
+    _state["asked"] = False
+
+
+def opted() -> bool:
+    """Whether a rnnlab.threads.shared_pool() block is open."""
+    return threads.opted()
+
+
+def in_use() -> bool:
+    """Inside shared_pool(): whether OpenBLAS's jobs run on numba's threads, sharing them the
+    first time it is asked there (where that is safe). Outside: False, and nothing changes."""
+    if not opted():
+        return False
+    if not _state["asked"]:
+        _state["asked"] = True
+        share()
+    return _state["shared"]
 
 
 def _setter():
@@ -99,16 +124,15 @@ def forked() -> bool:
 
 
 def shared() -> bool:
-    """Whether OpenBLAS's parallel jobs run on numba's threads; shares them the first time it
-    is asked where it can (see the module's doc)."""
-    if _state["callback"] is None:                             # never tried: share guards itself
-        share()
+    """Whether OpenBLAS's parallel jobs run on numba's threads now."""
     return _state["shared"]
 
 
 def share(on: bool = True) -> bool:
     """Hand OpenBLAS's parallel jobs to numba's threads (on) or give them back to OpenBLAS's
-    own (off); returns whether they are shared now. Benchmarks switch it to compare."""
+    own (off); returns whether they are shared now. rnnlab.threads.shared_pool() and tests
+    call it; benchmarks switch it to compare."""
+    _state["asked"] = True                                     # a choice made: in_use keeps it
     if _SET is None or forked():
         return False
     if on and not _state["shared"]:

@@ -33,6 +33,7 @@ import numpy as np
 from .. import GRU, LSTM, RNN, ClockworkRNN, DepthGatedLSTM, __version__
 from ..errors import ConfigError
 from ..kernels import _jit
+from ..threads import shared_pool
 from .gemm_floor import GATE_BLOCKS, floor_function
 
 KINDS = {  # kind -> network of input and hidden size H; the first three have torch/ONNX peers
@@ -218,7 +219,14 @@ def _ort_function(net, x: np.ndarray, mode: str, threads: int):
 
 def bench_point(kind: str, H: int, B: int, T: int, mode: str, rounds: int, peers: list[str],
                 threads: int) -> Row | None:
-    """One row, or None where the mode does not apply (DG_LSTM has no streaming)."""
+    """One row, or None where the mode does not apply (DG_LSTM has no streaming). rnnlab is
+    timed at its fastest: inside `rnnlab.threads.shared_pool()`, the packed loops on."""
+    with shared_pool():
+        return _bench_point(kind, H, B, T, mode, rounds, peers, threads)
+
+
+def _bench_point(kind: str, H: int, B: int, T: int, mode: str, rounds: int, peers: list[str],
+                 threads: int) -> Row | None:
     fns = _functions(kind, H, B, T, mode, peers, threads)
     if not fns:
         return None
@@ -239,6 +247,11 @@ def bench_point(kind: str, H: int, B: int, T: int, mode: str, rounds: int, peers
 def training_memory(kind: str, H: int, B: int, T: int) -> dict:
     """Peak memory (tracemalloc, NumPy's allocations) of one training call against what the
     saved activations need; the network and the input are not counted."""
+    with shared_pool():                         # as the calls it measures run in bench_point
+        return _training_memory(kind, H, B, T)
+
+
+def _training_memory(kind: str, H: int, B: int, T: int) -> dict:
     rng = np.random.default_rng(0)
     net = KINDS[kind](H)
     x = rng.standard_normal((T, B, H)).astype(np.float32)

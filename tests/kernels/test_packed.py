@@ -34,7 +34,7 @@ def one_blas_thread():
     numba's threads too (_packed.usable); these tests take the first, tests/kernels/test_pool
     the second."""
     threadpoolctl = pytest.importorskip("threadpoolctl")
-    with threadpoolctl.threadpool_limits(1, user_api="blas"):
+    with rnnlab.threads.shared_pool(), threadpoolctl.threadpool_limits(1, user_api="blas"):
         yield
 
 
@@ -493,8 +493,8 @@ def test_one_thread_computes_the_gradients_two_compute(B, calls):
 
 
 def test_the_backend_below_packed_turns_it_off():
-    code = ("from rnnlab.kernels import _packed; print(_packed.usable()); import rnnlab\n"
-            "with rnnlab.backend('packed'): print(_packed.usable())")
+    code = ("from rnnlab.kernels import _packed; import rnnlab\nwith rnnlab.threads.shared_pool():\n"
+            "    print(_packed.usable())\n    with rnnlab.backend('packed'): print(_packed.usable())")
     assert python_output(code, RNNLAB_BACKEND="compiled", OPENBLAS_NUM_THREADS="1") == ["False", "True"]
 
 
@@ -538,7 +538,8 @@ def test_a_child_forked_after_the_packed_path_ran_still_runs_inference():
     """GNU OpenMP terminates a forked child that starts threads its parent had started; the
     child must fall back to the BLAS loop and compute the same outputs."""
     code = """
-import os, numpy as np
+import os, numpy as np, rnnlab
+POOL = rnnlab.threads.shared_pool(); POOL.__enter__()
 from rnnlab.cells.lstm import LSTMCellConfig
 from rnnlab.init import init_cell
 from rnnlab.kernels import _packed

@@ -12,13 +12,31 @@ import sys
 import numpy as np
 import pytest
 
+import rnnlab
 from rnnlab.kernels import _blas, _packed, _pool, lstm
 from tests.kernels.test_packed import _gradient_problem, _pools_apart, _training
 
 threadpoolctl = pytest.importorskip("threadpoolctl")
-needs_pool = pytest.mark.skipif(not _packed.AVAILABLE or not _pool.shared(),
-                                reason="needs numba's OpenMP layer and an OpenBLAS with "
-                                       "openblas_set_threads_callback_function")
+
+
+def _can_share() -> bool:
+    if not _packed.AVAILABLE:
+        return False
+    with rnnlab.threads.shared_pool():
+        return _pool.share(True)
+
+
+needs_pool = pytest.mark.skipif(not _can_share(), reason="needs numba's OpenMP layer and an OpenBLAS "
+                                                         "with openblas_set_threads_callback_function")
+
+
+@pytest.fixture(autouse=True)
+def one_pool():
+    """These tests check the shared pool: opted into, and shared, for each test."""
+    with rnnlab.threads.shared_pool():
+        if _packed.AVAILABLE:
+            _pool.share(True)
+        yield
 
 SHAPES = [(512, 512, 512), (1600, 1024, 256), (32, 1024, 256), (1024, 256, 1600), (700, 3, 900)]
 
@@ -71,7 +89,7 @@ import numpy as np, threadpoolctl
 from rnnlab.kernels import _pool
 rng = np.random.default_rng(0)
 a, b = rng.standard_normal((900, 700)).astype(np.float32), rng.standard_normal((700, 800)).astype(np.float32)
-assert _pool.shared()
+assert _pool.share(True)
 _pool.share(False)
 with threadpoolctl.threadpool_limits({jobs}, user_api="blas"):
     want = a @ b
@@ -147,7 +165,7 @@ from rnnlab.kernels import _packed, _pool
 rng = np.random.default_rng(0)
 a = rng.standard_normal((800, 800))
 with threadpoolctl.threadpool_limits(2, user_api="blas"):
-    assert _pool.shared()
+    assert _pool.share(True)
     want = a @ a
     pid = os.fork()
     if pid == 0:
@@ -160,18 +178,18 @@ print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
     assert _run(code) == ["0"]
 
 
-def test_the_environment_variable_keeps_the_pools_apart():
+def test_outside_shared_pool_the_pools_stay_apart():
     code = """
 from rnnlab.kernels import _blas, _packed, _pool, lstm
 import numpy as np
-print(_pool.shared(), _blas.threads() == 1 or not lstm.packed_training(32, 256, np.float32))
+print(_pool.shared(), not lstm.packed_training(32, 256, np.float32), _pool.shared())
 """
-    assert _run(code, RNNLAB_ONE_POOL="0") == ["False", "True"]
+    assert _run(code) == ["False", "True", "False"]
 
 
 def test_openmp_that_may_shrink_teams_keeps_the_pools_apart():
     """With OMP_DYNAMIC a team may get fewer threads than jobs, which would wait forever."""
-    code = "from rnnlab.kernels import _pool; print(_pool.shared())"
+    code = "from rnnlab.kernels import _pool; print(_pool.share(True))"
     assert _run(code, OMP_DYNAMIC="true") == ["False"]
 
 
