@@ -39,7 +39,10 @@ class Timer:
 
 def report(name: str, result: dict) -> None:
     """Print the result and keep it in benchmarks/results/NAME.json."""
-    result = {"benchmark": name, "machine": f"{platform.machine()}, {__import__('os').cpu_count()} cores", **result}
+    from rnnlab.recipes.bench import _blas_kernels, _cpu_name, _vector_isa
+    machine = (f"{platform.machine()}, {_cpu_name()}, {__import__('os').cpu_count()} cores, {_vector_isa()}; "
+               f"NumPy's BLAS: {_blas_kernels()}")
+    result = {"benchmark": name, "machine": machine, **result}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
