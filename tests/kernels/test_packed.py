@@ -9,6 +9,7 @@ rows, reversal, and one or two threads."""
 
 import contextlib
 import os
+import platform
 import subprocess
 import sys
 
@@ -769,3 +770,31 @@ def test_which_rnn_calls_take_the_packed_loop(rnn_calls):
 @pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
 def test_a_deep_bidirectional_torch_rnn_trains_the_same_on_the_packed_path(nonlinearity, rnn_calls):
     _trains_as_torch("RNN", rnn_calls, nonlinearity=nonlinearity)
+
+
+@needs_packed
+def test_the_packed_kernels_compile_and_agree_on_a_cpu_without_avx(tmp_path):
+    """The IR is written for <16 x float> vectors and LLVM lowers it to whatever the CPU has:
+    compiled for a generic x86-64 (SSE2, no AVX) or another machine, the packed loops must
+    still compute the reference's numbers (forced here with NUMBA_CPU_NAME=generic)."""
+    code = """
+import numpy as np, rnnlab
+rng = np.random.default_rng(0)
+x = rng.standard_normal((7, 8, 64)).astype(np.float32)
+out = {}
+for level in ("reference", "packed"):
+    with rnnlab.threads.shared_pool():
+        net = rnnlab.LSTM(64, 64, rng=0, backend=level)
+        plan = net.plan(x)
+        y, _ = net(x)
+        dx, _ = net.backward(np.ones_like(y))
+        out[level] = (y, dx, net.grads["weight_hh_l0"])
+print(plan.forward.startswith("packed"),
+      all(np.allclose(a, b, rtol=1e-4, atol=1e-5) for a, b in zip(out["packed"], out["reference"])))
+"""
+    env = dict(os.environ, NUMBA_CPU_NAME="generic", NUMBA_CACHE_DIR=str(tmp_path), OPENBLAS_NUM_THREADS="1")
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        env.pop("NUMBA_CPU_NAME")                       # elsewhere: the host's own CPU is the test
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.split() == ["True", "True"]
