@@ -13,6 +13,8 @@ costs the GEMMs and the gate passes and little else.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from . import _checks as check
@@ -92,7 +94,8 @@ class Stream:
             raise ShapeError(f"x: expected shape ({self.B}, {self.net.input_size})"
                              + (f" or ({self.net.input_size},)" if self.B == 1 else "")
                              + f", got {x.shape}")
-        check.array(xb, "x", self.net.dtype, 2)                  # NaN and inf refused, as forward does
+        if not math.isfinite(xb.sum(dtype=np.float64)):         # NaN and inf refused, as forward
+            check.array(xb, "x", self.net.dtype, 2)              # does (this names where)
         for layer in self.layers:
             xb = layer.step(xb)
         return xb[0].copy() if unbatched else xb.copy()
