@@ -53,6 +53,20 @@ def positive_int(v: object, name: str, allow_zero: bool = False) -> int:
     return int(v)
 
 
+def number(v: object, name: str, minimum: float, open_min: bool = False,
+           maximum: float | None = None, open_max: bool = False) -> float:
+    """A finite real number from `minimum` (excluded with `open_min`) to `maximum`."""
+    ok = not isinstance(v, bool) and isinstance(v, (int, float, np.integer, np.floating)) and np.isfinite(v)
+    ok = ok and (v > minimum if open_min else v >= minimum)
+    if ok and maximum is not None:
+        ok = v < maximum if open_max else v <= maximum
+    if not ok:
+        low = f"{'>' if open_min else '>='} {minimum:g}"
+        high = "" if maximum is None else f" and {'<' if open_max else '<='} {maximum:g}"
+        raise ConfigError(f"{name}: expected a finite number {low}{high}, got {v!r}")
+    return float(v)
+
+
 def probability(v: object, name: str) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)):
         raise ConfigError(f"{name}: expected a float in [0, 1), got {type(v).__name__} {v!r}")

@@ -7,16 +7,14 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..errors import ConfigError
+from .. import _checks as check
 
 
 def clip_grad_norm(grads: Mapping[str, np.ndarray], max_norm: float) -> float:
     """Scale `grads` in place so their joint L2 norm is at most `max_norm`; returns the norm
     before clipping (non-finite if any gradient is). A negative or non-finite `max_norm` is
     refused (a negative one would flip the gradients' sign)."""
-    if isinstance(max_norm, bool) or not isinstance(max_norm, (int, float, np.floating, np.integer)) \
-            or not max_norm >= 0 or not np.isfinite(max_norm):
-        raise ConfigError(f"max_norm: expected a finite number >= 0, got {max_norm!r}")
+    check.number(max_norm, "max_norm", 0.0)
     total = float(np.sqrt(sum(float(np.vdot(g, g)) for g in grads.values())))
     coef = max_norm / (total + 1e-6)
     if coef < 1.0:

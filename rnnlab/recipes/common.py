@@ -25,18 +25,18 @@ def load_model(path: str | Path, expect_kind: str | None = None):
         raise CheckpointError(f"{path}: unknown model kind {kind!r}")
     cls = MODEL_KINDS[kind]
     config = meta.get("config")
-    try:
-        floor = cls.parameter_floor(config)
-    except (KeyError, TypeError, AttributeError, ValueError, RnnlabError) as exc:
-        raise CheckpointError(f"{path}: its config does not describe a {kind} ({_short(exc)})") from None
+
+    def from_config(build):                      # a config that breaks either step: one clear line
+        try:
+            return build(config)
+        except (KeyError, TypeError, AttributeError, ValueError, RnnlabError) as exc:
+            raise CheckpointError(f"{path}: its config does not describe a {kind} ({_short(exc)})") from None
+    floor = from_config(cls.parameter_floor)
     stored = sum(a.size for k, a in arrays.items() if k.startswith("model."))
     if floor > stored:                           # refused before anything is allocated
         raise CheckpointError(f"{path}: its config implies at least {floor} parameters, but the file "
                               f"holds {stored}")
-    try:
-        model = cls.from_config(config)
-    except (KeyError, TypeError, AttributeError, ValueError, RnnlabError) as exc:
-        raise CheckpointError(f"{path}: its config does not describe a {kind} ({_short(exc)})") from None
+    model = from_config(cls.from_config)
     for k, a in model.named_parameters():
         src = arrays.get(f"model.{k}")
         if src is None:

@@ -11,27 +11,14 @@ from pathlib import Path
 import numpy as np
 
 from ..data import Vocab
+from ..data.synthetic import REBER_SYMBOLS, adding_problem, copy_memory, embedded_reber, first_token_task
 from ..data.batching import pad_sequences
-from ..data.synthetic import (
-    REBER_SYMBOLS,
-    adding_problem,
-    copy_memory,
-    embedded_reber,
-    first_token_task,
-)
 from ..diagnostics import gradient_flow
 from ..diagnostics.plots import plot_gradient_flow, plot_learning_curves
 from ..diagnostics.report import Report
 from ..errors import ConfigError
-from ..models import (
-    ClassifierConfig,
-    LanguageModel,
-    LanguageModelConfig,
-    RecurrentConfig,
-    RegressorConfig,
-    SequenceClassifier,
-    SequenceRegressor,
-)
+from ..models import (ClassifierConfig, LanguageModel, LanguageModelConfig, RecurrentConfig, RegressorConfig,
+                      SequenceClassifier, SequenceRegressor)
 from ..train import TrainConfig, train
 
 TASKS = ("adding", "copy", "reber", "first_token")

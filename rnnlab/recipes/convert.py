@@ -5,12 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..interop.onnx_io import export_model, export_network, import_network
-from ..interop.torch_state import (
-    InteropError,
-    model_state,
-    network_from_state,
-    save_state,
-)
+from ..interop.torch_state import InteropError, model_state, network_from_state, save_state
 
 
 def _is_checkpoint(path: Path) -> bool:

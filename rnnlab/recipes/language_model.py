@@ -11,7 +11,6 @@ import numpy as np
 from .. import _checks as check
 from ..data import Vocab, read_text, split_lines, stream_batches
 from ..data.readers import DataError
-from ..errors import ConfigError
 from ..models.base import RecurrentConfig, Regularisers
 from ..models.language_model import LanguageModel, LanguageModelConfig
 from ..train import TrainConfig, TrainResult, evaluate, train
@@ -88,8 +87,8 @@ def train_language_model(text_path: str | Path | None = None, run_dir: str | Pat
     level = check.choice(level, "level", ("char", "word"))
     check.positive_int(batch_size, "batch_size")
     check.positive_int(bptt, "bptt")
-    if valid_path is None and not (isinstance(valid_fraction, (int, float)) and 0 < valid_fraction < 1):
-        raise ConfigError(f"valid_fraction: expected a number in (0, 1), got {valid_fraction!r}")
+    if valid_path is None:
+        check.number(valid_fraction, "valid_fraction", 0.0, open_min=True, maximum=1.0, open_max=True)
     eos = level == "word" if eos is None else bool(eos)
     text = read_text(text_path) if text_path is not None else stdlib_corpus()
     if max_chars is not None:

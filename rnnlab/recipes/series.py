@@ -8,21 +8,10 @@ from pathlib import Path
 import numpy as np
 
 from .. import _checks as check
-from ..data import (
-    DataError,
-    bucket_batches,
-    pad_sequences,
-    read_csv_series,
-    read_jsb_chorales,
-)
+from ..data import DataError, bucket_batches, pad_sequences, read_csv_series, read_jsb_chorales
 from ..errors import ConfigError
 from ..models.base import RecurrentConfig, Regularisers
-from ..models.sequence_regression import (
-    Forecaster,
-    ForecasterConfig,
-    PianoRollConfig,
-    PianoRollModel,
-)
+from ..models.sequence_regression import Forecaster, ForecasterConfig, PianoRollConfig, PianoRollModel
 from ..train import TrainConfig, TrainResult, evaluate, train
 
 

@@ -58,10 +58,10 @@ class TrainConfig:
         if self.schedule not in SCHEDULES:
             raise ConfigError(f"schedule: expected one of {sorted(SCHEDULES)}, got {self.schedule!r}")
         check.positive_int(self.epochs, "epochs")
-        _finite(self.lr, "lr", minimum=0.0, open_min=True)
-        _finite(self.weight_decay, "weight_decay", minimum=0.0)
+        check.number(self.lr, "lr", 0.0, open_min=True)
+        check.number(self.weight_decay, "weight_decay", 0.0)
         if self.clip is not None:
-            _finite(self.clip, "clip", minimum=0.0, open_min=True)
+            check.number(self.clip, "clip", 0.0, open_min=True)
         if self.patience is not None:
             check.positive_int(self.patience, "patience", allow_zero=True)
         check.positive_int(self.checkpoint_every, "checkpoint_every", allow_zero=True)
@@ -77,13 +77,6 @@ class TrainConfig:
         mine = asdict(self)
         return sorted(k for k in mine.keys() | other.keys()
                       if k not in ("epochs", "patience") and mine.get(k) != other.get(k))
-
-
-def _finite(v: object, name: str, minimum: float, open_min: bool = False) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not math.isfinite(v) \
-            or v < minimum or (open_min and v == minimum):
-        raise ConfigError(f"{name}: expected a finite number {'>' if open_min else '>='} {minimum:g}, got {v!r}")
-    return float(v)
 
 
 def make_schedule(name: str, args: dict):
