@@ -85,26 +85,66 @@ if numba is not None:
 
 
 @_compile
-def lstm_forward(a, rec, bias, scale, c, c_new, h_new, tc):
-    """a (B, 4H): the step's input pre-activations (i, f, o halved) -> the activated gates, in
-    place; bias (4H,) halved as a (added here, not by a pass over all of XP); rec = h W_hh^T
-    (unscaled), scale (4H,) the halving (kernels.lstm.input_scale);
-    c (B, H) -> c_new, tc = tanh(c_new), h_new = o tc.
+def lstm_gates(a, rec, bias, scale, c, c_new, h_new, tc, u0, u1):
+    """The LSTM's gate math for units u0:u1 of every row: a (B, 4H) holds the step's input
+    pre-activations (i, f, o halved) -> the activated gates, in place; rec = h W_hh^T
+    (unscaled) is added here, or is None where a holds it already (the packed loops' products
+    accumulate into a, scaled); bias (4H,) halved as a; scale (4H,) the halving
+    (kernels.lstm.input_scale); c (B, H) -> c_new, tc = tanh(c_new), h_new = o tc.
 
-    Written for the vectoriser: each loop writes one array, and a gate block is written only by
-    a loop that reads that same block. A loop whose written array the compiler cannot prove
-    apart from its reads (a separate view of the same buffer, several gate blocks written at
-    once) falls back to scalar code, 5-10x slower (measured: 2.2-3.4 ns an element, against
-    0.3 here). The sigmoids' affine s t + (1 - s) rides in the tanh loop: a pass of its own
-    took ~20% of this function at H = 64, 256, B = 128."""
+    Written for the vectoriser: each loop writes one array, over views from index 0, and a
+    gate block is written only by a loop that reads that same block. A loop whose written array
+    the compiler cannot prove apart from its reads (a separate view of the same buffer, several
+    gate blocks written at once), or indexed from u0, falls back to scalar code, 3-10x slower
+    (measured: 2.2-3.4 ns an element, against 0.3 here). The sigmoids' affine s t + (1 - s)
+    rides in the tanh loop: a pass of its own took ~20% of this function at H = 64, 256,
+    B = 128."""
     B, G = a.shape
     H = G // 4
+    whole = u1 - u0 == H                                       # all units: a row's 4H at once
     for b in range(B):
-        r, q = a[b], rec[b]
-        for j in range(G):                                     # all four gates, activated:
-            s = scale[j]                                       # s(x) = 0.5 tanh(x / 2) + 0.5
-            r[j] = s * tanh(r[j] + bias[j] + s * q[j]) + (_ONE - s)   # on i, f, o; tanh on g
-    lstm_cell_update(a, c, c_new, h_new, tc, 0, H)
+        for q in range(1 if whole else 4):                     # else each gate's u0:u1
+            lo, hi = (0, G) if whole else (q * H + u0, q * H + u1)
+            if rec is None:
+                _activate(a[b, lo:hi], None, scale[lo:hi], bias[lo:hi])
+            else:
+                _activate(a[b, lo:hi], rec[b, lo:hi], scale[lo:hi], bias[lo:hi])
+    lstm_cell_update(a, c, c_new, h_new, tc, u0, u1)
+
+
+@_compile
+def _activate(r, p, s, z):
+    """r <- s tanh(r + z + s p) + 1 - s (p None: no s p term): s(x) = 0.5 tanh(x / 2) + 0.5
+    where s = 0.5 (i, f, o), tanh where s = 1 (g)."""
+    if p is None:
+        for j in range(r.shape[0]):
+            r[j] = s[j] * tanh(r[j] + z[j]) + (_ONE - s[j])
+    else:
+        for j in range(r.shape[0]):
+            r[j] = s[j] * tanh(r[j] + z[j] + s[j] * p[j]) + (_ONE - s[j])
+
+
+@_compile
+def hold(held, t, b0, new, old):
+    """The hold rule of every compiled loop: rows of a batch past their length at step t
+    (held[t, b0 + b], for rows b0.. of the batch; held (T, 0) when none are) keep their carry,
+    new[b] = old[b]; backwards, they pass their carry gradient on (new = the step's d carry,
+    old = what `stash` kept)."""
+    if held.shape[1]:
+        for b in range(new.shape[0]):
+            if held[t, b0 + b]:
+                new[b] = old[b]
+
+
+@_compile
+def stash(held, t, b0, d, kept):
+    """Backwards, before step t: a held row's carry gradient skips the step (it feeds
+    nothing into it): kept[b] = d[b], d[b] = 0; `hold` puts it back after the step."""
+    if held.shape[1]:
+        for b in range(d.shape[0]):
+            if held[t, b0 + b]:
+                kept[b] = d[b]
+                d[b] = 0
 
 
 @_compile
@@ -173,80 +213,62 @@ def matmul_rows(h, wt, out):
 
 
 @_compile
-def lstm_forward_loop(XP, wt, bias, scale, HS, CS, TC, rec, held):
-    """A whole LSTM forward for a small batch, no Python between steps: per step rec = h wt
-    (wt = W_hh^T, (H, 4H) contiguous) and lstm_forward, the gates left in XP. HS (T+1, B, H)
-    the h carries; CS the c carries, (T+1, B, H), or (2, B, H) used as a ring (inference);
-    TC (T, B, H) kept or (1, B, H) scratch; rows with held[t, b] keep their carries (padded
-    steps; held is (T, 0) when there are none)."""
-    T = XP.shape[0]
-    keep = TC.shape[0] == T
-    n = CS.shape[0]
-    for t in range(T):
-        matmul_rows(HS[t], wt, rec)
-        c, c_new = CS[t % n], CS[(t + 1) % n]                # t, t + 1 unless a ring of 2
-        lstm_forward(XP[t], rec, bias, scale, c, c_new, HS[t + 1], TC[t if keep else 0])
-        for b in range(held.shape[1]):
-            if held[t, b]:
-                HS[t + 1, b] = HS[t, b]
-                c_new[b] = c[b]
+def product(gemm, a, w, out):
+    """out (B, N) = a (B, K) @ w (K, N), a C-contiguous: through NumPy's BLAS (`gemm`,
+    cblas_?gemm, kernels._blas), w contiguous or the transposed view of a contiguous (N, K);
+    or, with gemm None, matmul_rows (a small batch; w contiguous)."""
+    B, K = a.shape
+    N = out.shape[1]
+    if gemm is None:
+        matmul_rows(a, w, out)
+    elif w.strides[1] == w.itemsize:                           # row-major (101), NoTrans (111)
+        gemm(101, 111, 111, B, N, K, 1.0, a.ctypes.data, K, w.ctypes.data, N, 0.0,
+             out.ctypes.data, N)
+    else:                                                      # w = (N, K)^T: CblasTrans (112)
+        gemm(101, 111, 112, B, N, K, 1.0, a.ctypes.data, K, w.ctypes.data, K, 0.0,
+             out.ctypes.data, N)
 
 
 @_compile
-def lstm_forward_blas(gemm, XP, wt, bias, scale, HS, CS, TC, rec, held):
-    """lstm_forward_loop with NumPy's BLAS for the step's product: rec = h wt through `gemm`
-    (cblas_?gemm, kernels._blas; wt = W_hh^T (H, 4H), a contiguous copy or the view W_hh.T),
-    so no Python runs between steps at any batch size; rec (B, 4H) scratch."""
+def lstm_forward_loop(gemm, XP, wt, bias, scale, HS, CS, TC, rec, held):
+    """A whole LSTM forward, no Python between steps: per step rec = h wt (`product`: NumPy's
+    BLAS through `gemm`, or matmul_rows at a small batch with gemm None; wt = W_hh^T (H, 4H),
+    a contiguous copy or, with gemm, the view W_hh.T), then lstm_gates, the gates left in XP.
+    HS (T+1, B, H) the h carries; CS the c carries, (T+1, B, H), or (2, B, H) used as a ring
+    (inference); TC (T, B, H) kept or (1, B, H) scratch; rec (B, 4H) scratch; rows with
+    held[t, b] keep their carries (padded steps; held is (T, 0) when there are none)."""
     T, B, G = XP.shape
-    H = G // 4
     keep = TC.shape[0] == T
     n = CS.shape[0]
-    copy = wt.strides[1] == wt.itemsize                        # a contiguous copy, or W_hh.T
-    tb, ldb = (111, G) if copy else (112, H)                   # CblasNoTrans / CblasTrans
     for t in range(T):
-        gemm(101, 111, tb, B, G, H, 1.0, HS[t].ctypes.data, H, wt.ctypes.data, ldb, 0.0,
-             rec.ctypes.data, G)                               # row-major (101)
+        product(gemm, HS[t], wt, rec)
         c, c_new = CS[t % n], CS[(t + 1) % n]                # t, t + 1 unless a ring of 2
-        lstm_forward(XP[t], rec, bias, scale, c, c_new, HS[t + 1], TC[t if keep else 0])
-        for b in range(held.shape[1]):                         # padded rows keep their carry
-            if held[t, b]:
-                HS[t + 1, b] = HS[t, b]
-                c_new[b] = c[b]
+        lstm_gates(XP[t], rec, bias, scale, c, c_new, HS[t + 1], TC[t if keep else 0], 0, G // 4)
+        hold(held, t, 0, HS[t + 1], HS[t])
+        hold(held, t, 0, c_new, c)
 
 
 @_compile
 def lstm_backward_loop(gemm, A, TCS, CS, w, dY, dh, dc, held, work):
-    """The whole LSTM backward, no Python between steps: each step's da W_hh through NumPy's
-    BLAS (`gemm`, as lstm_forward_blas), or, with gemm None, matmul_rows (a small batch, as
-    lstm_forward_loop). A (T, B, 4H) the activated gates -> their pre-activation gradients;
+    """The whole LSTM backward, no Python between steps: each step's da W_hh through `product`
+    (as lstm_forward_loop). A (T, B, 4H) the activated gates -> their pre-activation gradients;
     TCS (T, B, H) tanh(c_t); CS (T, B, H) c_{t-1}; w (4H, H) W_hh, contiguous; dY (T, B, H)
     output gradients (zero at padded steps); dh, dc (B, H) the final carry's gradients in, the
     initial carry's out. A row held at step t (padding) feeds nothing into the step and passes
     its carry gradients on, as BackwardSteps.step does. work (3, B, H): lstm_backward's
     scratch."""
-    T, B, G = A.shape
-    H = G // 4
+    T = A.shape[0]
     dh_prev, dc_prev = np.empty_like(dh), np.empty_like(dc)
     kept_h, kept_c = np.empty_like(dh), np.empty_like(dc)     # held rows' gradients
     d_h, d_c = dh.copy(), dc.copy()                            # (B, H) dL/dh_t, dL/dc_t
-    padded = held.shape[1] > 0
     for t in range(T - 1, -1, -1):
         d_h += dY[t]                                           # output + recurrence
-        if padded:
-            for b in range(B):
-                if held[t, b]:                                 # the step sees no gradient
-                    kept_h[b], kept_c[b] = d_h[b], d_c[b]
-                    d_h[b], d_c[b] = 0, 0
+        stash(held, t, 0, d_h, kept_h)                         # held rows skip the step
+        stash(held, t, 0, d_c, kept_c)
         lstm_backward(A[t], TCS[t], CS[t], d_h, d_c, dc_prev, work)
-        if gemm is None:                                       # back through W_hh
-            matmul_rows(A[t], w, dh_prev)
-        else:
-            gemm(101, 111, 111, B, H, G, 1.0, A[t].ctypes.data, G, w.ctypes.data, H, 0.0,
-                 dh_prev.ctypes.data, H)
-        if padded:
-            for b in range(B):
-                if held[t, b]:                                 # passed on unchanged
-                    dh_prev[b], dc_prev[b] = kept_h[b], kept_c[b]
+        product(gemm, A[t], w, dh_prev)                        # back through W_hh
+        hold(held, t, 0, dh_prev, kept_h)                      # and pass theirs on
+        hold(held, t, 0, dc_prev, kept_c)
         d_h, dh_prev = dh_prev, d_h
         d_c, dc_prev = dc_prev, d_c
     dh[:] = d_h

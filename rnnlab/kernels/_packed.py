@@ -144,11 +144,10 @@ if AVAILABLE:
                 c, c_new = CS[t % n, b0:b1], CS[(t + 1) % n, b0:b1]
                 h, h_new = HS[t, b0:b1], HS[t + 1, b0:b1]
                 _gemm(h, Wp, a, 0, G // NR, True, H, 0, False)  # a += h W_hh^T
-                _gates(a, bias, scale, c, c_new, h_new, TC[t if keep else 0, b0:b1], 0, H)
-                for b in range(b1 - b0):
-                    if held.shape[1] and held[t, b0 + b]:
-                        h_new[b] = h[b]
-                        c_new[b] = c[b]
+                _jit.lstm_gates(a, None, bias, scale, c, c_new, h_new, TC[t if keep else 0, b0:b1],
+                                0, H)
+                _jit.hold(held, t, b0, h_new, h)
+                _jit.hold(held, t, b0, c_new, c)
 
     @njit(cache=True, nogil=True)
     def _forward_cols_step(XP, Wp, bias, scale, HS, CS, TC, held, t, p0, p1, far):
@@ -167,13 +166,11 @@ if AVAILABLE:
         else:
             for q in range(4):
                 _gemm(HS[t], Wp, a, q * P + p0, q * P + p1, True, H, 0, far)
-        _gates(a, bias, scale, c, c_new, HS[t + 1], TC[t if TC.shape[0] == XP.shape[0] else 0],
-               p0 * NR, p1 * NR)
-        for b in range(held.shape[1]):
-            if held[t, b]:
-                for j in range(p0 * NR, p1 * NR):
-                    HS[t + 1, b, j] = HS[t, b, j]
-                    c_new[b, j] = c[b, j]
+        u0, u1 = p0 * NR, p1 * NR
+        _jit.lstm_gates(a, None, bias, scale, c, c_new, HS[t + 1],
+                        TC[t if TC.shape[0] == XP.shape[0] else 0], u0, u1)
+        _jit.hold(held, t, 0, HS[t + 1, :, u0:u1], HS[t, :, u0:u1])
+        _jit.hold(held, t, 0, c_new[:, u0:u1], c[:, u0:u1])
 
     @njit(cache=True, nogil=True, parallel=True)
     def lstm_forward_cols(XP, Wp, bias, scale, HS, CS, TC, held, nthreads, spin):
@@ -218,16 +215,13 @@ if AVAILABLE:
             kept_h, kept_c = np.empty_like(d_h), np.empty_like(d_c)   # held rows' gradients
             for t in range(T - 1, -1, -1):
                 d_h += dY[t, b0:b1]                            # output + recurrence
-                for b in range(n):
-                    if held.shape[1] and held[t, b0 + b]:      # the step sees no gradient
-                        kept_h[b], kept_c[b] = d_h[b], d_c[b]
-                        d_h[b], d_c[b] = 0, 0
+                _jit.stash(held, t, b0, d_h, kept_h)           # held rows skip the step
+                _jit.stash(held, t, b0, d_c, kept_c)
                 a = A[t, b0:b1]                                # (n, 4H)
                 _jit.lstm_backward(a, TCS[t, b0:b1], CS[t, b0:b1], d_h, d_c, dc_prev, work)
                 _gemm(a, Wp, dh_prev, 0, H // NR, False, G, 0, False)  # dh_{t-1} = da W_hh
-                for b in range(n):
-                    if held.shape[1] and held[t, b0 + b]:      # passed on unchanged
-                        dh_prev[b], dc_prev[b] = kept_h[b], kept_c[b]
+                _jit.hold(held, t, b0, dh_prev, kept_h)        # and pass theirs on
+                _jit.hold(held, t, b0, dc_prev, kept_c)
                 d_h, dh_prev = dh_prev, d_h
                 d_c, dc_prev = dc_prev, d_c
             dh[b0:b1] = d_h
@@ -244,20 +238,16 @@ if AVAILABLE:
         dh_t, dc_t, dc_prev = d_h[w], DC[w, (t + 1) % 2], DC[w, t % 2]
         dh_t[:] = DH[(t + 1) % 2]
         dh_t += dY[t]                                          # output + recurrence
-        for b in range(B):
-            if held.shape[1] and held[t, b]:                   # the step sees no gradient
-                kept[w, 0, b], kept[w, 1, b] = dh_t[b], dc_t[b]
-                dh_t[b], dc_t[b] = 0, 0
+        _jit.stash(held, t, 0, dh_t, kept[w, 0])               # held rows skip the step
+        _jit.stash(held, t, 0, dc_t, kept[w, 1])
         a = DA[w]
         a[:] = A[t]                                            # (B, 4H) the gates -> da
         _jit.lstm_backward(a, TCS[t], CS[t], dh_t, dc_t, dc_prev, work[w])
         p0, p1 = _share(w, G // 4 // NR, nthreads)
         dh_prev = DH[t % 2]
         _gemm(a, Wp, dh_prev, p0, p1, False, G, 0, far)       # its units of da W_hh
-        for b in range(B):
-            if held.shape[1] and held[t, b]:                   # passed on unchanged
-                dh_prev[b, p0 * NR:p1 * NR] = kept[w, 0, b, p0 * NR:p1 * NR]
-                dc_prev[b] = kept[w, 1, b]
+        _jit.hold(held, t, 0, dh_prev[:, p0 * NR:p1 * NR], kept[w, 0, :, p0 * NR:p1 * NR])
+        _jit.hold(held, t, 0, dc_prev, kept[w, 1])             # and pass theirs on
 
     @njit(cache=True, nogil=True, parallel=True)
     def lstm_backward_cols(A, TCS, CS, Wp, dY, dh, dc, held, nthreads, spin):
@@ -295,24 +285,6 @@ if AVAILABLE:
         dh[:] = DH[0]
         dc[:] = DC[0, 0]
 
-    @njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract", "arcp", "afn"})
-    def _gates(a, bias, scale, c, c_new, h_new, tc, u0, u1):
-        """The gate math of units u0:u1 over all rows: a (B, 4H) holds the step's scaled
-        pre-activations -> activated gates, in place; c_new = f c + i g, tc = tanh(c_new),
-        h_new = o tc (as _jit.lstm_forward, with the recurrent share already in a).
-
-        The loop runs over views from index 0: indexed from u0 instead, LLVM left it scalar,
-        ~9x slower."""
-        B, G = a.shape
-        H = G // 4
-        for b in range(B):
-            for q in range(4):
-                r = a[b, q * H + u0:q * H + u1]
-                s, z = scale[q * H + u0:q * H + u1], bias[q * H + u0:q * H + u1]
-                for j in range(r.shape[0]):                    # s(x) = 0.5 tanh(x / 2) + 0.5
-                    r[j] = s[j] * _jit.tanh(r[j] + z[j]) + (_jit._ONE - s[j])   # or tanh on g
-        _jit.lstm_cell_update(a, c, c_new, h_new, tc, u0, u1)
-
     @njit(cache=True, nogil=True, parallel=True)
     def rnn_forward(XP, Wp, bias, HS, held, relu, nthreads):
         """A whole Elman RNN forward over input projections XP (T, B, H), rows split between
@@ -329,9 +301,7 @@ if AVAILABLE:
                     _jit.rnn_relu_forward(h_new, XP[t, b0:b1], bias)
                 else:
                     _jit.rnn_tanh_forward(h_new, XP[t, b0:b1], bias)
-                for b in range(b1 - b0):
-                    if held.shape[1] and held[t, b0 + b]:
-                        h_new[b] = h[b]
+                _jit.hold(held, t, b0, h_new, h)
 
     @njit(cache=True, nogil=True, parallel=True)
     def rnn_backward(Y, Wp, dY, dh, DA, held, relu, nthreads):
@@ -350,19 +320,14 @@ if AVAILABLE:
             dh_prev, kept = np.empty_like(d_h), np.empty_like(d_h)
             for t in range(T - 1, -1, -1):
                 d_h += dY[t, b0:b1]                            # output + recurrence
-                for b in range(b1 - b0):
-                    if held.shape[1] and held[t, b0 + b]:      # the step sees no gradient
-                        kept[b] = d_h[b]
-                        d_h[b] = 0
+                _jit.stash(held, t, b0, d_h, kept)             # held rows skip the step
                 da = DA[t, b0:b1]                              # (n, H)
                 if relu:
                     _jit.rnn_relu_backward(Y[t, b0:b1], d_h, da)   # dh [y > 0]
                 else:
                     _jit.rnn_tanh_backward(Y[t, b0:b1], d_h, da)   # dh (1 - y^2)
                 _gemm(da, Wp, dh_prev, 0, H // NR, False, H, 0, False)  # dh_{t-1} = da W_hh
-                for b in range(b1 - b0):
-                    if held.shape[1] and held[t, b0 + b]:      # passed on unchanged
-                        dh_prev[b] = kept[b]
+                _jit.hold(held, t, b0, dh_prev, kept)          # and pass theirs on
                 d_h, dh_prev = dh_prev, d_h
             dh[b0:b1] = d_h
 
@@ -396,9 +361,7 @@ if AVAILABLE:
                 if keep:                                       # saved over x_r, x_z, x_n
                     xp[:, :2 * H] = rz
                     xp[:, 2 * H:] = nn
-                for b in range(n):
-                    if held.shape[1] and held[t, b0 + b]:
-                        h_new[b] = h[b]
+                _jit.hold(held, t, b0, h_new, h)
 
     @njit(cache=True, nogil=True, parallel=True)
     def gru_backward(A, HS, REC, Wp, dY, dh, held, nthreads):
@@ -423,10 +386,7 @@ if AVAILABLE:
             dh_prev, kept = np.empty_like(d_h), np.empty_like(d_h)
             for t in range(T - 1, -1, -1):
                 d_h += dY[t, b0:b1]                            # output + recurrence
-                for b in range(n):
-                    if held.shape[1] and held[t, b0 + b]:      # the step sees no gradient
-                        kept[b] = d_h[b]
-                        d_h[b] = 0
+                _jit.stash(held, t, b0, d_h, kept)             # held rows skip the step
                 a = A[t, b0:b1]                                # (n, 3H)
                 rz[:] = a[:, :2 * H]
                 nn[:] = a[:, 2 * H:]
@@ -435,8 +395,6 @@ if AVAILABLE:
                 REC[t, b0:b1] = dhp[:, 2 * H:]                 # d rec = dn r, for dW_hn
                 _gemm(dhp, Wp, dh_prev, 0, H // NR, False, G, 0, far)  # dh_{t-1} = dhp W_hh
                 _jit.gru_direct(dh_prev, d_h, rz)              # + dh z
-                for b in range(n):
-                    if held.shape[1] and held[t, b0 + b]:      # passed on unchanged
-                        dh_prev[b] = kept[b]
+                _jit.hold(held, t, b0, dh_prev, kept)          # and pass theirs on
                 d_h, dh_prev = dh_prev, d_h
             dh[b0:b1] = d_h

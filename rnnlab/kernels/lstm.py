@@ -202,12 +202,9 @@ class Forward(ForwardSteps):
                 _packed.lstm_forward_cols(*args, _packed.meets(self.threads))
             else:
                 _packed.lstm_forward(*args)
-        elif self.gemm is not None:
-            _jit.lstm_forward_blas(self.gemm, self.XP, self.w, self.bias, self.scale, self.HS,
+        elif self.gemm is not None or (self.jit and compiled_loop(B, self.H)):
+            _jit.lstm_forward_loop(self.gemm, self.XP, self.w, self.bias, self.scale, self.HS,
                                    self.CS, self.TC, self.rec, held)
-        elif self.jit and compiled_loop(B, self.H):
-            _jit.lstm_forward_loop(self.XP, self.w, self.bias, self.scale, self.HS, self.CS,
-                                   self.TC, self.rec, held)
         else:
             super().run(mask, padded)
 
@@ -217,7 +214,7 @@ class Forward(ForwardSteps):
         h, c, h_new, c_new = self.HS[t], self.CS[t % n], self.HS[t + 1], self.CS[(t + 1) % n]
         np.matmul(h, self.w, out=self.rec)                     # recurrent pre-activations
         if self.jit:
-            _jit.lstm_forward(a, self.rec, self.bias, self.scale, c, c_new, h_new, tc)   # the rest
+            _jit.lstm_gates(a, self.rec, self.bias, self.scale, c, c_new, h_new, tc, 0, self.H)
         else:
             self.rec += self.bias                              # (B, 4H): the step's share
             a += self.rec
