@@ -9,8 +9,7 @@ every call), inference and training, the ms of:
 - `apart`: the pools apart, OpenBLAS on its two threads: the BLAS loop (the packed path would
   fight OpenBLAS's pool; rnnlab's default before the pool was shared);
 - `packed apart`: the packed path forced on beside OpenBLAS's own two threads;
-- `shared`: one pool, rnnlab's default: the packed path where lstm.packed_loop /
-  packed_training take it;
+- `shared`: one pool, rnnlab's default: the packed path where backends.choose takes it;
 - `shared, BLAS loop`: one pool, the packed path off (what sharing costs the BLAS loops);
 - `torch`: torch.nn (+ a Linear head) on two threads, if installed.
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _checks as check
-from . import backends
+from . import backends, kernels
 from .cells.base import Carry, Cell
 from .cells.clockwork import ClockworkCellConfig, exponential_periods
 from .cells.depth_gated import DepthGatedLSTMCellConfig
@@ -309,14 +309,16 @@ class _RecurrentNetwork(ParamModule):
              batch_size: int | None = None) -> backends.Plan:
         """Which backend and loops a call on `x` (or a batch of `batch_size` rows) would run,
         and in training (default: the network's mode) which backward loop: decided as the call
-        decides it (rnnlab.backends.plan)."""
+        decides it (rnnlab.backends.choose)."""
         if x is not None:
             B = 1 if x.ndim == 2 else x.shape[0 if self.batch_first else 1]
         elif batch_size is not None:
             B = check.positive_int(batch_size, "batch_size")
         else:
             raise ConfigError("plan: expected x or batch_size, got neither")
-        return backends.plan(self.cell, B, self.dtype, self.training if training is None else training)
+        T = 1 if x is None else x.shape[1 if self.batch_first and x.ndim == 3 else 0]
+        training = self.training if training is None else training
+        return kernels.path_of(self.cell, T, B, self.dtype, training)
 
     @on_own_backend
     def stream(self, batch_size: int = 1, hx: State | None = None):

@@ -180,15 +180,19 @@ def scan_forward(cell: Cell, p: CellParams, x: np.ndarray, carry: Carry,
     noise = with_schedule(cell, noise, T)
     mask = step_mask(lengths, T)
     padded = None if mask is None else ~mask.all(axis=(1, 2))     # (T,) steps needing a mask
-    scale = None if noise is not None else kernels.input_scale(cell, x.dtype)   # fused path's
-    fused = scale is not None                                      # the cell has a fused kernel
+    # the path (rnnlab.backends.choose): a fused kernel's loop, or the reference steps below
+    path = None if noise is not None else kernels.path_of(
+        cell, T, B, x.dtype, keep_cache, contiguous=all(c.dtype == x.dtype for c in carry),
+        strided_weights=kernels.strided(p.w_hh))
+    fused = path is not None and path.family is not None
+    scale = kernels.input_scale(cell, x.dtype) if fused else None
     # XP's memory comes back to the scratch: at the end of an inference call, or after the
     # backward that spends the gates written over it; the RNN's training XP is freed after its
     # forward, as before (kept in the scratch through the backward, it would raise the peak)
     reuse = scratch if fused and (not keep_cache or kernels.saves_projections(cell)) else None
-    gemm = kernels.own_projection(cell, x, keep_cache) if fused else None
+    gemm = kernels.own_projection(path) if fused else None
     XP, bias = input_projection(cell, p, xs, scale, fused, reuse, gemm)  # (T, B, G*H): one GEMM
-    kern = kernels.forward_kernel(cell, p, XP, carry, keep_cache, bias) if fused else None
+    kern = kernels.forward_kernel(cell, p, XP, carry, keep_cache, bias, path=path) if fused else None
     if kern is not None:                                           # the fused path
         kern.run(mask, padded)
         Y = kern.outputs()                                         # (T, B, R)

@@ -1,13 +1,14 @@
 """Backends: one ladder, chosen by a network's own argument, a scoped context or one
 environment variable; every level computes the same thing; net.plan says what a call runs."""
 
+import contextlib
 import threading
 
 import numpy as np
 import pytest
 
 import rnnlab
-from rnnlab import backends, kernels
+from rnnlab import backends
 from rnnlab.errors import ConfigError
 from tests.helpers import python_output
 
@@ -64,19 +65,104 @@ def test_bad_backends_are_one_clear_error():
     assert " ".join(out).startswith("RNNLAB_BACKEND: expected one of")
 
 
+def _loops_run(monkeypatch) -> list[str]:
+    """The loop names (as backends.Path's) of every forward and backward loop run from now on."""
+    from rnnlab.kernels import _buffers, _jit, _packed
+    seen: list[str] = []
+
+    def spy(name, fn):
+        def wrapped(*args, **kwargs):
+            seen.append(name(args) if callable(name) else name)
+            return fn(*args, **kwargs)
+        return wrapped
+    for attr in ("lstm_forward", "lstm_forward_cols", "lstm_backward", "lstm_backward_cols",
+                 "gru_forward", "gru_backward", "rnn_forward", "rnn_backward"):
+        monkeypatch.setattr(_packed, attr, spy("packed", getattr(_packed, attr)))
+    for attr in ("lstm_forward_loop", "lstm_backward_loop"):
+        monkeypatch.setattr(_jit, attr, spy(lambda a: "own" if a[0] is None else "blas", getattr(_jit, attr)))
+    monkeypatch.setattr(_buffers.ForwardSteps, "run", spy("steps", _buffers.ForwardSteps.run))
+    monkeypatch.setattr(_buffers.BackwardSteps, "run", spy("steps", _buffers.BackwardSteps.run))
+    return seen
+
+
 @pytest.mark.skipif(not backends.numba_installed(), reason="numba not installed")
 @pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
 @pytest.mark.parametrize("H, B", [(8, 2), (64, 1), (64, 8), (256, 1), (256, 32)])
-def test_plan_says_what_the_call_runs(kind, H, B):
-    """plan's words agree with the kernel the call builds (packed, or NumPy's BLAS loop)."""
+@pytest.mark.parametrize("pool", [False, True], ids=["default", "shared_pool"])
+def test_a_call_runs_the_loops_its_plan_names(kind, H, B, pool, monkeypatch):
+    """net.plan(x) names the loops the call then runs (spied on), forward and backward."""
     net = getattr(rnnlab, kind)(H, H, rng=0)
-    p, cell = net.layers[0][0], net.cell
-    XP = np.zeros((10, B, cell.gates * H), np.float32)
-    carry = tuple(np.zeros((B, s), np.float32) for s in cell.carry_sizes())
-    kern = kernels.forward_kernel(cell, p, XP, carry, keep_cache=True)
-    plan = net.plan(batch_size=B, training=True)
-    assert plan.forward.startswith("packed") == kern.packed, plan
-    if kind == "LSTM":
-        assert ("NumPy's BLAS" in plan.forward) == (kern.gemm is not None and not kern.packed), plan
+    x = np.random.default_rng(0).standard_normal((10, B, H)).astype(np.float32)
+    with rnnlab.threads.shared_pool() if pool else contextlib.nullcontext():
+        plan = net.plan(x, training=True)
+        seen = _loops_run(monkeypatch)
+        y, _ = net(x)
+        net.backward(np.ones_like(y))
+    assert seen == [plan.forward, plan.backward], plan
+    assert plan.family == kind.lower() and str(plan).startswith(f"backend {plan.backend!r}")
     reference = rnnlab.LSTM(H, H, peephole=True).plan(batch_size=B)
-    assert reference.forward.startswith("reference steps")
+    assert reference.forward == "reference" and "no fused kernel" in str(reference)
+
+
+def _choose(cell, B, dtype=np.float32, training=False, streaming=False, level="packed",
+            packed=True, blas=("float32", "float64"), T=50, **kw):
+    machine = backends.Machine(compiled=True, blas=frozenset(blas), packed=packed)
+    return backends.choose(cell, T, B, dtype, training, streaming, level, machine, **kw)
+
+
+def test_choose_is_a_pure_function_of_the_call_and_the_machine():
+    from rnnlab.cells.gru import GRUCellConfig
+    from rnnlab.cells.lstm import LSTMCellConfig
+    from rnnlab.cells.rnn import RNNCellConfig
+    lstm = LSTMCellConfig
+    f64 = np.float64
+    # the LSTM, top down: packed, BLAS loop, own matmul, steps
+    assert _choose(lstm(256), 32).forward == "packed" and _choose(lstm(256), 32).split == "rows"
+    assert _choose(lstm(256), 1).split == "units" and _choose(lstm(256), 1).in_place
+    assert _choose(lstm(1024), 1).split == "units" and not _choose(lstm(1024), 1).in_place
+    assert _choose(lstm(528), 128, training=True).backward == "packed"             # wide
+    assert _choose(lstm(64), 1).forward == "own"                  # tiny inference: one thread
+    assert _choose(lstm(64), 2, training=True).forward == "packed"
+    assert _choose(lstm(64), 16).forward == "packed"              # B H > 512
+    assert _choose(lstm(256), 32, packed=False).forward == "blas"
+    assert _choose(lstm(256), 4, packed=False).forward == "own"   # own below B H 512 ... or B 4
+    assert _choose(lstm(256), 4, packed=False, training=True).backward == "blas"
+    assert _choose(lstm(256), 2, packed=False, training=True).backward == "own"
+    assert _choose(lstm(512), 2, packed=False).forward == "steps"
+    assert _choose(lstm(512), 32, dtype=f64).forward == "blas"    # float64: no packed loops
+    assert _choose(lstm(512), 32, blas=()).forward == "packed"
+    assert _choose(lstm(512), 32, blas=(), packed=False).forward == "steps"
+    assert _choose(lstm(512), 32, packed=False, strided_weights=True).forward == "steps"
+    assert _choose(lstm(256), 32, streaming=True).forward == "steps"
+    assert _choose(lstm(256), 32, contiguous=False).forward == "steps"
+    for H in (32, 100, 1040):                                     # H < 64, H % 16, H > 1024
+        assert _choose(lstm(H), 32).forward != "packed"
+    # the input projection on the packed GEMM from enough rows
+    assert _choose(lstm(512), 32, T=4).projection == "packed"
+    assert _choose(lstm(512), 1, T=50).projection == "numpy"
+    assert _choose(lstm(1024), 32, T=32).projection == "packed"
+    assert _choose(lstm(1024), 32, T=31).projection == "numpy"
+    # the GRU (reset-after) and RNN: packed rows from B = 2, to H = 1024
+    for cell in (GRUCellConfig(1024), RNNCellConfig(64)):
+        assert _choose(cell, 2).forward == "packed" and _choose(cell, 1).forward == "steps"
+    assert _choose(GRUCellConfig(256, reset_after=False), 32).forward == "steps"
+    # below the packed level, and without a fused kernel
+    assert _choose(lstm(256), 32, level="compiled").forward == "blas"
+    assert _choose(lstm(256), 32, level="numpy").forward == "steps"
+    assert _choose(lstm(256), 32, level="numpy").gate_math == "numpy"
+    ref = _choose(lstm(256), 32, level="reference", training=True)
+    assert (ref.family, ref.forward, ref.backward, ref.why) == (None, "reference", "reference", "the backend")
+    peep = _choose(lstm(256, peephole=True), 32)
+    assert peep.forward == "reference" and "LSTMCellConfig" in peep.why
+
+
+def test_without_skips_loops_in_its_block_only():
+    from rnnlab.cells.lstm import LSTMCellConfig
+    with backends.without("packed", "own"):
+        assert _choose(LSTMCellConfig(256), 4).forward == "blas"
+        with backends.without("blas"):
+            assert _choose(LSTMCellConfig(256), 4).forward == "steps"
+    assert _choose(LSTMCellConfig(256), 4).forward == "packed"
+    with pytest.raises(ConfigError, match="loop: expected one of"):
+        with backends.without("fast"):
+            pass

@@ -17,9 +17,6 @@ import math
 import numpy as np
 
 from .. import backends
-from ..cells.gru import GRUCellConfig
-from ..cells.lstm import LSTMCellConfig
-from ..cells.rnn import RNNCellConfig
 
 
 @functools.cache
@@ -29,60 +26,85 @@ def _families():
     return gru, lstm, rnn
 
 
-def _family(cell):
-    """The fused kernels' module for `cell`, or None (the reference steps run: the cell has no
-    fused kernel, or the backend in force is "reference", see rnnlab.backends). The kernels
-    (and numba, where it is installed) load at the first call that needs them."""
-    if not backends.allows("numpy"):
+def machine(level: str, dtype) -> backends.Machine:
+    """What this process can run now at `level` for `dtype` (see backends.Machine): loads the
+    kernels (and numba, where installed) at the first call that needs them. Whether the packed
+    loops are usable is asked for float32 only: inside shared_pool() the first ask shares
+    OpenBLAS's jobs with numba's threads."""
+    if backends.rank(level) < backends.rank("compiled") or not backends.numba_installed():
+        return backends.Machine()
+    from . import _blas, _jit, _packed
+    return backends.Machine(compiled=_jit.AVAILABLE, blas=frozenset(d.name for d in _blas.GEMM),
+                            packed=np.dtype(dtype) == np.float32 and _packed.usable())
+
+
+def path_of(cell, T: int, B: int, dtype, training: bool, streaming: bool = False,
+         contiguous: bool = True, strided_weights: bool = False) -> backends.Path:
+    """The Path a call takes now (backends.choose, with the level in force and this machine)."""
+    level = backends.current()
+    return backends.choose(cell, T, B, dtype, training, streaming, level, machine(level, dtype),
+                           contiguous, strided_weights)
+
+
+def _fused(cell):
+    """The fused kernels' module for `cell` at the level in force, or None (no fused kernel,
+    or the "reference" backend: the reference steps run)."""
+    return _module(backends.family(cell) if backends.allows("numpy") else None)
+
+
+def _module(family: str | None):
+    """The fused kernels' module of a family, or None."""
+    if family is None:
         return None
     gru, lstm, rnn = _families()
-    if isinstance(cell, LSTMCellConfig):
-        plain = not (cell.proj_size or cell.peephole or cell.cifg)
-        return lstm if plain else None
-    if isinstance(cell, GRUCellConfig):
-        return gru
-    if isinstance(cell, RNNCellConfig):
-        return rnn
-    return None
+    return {"lstm": lstm, "gru": gru, "rnn": rnn}[family]
 
 
-def forward_kernel(cell, p, XP, carry, keep_cache: bool, bias=None, streaming: bool = False):
+def forward_kernel(cell, p, XP, carry, keep_cache: bool, bias=None, streaming: bool = False,
+                   path: backends.Path | None = None):
     """The fused forward over XP (T, B, G*H), which carries `input_scale` (see folded_input);
     `bias` (G*H,), scaled as XP, is added where the gate math reads XP (None: XP holds it).
     `streaming`: the kernel will be stepped again and again over a one-step XP (rnnlab.Stream),
-    so set-up that pays over many steps is worth it (see _buffers.step_weights)."""
-    fam = _family(cell)
+    so set-up that pays over many steps is worth it (see _buffers.step_weights). `path`: the
+    call's (kernels.path_of), or None to choose it here. None where no fused kernel runs."""
+    if _fused(cell) is None:
+        return None
+    T, B, _ = XP.shape
+    if path is None:
+        path = path_of(cell, T, B, XP.dtype, keep_cache, streaming,
+                       XP.flags.c_contiguous and all(c.dtype == XP.dtype for c in carry),
+                       strided(p.w_hh))
+    fam = _module(path.family)
     if fam is None:
         return None
     if bias is None:
         bias = np.zeros(XP.shape[-1], dtype=XP.dtype)
-    steps = math.inf if streaming else XP.shape[0]
-    return fam.Forward(cell, p, XP, carry, keep_cache, bias, steps)
+    steps = math.inf if streaming else T
+    return fam.Forward(cell, p, XP, carry, keep_cache, bias, steps, path)
+
+
+def strided(w: np.ndarray) -> bool:
+    """Whether w is neither C- nor F-contiguous (the BLAS loop cannot read it in place)."""
+    return not (w.flags.c_contiguous or w.flags.f_contiguous)
 
 
 def saves_projections(cell) -> bool:
     """Whether the fused forward's cache keeps its input projections (its gates written over
     them), so that they live until the backward that spends them."""
-    fam = _family(cell)
-    return fam is not None and fam.Forward.saves_projections
+    return _fused(cell) is not None and backends.family(cell) in ("lstm", "gru")
 
 
-def own_projection(cell, x: np.ndarray, keep_cache: bool):
+def own_projection(path: backends.Path):
     """The GEMM `(xs (N, D), w (G, D), scale (G,) or None, out) -> out = xs (w scale)^T` (the
     scale taken as it packs w, no scaled copy of w) that the fused forward wants for its
-    input projections instead of NumPy's, or None: the LSTM's packed loop (lstm.packed_loop)
-    runs it on numba's threads, as the loop itself (lstm.projects_packed)."""
-    lstm = _families()[1]
-    fam = _family(cell)
-    T, B = x.shape[:2]
-    if fam is lstm and lstm.projects_packed(T, B, cell.hidden_size, x.dtype, keep_cache):
-        return lstm.packed_projection
-    return None
+    input projections instead of NumPy's, or None: the LSTM's packed loop runs it on numba's
+    threads where path.projection is "packed"."""
+    return _families()[1].packed_projection if path.projection == "packed" else None
 
 
 def input_scale(cell, dtype):
     """(G*H,) factors the fused forward wants on its input projections, or None."""
-    fam = _family(cell)
+    fam = _fused(cell)
     return None if fam is None else fam.input_scale(cell, dtype)
 
 
@@ -97,6 +119,10 @@ def folded_input(cell, p, scale):
 
 
 def backward_kernel(cell, p, caches, dcarry, x):
-    """The fused backward of a forward that saved `caches` and read x (T, B, D)."""
-    fam = _family(cell)
-    return None if fam is None else fam.Backward(cell, p, caches, dcarry, x)
+    """The fused backward of a forward that saved `caches` and read x (T, B, D), or None."""
+    T, B = x.shape[:2]
+    fam = _fused(cell)
+    if fam is None:
+        return None
+    way = path_of(cell, T, B, x.dtype, training=True, contiguous=fam.laid_out(caches))
+    return fam.Backward(cell, p, caches, dcarry, x, way)

@@ -98,12 +98,6 @@ def step_weights(w: np.ndarray, B: int, steps: float) -> np.ndarray:
     return w.T
 
 
-def steps() -> str:
-    """The loop where no compiled loop applies: one step at a time from Python."""
-    from . import _jit
-    return "steps from Python, " + ("compiled gate math" if _jit.enabled() else "NumPy passes")
-
-
 def held_rows(mask, padded, t: int) -> np.ndarray | None:
     """(B, 1) True for the rows past their length at step t, or None when there are none."""
     return None if padded is None or not padded[t] else ~mask[t]

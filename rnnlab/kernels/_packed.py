@@ -56,13 +56,11 @@ from .. import backends
 from . import _blas, _jit, _pool
 from .gemm import FAR, KC, LINE as _LINE, MR, NEAR_ROWS, NR, ROWS  # noqa: F401 (the loops' and tests' names)
 
-WIDEST = 1024            # the largest H any packed loop takes (`fits`' widest)
-
 AVAILABLE = _jit.AVAILABLE
 
 
 def usable() -> bool:
-    """Whether the packed path may run now: inside `rnnlab.threads.shared_pool()` (the packed
+    """Whether the packed loops may run now (backends.Machine.packed): inside `rnnlab.threads.shared_pool()` (the packed
     loops start numba's threads, which the user opts into), while NumPy's OpenBLAS runs its
     parallel jobs on numba's threads too (_pool.in_use, from the first call there that asks)
     or runs on one thread (OPENBLAS_NUM_THREADS=1, threadpoolctl's threadpool_limits).
@@ -77,16 +75,6 @@ def usable() -> bool:
     this is unsafe"); the child takes the BLAS path."""
     return (AVAILABLE and backends.allows("packed") and _pool.opted() and not _pool.forked()
             and (_pool.in_use() or _blas.threads() == 1))
-
-
-def fits(H: int, dtype, widest: int = 512) -> bool:
-    """What every packed loop needs: float32, H a multiple of 16 from 64 to `widest`, and the
-    path usable now (asked last: the first time, it shares OpenBLAS's jobs with numba's
-    threads). At H < 64 a K of 16-48 rows is too short for the tiles (the LSTM at H = 32,
-    B = 128 read 1.47x the BLAS loop's time). Above 512 (to WIDEST) the rows-split loops
-    stream all of W_hh a step: the LSTM splits its units there instead (lstm.wide), the GRU
-    and the RNN keep their rows (gru.packed_loop, rnn.packed_loop)."""
-    return np.dtype(dtype) == np.float32 and H % NR == 0 and 64 <= H <= widest and usable()
 
 
 def packed(w: np.ndarray, scale: np.ndarray | None = None) -> np.ndarray:

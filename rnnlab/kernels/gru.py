@@ -9,17 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import _jit, _packed
-from ._buffers import (
-    BackwardSteps,
-    ForwardSteps,
-    carry_buffer,
-    held_steps,
-    hold_rows,
-    joined,
-    masked,
-    step_weights,
-    steps,
-)
+from ._buffers import (BackwardSteps, ForwardSteps, carry_buffer, held_steps, hold_rows, joined,
+    masked, step_weights)
 
 
 def input_scale(cell, dtype) -> np.ndarray:
@@ -30,42 +21,24 @@ def input_scale(cell, dtype) -> np.ndarray:
     return s
 
 
-def packed_loop(B: int, H: int, dtype, reset_after: bool, streaming: bool) -> bool:
-    """Whether a call's forward (and its training backward) runs as one compiled loop on
-    rnnlab's own packed GEMM and numba's threads (_packed.gru_forward, gru_backward), the rows
-    split between the threads: the reset-after form over a whole sequence, B > 1, where
-    _packed.fits to H = 1024 (float32, H a multiple of 16 from 64). Elsewhere each step's
-    product goes to NumPy's matmul from Python.
-
-    Against those steps, one pool (_pool), interleaved, T = 50 (and 200 at H = 64): inference
-    0.54-0.99x at H = 64-512, B = 2-128 but for H = 256, B = 2 and 4 (1.03, 1.08: one or two
-    rows a thread); training 0.48-0.96x, but 1.02 at H = 256, B = 2. At H = 1024 (W_hh 12 MB,
-    packed once a call where OpenBLAS packs it every step): inference 0.38x at B = 2-4, 0.51x
-    at B = 8, 0.72x at B = 32, 0.87x at B = 128; training 0.42x at B = 2, 0.75-0.82x at
-    B = 16-32, 0.90x at B = 128."""
-    return reset_after and not streaming and B > 1 and _packed.fits(H, dtype, widest=_packed.WIDEST)
-
-
-def plan(cell, B: int, dtype, keep_cache: bool, streaming: bool) -> tuple[str, str]:
-    """The loops a call's forward and backward run, in words: see rnnlab.backends.plan."""
-    H = cell.hidden_size
-    forward = "packed, rows split" if packed_loop(B, H, dtype, cell.reset_after, streaming) else steps()
-    backward = "packed, rows split" if packed_loop(B, H, dtype, cell.reset_after, False) else steps()
-    return forward, backward
+def laid_out(caches) -> bool:
+    """Whether a forward's cache suits the packed backward loop: its gates r, z, n one
+    C-contiguous (T, B, 3H) array (the fused forward's layout), rec C-contiguous."""
+    gates = joined(caches[1], caches[2])
+    return gates is not None and gates.flags.c_contiguous and caches[3].flags.c_contiguous
 
 
 class Forward(ForwardSteps):
     saves_projections = True  # the gates r, z, n overwrite XP and are kept for backward
 
-    def __init__(self, cell, p, XP, carry, keep_cache: bool, bias, steps: float) -> None:
+    def __init__(self, cell, p, XP, carry, keep_cache: bool, bias, steps: float, path) -> None:
         T, B, _ = XP.shape
         H = cell.hidden_size
         self.H, self.keep, self.after = H, keep_cache, cell.reset_after
         self.XP, self.bias = XP, bias              # input projections and bias (3H,), scaled
-        self.jit = _jit.enabled()
+        self.jit = path.gate_math == "compiled"
         w = p.w_hh                     # the compiled step halves the r, z columns itself
-        self.packed = (packed_loop(B, H, XP.dtype, cell.reset_after, steps == np.inf)
-                       and XP.flags.c_contiguous and carry[0].dtype == XP.dtype)
+        self.packed = path.forward == "packed"
         if self.packed:                # W_hh^T in 16-column panels, unscaled
             self.threads = _packed.threads()
             self.wp = _packed.packed(w)
@@ -91,8 +64,7 @@ class Forward(ForwardSteps):
         self.no_bias = np.empty(0, dtype=XP.dtype)
 
     def run(self, mask, padded) -> None:
-        """One compiled loop on rnnlab's own GEMM and threads (see packed_loop), else step by
-        step from Python."""
+        """The loop the path names: packed (rows split), or steps from Python."""
         if not self.packed:
             return super().run(mask, padded)
         T = self.XP.shape[0]
@@ -158,8 +130,9 @@ class Forward(ForwardSteps):
 
 
 class Backward(BackwardSteps):
-    def __init__(self, cell, p, caches, dcarry, x=None) -> None:   # x: read by the RNN's only
+    def __init__(self, cell, p, caches, dcarry, x, path) -> None:   # x: read by the RNN's only
         self.h, self.rz, self.n, self.rec = caches
+        self.path = path
         T, B, H = self.n.shape
         dt = self.n.dtype
         self.H, self.after, self.w = H, cell.reset_after, p.w_hh   # (3H, H)
@@ -174,18 +147,17 @@ class Backward(BackwardSteps):
         self.d = (np.array(dcarry[0], dtype=dt),)
         self.nxt = (np.empty_like(self.d[0]),)
         self.tmp2 = np.empty((B, H), dtype=dt)                 # dn W_hn (reset-before)
-        self.jit = _jit.enabled()
+        self.jit = path.gate_math == "compiled"
         if not self.jit:                                       # scratch of the NumPy passes
             self.ds = np.empty((B, 3 * H), dtype=dt)           # local derivatives of the gates
             self.tmp = np.empty((B, H), dtype=dt)
 
     def run(self, dY, mask, padded) -> None:
-        """One compiled loop on rnnlab's own GEMM and threads (see packed_loop), where the
-        forward's gates and rec are laid out for it; else step by step."""
+        """The loop the path names: packed (rows split, where the forward's gates and rec are
+        laid out for it, laid_out), or steps from Python."""
         T, B, _ = dY.shape
         dt = self.DA.dtype
-        if not (self.after and self.consumes_cache and packed_loop(B, self.H, dt, True, False)
-                and self.DA.flags.c_contiguous and self.rec.flags.c_contiguous):
+        if self.path.backward != "packed":
             return super().run(dY, mask, padded)
         held = held_steps(mask, T)
         dY = np.ascontiguousarray(dY, dtype=dt)

@@ -10,53 +10,27 @@ import numpy as np
 from ..cells.base import flat
 from ..params import CellParams
 from . import _jit, _packed
-from ._buffers import (
-    BackwardSteps,
-    ForwardSteps,
-    carry_buffer,
-    held_steps,
-    hold_rows,
-    masked,
-    step_weights,
-    steps,
-)
+from ._buffers import (BackwardSteps, ForwardSteps, carry_buffer, held_steps, hold_rows, masked,
+    step_weights)
 
 
 def input_scale(cell, dtype) -> np.ndarray:
     return np.ones(cell.hidden_size, dtype=dtype)             # no sigmoid gates
 
 
-def packed_loop(B: int, H: int, dtype, streaming: bool) -> bool:
-    """Whether a call's forward (and its training backward) runs as one compiled loop on
-    rnnlab's own packed GEMM and numba's threads (_packed.rnn_forward, rnn_backward), the rows
-    split between the threads: over a whole sequence, B > 1, where _packed.fits to H = 1024
-    (float32, H a multiple of 16 from 64). Elsewhere each step's product goes to NumPy's matmul
-    from Python.
-
-    Against those steps, one pool (_pool), interleaved, T = 50-200: inference 0.51-0.96x at
-    H = 64-512, B = 2-128, training 0.61-0.94x. At H = 1024 (W_hh 4 MB, packed once a call
-    where OpenBLAS packs it every step), T = 50: inference 0.45x at B = 4, 0.77x at B = 32,
-    0.89x at B = 128; training 0.46x at B = 2, 0.82x at B = 32, 0.91x at B = 128."""
-    return not streaming and B > 1 and _packed.fits(H, dtype, widest=_packed.WIDEST)
-
-
-def plan(cell, B: int, dtype, keep_cache: bool, streaming: bool) -> tuple[str, str]:
-    """The loops a call's forward and backward run, in words: see rnnlab.backends.plan."""
-    H = cell.hidden_size
-    forward = "packed, rows split" if packed_loop(B, H, dtype, streaming) else steps()
-    backward = "packed, rows split, in chunks of steps" if packed_loop(B, H, dtype, False) else steps()
-    return forward, backward
+def laid_out(caches) -> bool:
+    """Whether a forward's cache suits the packed backward loop (its outputs C-contiguous)."""
+    return caches[1].flags.c_contiguous
 
 
 class Forward(ForwardSteps):
-    def __init__(self, cell, p, XP, carry, keep_cache: bool, bias, steps: float) -> None:
+    def __init__(self, cell, p, XP, carry, keep_cache: bool, bias, steps: float, path) -> None:
         T, B, _ = XP.shape
         self.XP, self.bias, self.relu = XP, bias, cell.nonlinearity == "relu"   # bias (H,)
         self.HS = carry_buffer(T, carry[0])                    # (T+1, B, H)
         self.carries = (self.HS,)
-        self.jit = _jit.enabled()
-        self.packed = (packed_loop(B, cell.hidden_size, XP.dtype, steps == np.inf)
-                       and XP.flags.c_contiguous and carry[0].dtype == XP.dtype)
+        self.jit = path.gate_math == "compiled"
+        self.packed = path.forward == "packed"
         if self.packed:                                        # W_hh^T in 16-column panels
             self.threads = _packed.threads()
             self.wp = _packed.packed(p.w_hh)
@@ -64,8 +38,7 @@ class Forward(ForwardSteps):
             self.w = step_weights(p.w_hh, B, steps)            # (H, H) W_hh^T
 
     def run(self, mask, padded) -> None:
-        """One compiled loop on rnnlab's own GEMM and threads (see packed_loop), else step by
-        step from Python."""
+        """The loop the path names: packed (rows split), or steps from Python."""
         if not self.packed:
             return super().run(mask, padded)
         T = self.XP.shape[0]
@@ -98,8 +71,9 @@ class Backward(BackwardSteps):
 
     CHUNK_ROWS = 2048           # K B rows a chunk: large enough for GEMM speed, small in memory
 
-    def __init__(self, cell, p, caches, dcarry, x) -> None:
-        self.h_prev, self.h_new = caches                       # (T, B, H) each
+    def __init__(self, cell, p, caches, dcarry, x, path) -> None:
+        self.h_prev, self.h_new = caches
+        self.path = path                       # (T, B, H) each
         T, B, H = self.h_new.shape
         dt = self.h_new.dtype
         self.relu, self.p, self.x = cell.nonlinearity == "relu", p, x   # x (T, B, D)
@@ -111,15 +85,15 @@ class Backward(BackwardSteps):
         self.grads = None                                      # set by the first chunk
         self.d = (np.array(dcarry[0], dtype=dt),)
         self.nxt = (np.empty_like(self.d[0]),)
-        self.jit = _jit.enabled()
+        self.jit = path.gate_math == "compiled"
         self.pos = np.empty((B, H), dtype=bool) if self.relu and not self.jit else None
 
     def run(self, dY, mask, padded) -> None:
-        """Each chunk of steps as one compiled loop on rnnlab's own GEMM and threads (see
-        packed_loop), else step by step; each chunk's input and weight gradients after it."""
+        """Each chunk of steps as one packed loop where the path says so, else step by step;
+        each chunk's input and weight gradients after it."""
         T, B, H = dY.shape
         y = self.h_new
-        if not (packed_loop(B, H, y.dtype, False) and y.flags.c_contiguous):
+        if self.path.backward != "packed":
             return super().run(dY, mask, padded)
         held = held_steps(mask, T)
         dY = np.ascontiguousarray(dY, dtype=y.dtype)

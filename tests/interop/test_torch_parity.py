@@ -1,9 +1,12 @@
 """Parity with torch.nn.RNN/LSTM/GRU (torch==2.13.0): outputs, final states, every gradient."""
 
+import contextlib
+
 import numpy as np
 import pytest
 
 import rnnlab
+from rnnlab import backends
 
 torch = pytest.importorskip("torch", reason="torch==2.13.0 is a test extra (see README)")
 nn = torch.nn
@@ -48,13 +51,25 @@ def case_id(case):
     return kind + "-" + "-".join(f"{k}={v}" for k, v in kw.items())
 
 
+LEVELS = [b for b in backends.LEVELS if b in ("reference", "numpy") or backends.numba_installed()]
+
+
+@pytest.mark.parametrize("level", LEVELS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize("packed", [False, True], ids=["dense", "packed"])
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 @pytest.mark.filterwarnings("ignore:LSTM with projections is not supported with oneDNN:UserWarning")
-def test_outputs_states_and_all_gradients(case, packed, dtype):
+def test_outputs_states_and_all_gradients(case, packed, dtype, level):
+    """On every backend (rnnlab.backends): at "packed", inside shared_pool() and at H = 64,
+    where the packed loops take float32 (the plan says which loops ran)."""
+    with rnnlab.backend(level), (rnnlab.threads.shared_pool() if level == "packed"
+                                 else contextlib.nullcontext()):
+        _outputs_states_and_all_gradients(case, packed, dtype, H=64 if level == "packed" else 6)
+
+
+def _outputs_states_and_all_gradients(case, packed, dtype, H):
     kind, kw = case
-    T, B, D, H = 7, 4, 5, 6
+    T, B, D = 7, 4, 5
     tm, m = twins(kind, D, H, dtype, **kw)
     rng = np.random.default_rng(1)
     bf = kw.get("batch_first", False)
@@ -73,6 +88,8 @@ def test_outputs_states_and_all_gradients(case, packed, dtype):
         out_t, _ = nn.utils.rnn.pad_packed_sequence(out_t, batch_first=bf, total_length=T)
     st_t = st_t if isinstance(st_t, tuple) else (st_t,)
 
+    if rnnlab.backends.current() == "packed" and dtype == np.float32 and backends.family(m.cell):
+        assert m.plan(x).forward == "packed"                  # not a test of the fallback
     out, st = m(x, hx if len(hx) == 2 else hx[0], lengths=lengths)
     st = st if isinstance(st, tuple) else (st,)
     close(out, out_t, dtype, "output")

@@ -1,11 +1,15 @@
 """NumPy's BLAS as the compiled loops call it (kernels._blas)."""
 
 
+import contextlib
+
 import numpy as np
 import pytest
 
 import rnnlab
-from rnnlab.kernels import _blas, _jit, lstm
+from rnnlab import kernels
+from rnnlab.cells.lstm import LSTMCellConfig
+from rnnlab.kernels import _blas, _jit
 from tests.helpers import backward_loop_gemms, python_output
 
 needs_blas = pytest.mark.skipif(not _jit.AVAILABLE, reason="numba not installed")
@@ -40,12 +44,17 @@ def test_a_gemm_that_gets_the_product_wrong_is_not_used():
 
 @needs_blas
 def test_the_blas_loop_runs_from_four_rows_and_not_when_switched_off(monkeypatch):
-    assert lstm.blas_loop(1, np.float32) is None and lstm.blas_loop(2, np.float32) is None
-    assert lstm.blas_loop(4, np.float32) is not None
+    cell = LSTMCellConfig(512)                                # above the own-matmul loop's H
+
+    def forward(B):
+        return kernels.path_of(cell, 10, B, np.float32, False).forward
+    with rnnlab.backend("compiled"):
+        assert forward(1) == "steps" and forward(2) == "steps" and forward(4) == "blas"
     with rnnlab.backend("numpy"):                             # the NumPy passes: no loop
-        assert lstm.blas_loop(4, np.float32) is None
+        assert forward(4) == "steps"
     monkeypatch.setattr(_blas, "GEMM", {})                    # as where no OpenBLAS was found
-    assert lstm.blas_loop(4, np.float32) is None
+    with rnnlab.backend("compiled"):
+        assert forward(4) == "steps"
 
 
 def test_the_environment_variable_turns_the_loops_off():
@@ -61,17 +70,17 @@ def test_a_strided_w_hh_gives_what_a_contiguous_one_gives(T, monkeypatch):
     from rnnlab.cells.lstm import LSTMCellConfig
     from rnnlab.init import init_cell
     from rnnlab.recurrent import scan_forward
-    monkeypatch.setattr(lstm, "compiled_loop", lambda B, H: False)   # not the own-matmul loop
     cell = LSTMCellConfig(5)
     rng = np.random.default_rng(0)
     p = init_cell(cell, 3, bias=True, dtype=np.float64, rng=rng)
     x = rng.standard_normal((T, 4, 3))
     carry = (np.zeros((4, 5)), np.zeros((4, 5)))
-    y, _, _ = scan_forward(cell, p, x, carry, keep_cache=False)
-    wide = np.zeros((20, 10))
-    wide[:, ::2] = p.w_hh
-    p.w_hh = wide[:, ::2]                           # (20, 5), neither C nor F contiguous
-    y_strided, _, _ = scan_forward(cell, p, x, carry, keep_cache=False)
+    with rnnlab.backends.without("own"):            # not the own-matmul loop
+        y, _, _ = scan_forward(cell, p, x, carry, keep_cache=False)
+        wide = np.zeros((20, 10))
+        wide[:, ::2] = p.w_hh
+        p.w_hh = wide[:, ::2]                       # (20, 5), neither C nor F contiguous
+        y_strided, _, _ = scan_forward(cell, p, x, carry, keep_cache=False)
     np.testing.assert_allclose(y_strided, y, rtol=1e-13, atol=1e-13)
 
 
@@ -85,8 +94,6 @@ def test_the_compiled_loops_gradients_match_finite_differences(B, blas, monkeypa
     from rnnlab.cells.lstm import LSTMCellConfig
     from rnnlab.init import init_cell
     from rnnlab.recurrent import scan_backward, scan_forward
-    if blas:
-        monkeypatch.setattr(lstm, "compiled_loop", lambda B, H: False)
     gemms = backward_loop_gemms(monkeypatch)
     cell = LSTMCellConfig(4)
     rng = np.random.default_rng(1)
@@ -101,9 +108,11 @@ def test_the_compiled_loops_gradients_match_finite_differences(B, blas, monkeypa
         y, (h, c), _ = scan_forward(cell, p, x, (h0, c0), lengths, keep_cache=False)
         return float((y * G).sum() + h.sum() + 2 * c.sum())
 
-    assert (lstm.blas_loop(B, np.float64) is not None) == blas
-    _, _, sc = scan_forward(cell, p, x, (h0, c0), lengths)
-    dx, (dh0, dc0), g = scan_backward(cell, p, sc, G, (np.ones((B, 4)), np.full((B, 4), 2.0)))
+    with rnnlab.backends.without("own") if blas else contextlib.nullcontext():   # forward too
+        way = kernels.path_of(cell, T, B, np.float64, True)
+        assert (way.forward, way.backward) == (("blas", "blas") if blas else ("own", "own"))
+        _, _, sc = scan_forward(cell, p, x, (h0, c0), lengths)
+        dx, (dh0, dc0), g = scan_backward(cell, p, sc, G, (np.ones((B, 4)), np.full((B, 4), 2.0)))
     assert len(gemms) == 1 and (gemms[0] is not None) == blas
 
     def numeric(a):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import rnnlab
-from rnnlab import GRU, LSTM, kernels
+from rnnlab import GRU, LSTM, backends, kernels
 from rnnlab.cells.gru import GRUCellConfig
 from rnnlab.cells.lstm import LSTMCellConfig
 from rnnlab.cells.rnn import RNNCellConfig
@@ -36,12 +36,9 @@ def run(cell, p, x, carry, lengths, reverse, dY, dcarry, mode: str, monkeypatch=
     "jit-blas" (the LSTM's forward too calls BLAS from its compiled loop), "jit-steps"
     (compiled passes, BLAS steps from Python)."""
     reference = mode == "reference"
-    if mode in ("jit-blas", "jit-steps"):
-        monkeypatch.setattr(kernels.lstm, "compiled_loop", lambda B, H: False)
-    if mode == "jit-steps":                           # as on a machine where no OpenBLAS was found
-        monkeypatch.setattr(kernels._blas, "GEMM", {})
+    skipped = {"jit-blas": ("own",), "jit-steps": ("own", "blas")}.get(mode, ())
     level = {"reference": "reference", "numpy": "numpy"}.get(mode, "compiled")
-    with rnnlab.backend(level):
+    with rnnlab.backend(level), backends.without(*skipped):
         XP = np.zeros((x.shape[0], x.shape[1], cell.gates * cell.hidden_size), dtype=x.dtype)
         fused = kernels.forward_kernel(cell, p, XP, carry, True) is not None
         assert fused != reference                     # the reference runs the cells' own steps
@@ -71,9 +68,12 @@ def test_fused_matches_reference(name, lengths, reverse, dtype, tol, mode, T, mo
     lens = None if lengths is None else np.array(lengths)
     ref = run(cell, p, x, carry, lens, reverse, dY, dcarry, "reference")
     fast = run(cell, p, x, carry, lens, reverse, dY, dcarry, mode, monkeypatch)
-    if mode != "numpy":                               # which compiled loops ran
-        assert kernels.lstm.compiled_loop(B, 5) == (mode == "jit")      # the small-batch one
-        assert (kernels.lstm.blas_loop(B, dtype) is not None) == (mode != "jit-steps")
+    if mode != "numpy" and backends.family(cell) == "lstm":   # which compiled loops ran
+        skipped = {"jit-blas": ("own",), "jit-steps": ("own", "blas")}.get(mode, ())
+        with rnnlab.backend("compiled"), backends.without(*skipped):
+            way = kernels.path_of(cell, T, B, dtype, True)
+        assert (way.forward, way.backward) == {"jit": ("own", "blas"), "jit-blas": ("blas", "blas"),
+                                               "jit-steps": ("steps", "steps")}[mode]
     assert kernels.forward_kernel(cell, p, np.zeros((T, B, cell.gates * 5), dtype), carry, True) is not None
     _assert_same(fast, ref, tol, "nobias" in name, lens, T, B)
 

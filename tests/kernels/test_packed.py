@@ -21,12 +21,38 @@ from rnnlab.cells.gru import GRUCellConfig
 from rnnlab.cells.lstm import LSTMCellConfig
 from rnnlab.cells.rnn import RNNCellConfig
 from rnnlab.init import init_cell
-from rnnlab.kernels import _blas, _packed, _pool, gru, lstm, rnn
+from rnnlab import backends, kernels
+from rnnlab.kernels import _blas, _packed, _pool, rnn
 from rnnlab.recurrent import scan_backward, scan_forward
 from tests.helpers import python_output
 
 needs_packed = pytest.mark.skipif(not _packed.AVAILABLE or _blas.threads() is None,
                                   reason="needs numba and NumPy's OpenBLAS found (threadpoolctl)")
+
+
+class paths:
+    """What a call would run now (kernels.path_of, backends.choose), in the words of a test."""
+
+    @staticmethod
+    def lstm_packed(B, H, dtype, keep_cache, streaming):
+        return kernels.path_of(LSTMCellConfig(H), 50, B, dtype, keep_cache, streaming).forward == "packed"
+
+    @staticmethod
+    def lstm_packed_training(B, H, dtype):
+        return kernels.path_of(LSTMCellConfig(H), 50, B, dtype, True).backward == "packed"
+
+    @staticmethod
+    def projects_packed(T, B, H, dtype, keep_cache):
+        return kernels.path_of(LSTMCellConfig(H), T, B, dtype, keep_cache).projection == "packed"
+
+    @staticmethod
+    def gru_packed(B, H, dtype, reset_after, streaming):
+        return kernels.path_of(GRUCellConfig(H, reset_after=reset_after), 50, B, dtype, False,
+                               streaming).forward == "packed"
+
+    @staticmethod
+    def rnn_packed(B, H, dtype, streaming):
+        return kernels.path_of(RNNCellConfig(H), 50, B, dtype, False, streaming).forward == "packed"
 
 
 @pytest.fixture(autouse=True)
@@ -120,8 +146,8 @@ def test_packed_inference_matches_the_reference_steps(T, B, D, H, calls):
     cell, p, x, carry = _problem(T, B, D, H)
     y, final, cache = scan_forward(cell, p, x, carry, keep_cache=False)
     assert cache is None and y.dtype == np.float32
-    split = lstm.units_split(B, H)
-    assert calls["project"] == int(lstm.projects_packed(T, B, H, np.float32, False))
+    split = backends.units_split(B, H)
+    assert calls["project"] == int(paths.projects_packed(T, B, H, np.float32, False))
     assert calls["cols" if split else "rows"] == 1
     y_ref, final_ref = _reference(cell, p, x, carry)
     np.testing.assert_allclose(y, y_ref, rtol=0, atol=2e-5)
@@ -249,7 +275,7 @@ def test_the_batch_of_one_forward_reads_w_hh_in_place(B, H, monkeypatch):
     monkeypatch.setattr(_packed, "lstm_forward", spy(rows))
     cell, p, x, carry = _problem(4, B, 9, H)
     y, final, _ = scan_forward(cell, p, x, carry, keep_cache=False)
-    assert seen == [2 if lstm.in_place(B, H) else 1]
+    assert seen == [2 if backends.in_place(B, H) else 1]
     y_ref, final_ref = _reference(cell, p, x, carry)
     np.testing.assert_allclose(y, y_ref, rtol=0, atol=2e-5)
     for f, f_ref in zip(final, final_ref):
@@ -287,37 +313,37 @@ def test_threads_meeting_at_the_spin_barrier_see_each_others_writes():
 @needs_packed
 def test_which_calls_take_the_packed_loop():
     f32 = np.float32
-    assert lstm.packed_loop(32, 256, f32, keep_cache=False, streaming=False)
-    assert lstm.packed_loop(1, 128, f32, keep_cache=False, streaming=False)
-    assert lstm.packed_loop(32, 256, f32, keep_cache=True, streaming=False)       # training
-    assert lstm.packed_training(2, 64, f32)
-    assert lstm.packed_loop(1, 128, f32, keep_cache=True, streaming=False)        # units split
-    assert lstm.packed_training(1, 128, f32)
-    assert not lstm.packed_loop(1, 64, f32, keep_cache=True, streaming=False)     # B = 1, small
-    assert not lstm.packed_training(1, 64, f32)
-    assert not lstm.packed_training(32, 256, np.float64)
-    assert lstm.packed_training(32, 1024, f32)                                     # wide
-    assert lstm.packed_loop(128, 1024, f32, keep_cache=False, streaming=False)
-    assert lstm.packed_loop(1, 528, f32, keep_cache=True, streaming=False)
-    assert lstm.units_split(1, 256) and lstm.units_split(128, 528) and not lstm.units_split(128, 512)
-    assert lstm.in_place(1, 128) and lstm.in_place(1, 1008)                        # W_hh as it is
-    assert not lstm.in_place(1, 1024) and not lstm.in_place(2, 256)
-    assert lstm.projects_packed(1, 1, 256, f32, keep_cache=False)
-    assert lstm.projects_packed(4, 32, 512, f32, keep_cache=False)                 # 128 rows
-    assert not lstm.projects_packed(50, 1, 512, f32, keep_cache=False)             # OpenBLAS's
-    assert lstm.projects_packed(32, 32, 1024, f32, keep_cache=False)               # 1024 rows
-    assert not lstm.projects_packed(31, 32, 1024, f32, keep_cache=False)           # OpenBLAS's
-    assert not lstm.projects_packed(200, 1, 1024, f32, keep_cache=False)
-    assert not lstm.packed_training(32, 1040, f32)
-    assert not lstm.packed_loop(32, 1000, f32, keep_cache=False, streaming=False)  # H % 16
-    assert not lstm.packed_loop(32, 1024, np.float64, keep_cache=True, streaming=False)
-    assert not lstm.packed_loop(32, 256, f32, keep_cache=False, streaming=True)   # Stream
-    assert not lstm.packed_loop(32, 256, np.float64, keep_cache=False, streaming=False)
-    assert not lstm.packed_loop(32, 100, f32, keep_cache=False, streaming=False)  # H % 16
-    assert not lstm.packed_loop(32, 1024, f32, keep_cache=False, streaming=True)
-    assert not lstm.packed_loop(4, 64, f32, keep_cache=False, streaming=False)    # tiny
-    assert not lstm.packed_loop(128, 32, f32, keep_cache=False, streaming=False)  # H < 64
-    assert not lstm.packed_training(128, 48, f32)
+    assert paths.lstm_packed(32, 256, f32, keep_cache=False, streaming=False)
+    assert paths.lstm_packed(1, 128, f32, keep_cache=False, streaming=False)
+    assert paths.lstm_packed(32, 256, f32, keep_cache=True, streaming=False)       # training
+    assert paths.lstm_packed_training(2, 64, f32)
+    assert paths.lstm_packed(1, 128, f32, keep_cache=True, streaming=False)        # units split
+    assert paths.lstm_packed_training(1, 128, f32)
+    assert not paths.lstm_packed(1, 64, f32, keep_cache=True, streaming=False)     # B = 1, small
+    assert not paths.lstm_packed_training(1, 64, f32)
+    assert not paths.lstm_packed_training(32, 256, np.float64)
+    assert paths.lstm_packed_training(32, 1024, f32)                                     # wide
+    assert paths.lstm_packed(128, 1024, f32, keep_cache=False, streaming=False)
+    assert paths.lstm_packed(1, 528, f32, keep_cache=True, streaming=False)
+    assert backends.units_split(1, 256) and backends.units_split(128, 528) and not backends.units_split(128, 512)
+    assert backends.in_place(1, 128) and backends.in_place(1, 1008)                        # W_hh as it is
+    assert not backends.in_place(1, 1024) and not backends.in_place(2, 256)
+    assert paths.projects_packed(1, 1, 256, f32, keep_cache=False)
+    assert paths.projects_packed(4, 32, 512, f32, keep_cache=False)                 # 128 rows
+    assert not paths.projects_packed(50, 1, 512, f32, keep_cache=False)             # OpenBLAS's
+    assert paths.projects_packed(32, 32, 1024, f32, keep_cache=False)               # 1024 rows
+    assert not paths.projects_packed(31, 32, 1024, f32, keep_cache=False)           # OpenBLAS's
+    assert not paths.projects_packed(200, 1, 1024, f32, keep_cache=False)
+    assert not paths.lstm_packed_training(32, 1040, f32)
+    assert not paths.lstm_packed(32, 1000, f32, keep_cache=False, streaming=False)  # H % 16
+    assert not paths.lstm_packed(32, 1024, np.float64, keep_cache=True, streaming=False)
+    assert not paths.lstm_packed(32, 256, f32, keep_cache=False, streaming=True)   # Stream
+    assert not paths.lstm_packed(32, 256, np.float64, keep_cache=False, streaming=False)
+    assert not paths.lstm_packed(32, 100, f32, keep_cache=False, streaming=False)  # H % 16
+    assert not paths.lstm_packed(32, 1024, f32, keep_cache=False, streaming=True)
+    assert not paths.lstm_packed(4, 64, f32, keep_cache=False, streaming=False)    # tiny
+    assert not paths.lstm_packed(128, 32, f32, keep_cache=False, streaming=False)  # H < 64
+    assert not paths.lstm_packed_training(128, 48, f32)
 
 
 @needs_packed
@@ -330,9 +356,9 @@ def test_nothing_takes_it_while_openblas_runs_its_own_two_threads(calls):
     one = _training(*problem)
     with threadpoolctl.threadpool_limits(2, user_api="blas"), _pools_apart():
         assert _blas.threads() == 2 and not _packed.usable()
-        assert not lstm.packed_loop(32, 256, np.float32, keep_cache=False, streaming=False)
-        assert not lstm.packed_training(32, 256, np.float32)
-        assert not lstm.packed_training(32, 1024, np.float32)                   # `wide` too
+        assert not paths.lstm_packed(32, 256, np.float32, keep_cache=False, streaming=False)
+        assert not paths.lstm_packed_training(32, 256, np.float32)
+        assert not paths.lstm_packed_training(32, 1024, np.float32)                   # `wide` too
         two = _training(*problem)
     assert calls == {"project": 1, "rows": 1, "cols": 0, "backward": 1,   # the first call's
                      "cols_backward": 0}
@@ -403,8 +429,8 @@ def _gradient_problem(T, B, D, H, seed=0, cell=None):
 def test_packed_training_matches_the_reference_gradients(T, B, D, H, calls):
     problem = _gradient_problem(T, B, D, H)
     got = _training(*problem)
-    rows = int(not lstm.units_split(B, H))
-    projects = lstm.projects_packed(T, B, H, np.float32, True)
+    rows = int(not backends.units_split(B, H))
+    projects = paths.projects_packed(T, B, H, np.float32, True)
     assert calls == {"project": int(projects), "rows": rows, "cols": 1 - rows, "backward": rows,
                      "cols_backward": 1 - rows}
     _assert_close_to(got, _training_reference(*problem))
@@ -645,16 +671,16 @@ def test_packed_gru_rows_past_their_length_hold_and_pass_their_gradient_on(rever
 @needs_packed
 def test_which_gru_calls_take_the_packed_loop(gru_calls):
     f32 = np.float32
-    assert gru.packed_loop(2, 64, f32, reset_after=True, streaming=False)
-    assert gru.packed_loop(128, 512, f32, reset_after=True, streaming=False)
-    assert not gru.packed_loop(1, 256, f32, reset_after=True, streaming=False)      # B = 1
-    assert not gru.packed_loop(32, 256, f32, reset_after=False, streaming=False)    # the paper's
-    assert not gru.packed_loop(32, 256, f32, reset_after=True, streaming=True)      # Stream
-    assert not gru.packed_loop(32, 256, np.float64, reset_after=True, streaming=False)
-    assert not gru.packed_loop(32, 100, f32, reset_after=True, streaming=False)     # H % 16
-    assert gru.packed_loop(32, 1024, f32, reset_after=True, streaming=False)
-    assert not gru.packed_loop(32, 1040, f32, reset_after=True, streaming=False)     # H > 1024
-    assert not gru.packed_loop(128, 32, f32, reset_after=True, streaming=False)     # H < 64
+    assert paths.gru_packed(2, 64, f32, reset_after=True, streaming=False)
+    assert paths.gru_packed(128, 512, f32, reset_after=True, streaming=False)
+    assert not paths.gru_packed(1, 256, f32, reset_after=True, streaming=False)      # B = 1
+    assert not paths.gru_packed(32, 256, f32, reset_after=False, streaming=False)    # the paper's
+    assert not paths.gru_packed(32, 256, f32, reset_after=True, streaming=True)      # Stream
+    assert not paths.gru_packed(32, 256, np.float64, reset_after=True, streaming=False)
+    assert not paths.gru_packed(32, 100, f32, reset_after=True, streaming=False)     # H % 16
+    assert paths.gru_packed(32, 1024, f32, reset_after=True, streaming=False)
+    assert not paths.gru_packed(32, 1040, f32, reset_after=True, streaming=False)     # H > 1024
+    assert not paths.gru_packed(128, 32, f32, reset_after=True, streaming=False)     # H < 64
     problem = _gradient_problem(3, 4, 5, 64, cell=GRUCellConfig(64, reset_after=False))
     got = _training(*problem)                                   # reset-before: the steps
     assert gru_calls == {"forward": 0, "backward": 0}
@@ -751,15 +777,15 @@ def test_packed_rnn_rows_past_their_length_hold_and_pass_their_gradient_on(nonli
 @needs_packed
 def test_which_rnn_calls_take_the_packed_loop(rnn_calls):
     f32 = np.float32
-    assert rnn.packed_loop(2, 64, f32, streaming=False)
-    assert rnn.packed_loop(128, 512, f32, streaming=False)
-    assert not rnn.packed_loop(1, 256, f32, streaming=False)          # B = 1
-    assert not rnn.packed_loop(32, 256, f32, streaming=True)          # Stream
-    assert not rnn.packed_loop(32, 256, np.float64, streaming=False)
-    assert not rnn.packed_loop(32, 100, f32, streaming=False)         # H % 16
-    assert rnn.packed_loop(32, 1024, f32, streaming=False)
-    assert not rnn.packed_loop(32, 1040, f32, streaming=False)        # H > 1024
-    assert not rnn.packed_loop(128, 48, f32, streaming=False)         # H < 64
+    assert paths.rnn_packed(2, 64, f32, streaming=False)
+    assert paths.rnn_packed(128, 512, f32, streaming=False)
+    assert not paths.rnn_packed(1, 256, f32, streaming=False)          # B = 1
+    assert not paths.rnn_packed(32, 256, f32, streaming=True)          # Stream
+    assert not paths.rnn_packed(32, 256, np.float64, streaming=False)
+    assert not paths.rnn_packed(32, 100, f32, streaming=False)         # H % 16
+    assert paths.rnn_packed(32, 1024, f32, streaming=False)
+    assert not paths.rnn_packed(32, 1040, f32, streaming=False)        # H > 1024
+    assert not paths.rnn_packed(128, 48, f32, streaming=False)         # H < 64
     problem = _gradient_problem(3, 1, 5, 64, cell=RNNCellConfig(64))
     got = _training(*problem)                                   # B = 1: the steps
     assert rnn_calls == {"forward": 0, "backward": 0}

@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 
 import rnnlab
-from rnnlab.kernels import _blas, _packed, _pool, lstm
+from rnnlab import kernels
+from rnnlab.cells.lstm import LSTMCellConfig
+from rnnlab.kernels import _blas, _packed, _pool
 from tests.kernels.test_packed import _gradient_problem, _pools_apart, _training
 
 threadpoolctl = pytest.importorskip("threadpoolctl")
@@ -180,9 +182,12 @@ print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
 
 def test_outside_shared_pool_the_pools_stay_apart():
     code = """
-from rnnlab.kernels import _blas, _packed, _pool, lstm
+from rnnlab import kernels
+from rnnlab.cells.lstm import LSTMCellConfig
+from rnnlab.kernels import _pool
 import numpy as np
-print(_pool.shared(), not lstm.packed_training(32, 256, np.float32), _pool.shared())
+way = kernels.path_of(LSTMCellConfig(256), 50, 32, np.float32, True)
+print(_pool.shared(), way.backward != "packed", _pool.shared())
 """
     assert _run(code) == ["False", "True", "False"]
 
@@ -202,7 +207,8 @@ def test_packed_training_beside_two_openblas_threads_matches_one_thread():
     with threadpoolctl.threadpool_limits(1, user_api="blas"):
         one = _training(*problem)
     with threadpoolctl.threadpool_limits(2, user_api="blas"):
-        assert _blas.threads() == 2 and _packed.usable() and lstm.packed_training(6, 128, np.float32)
+        way = kernels.path_of(LSTMCellConfig(128), 4, 6, np.float32, True)
+        assert _blas.threads() == 2 and _packed.usable() and way.backward == "packed"
         calls = _pool.calls()
         two = _training(*problem)
         assert _pool.calls() > calls                           # dW on two threads, via the pool
