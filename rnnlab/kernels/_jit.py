@@ -125,6 +125,23 @@ def _activate(r, p, s, z):
 
 
 @_compile
+def copy(dst, src):
+    """dst (R, C) = src (R, C), element by element: an array assignment would compile numba's
+    shape check and its message (~2 s of a first call)."""
+    for b in range(dst.shape[0]):
+        for j in range(dst.shape[1]):
+            dst[b, j] = src[b, j]
+
+
+@_compile
+def add(dst, src):
+    """dst (R, C) += src (R, C), as `copy`."""
+    for b in range(dst.shape[0]):
+        for j in range(dst.shape[1]):
+            dst[b, j] += src[b, j]
+
+
+@_compile
 def hold(held, t, b0, new, old):
     """The hold rule of every compiled loop: rows of a batch past their length at step t
     (held[t, b0 + b], for rows b0.. of the batch; held (T, 0) when none are) keep their carry,
@@ -133,7 +150,8 @@ def hold(held, t, b0, new, old):
     if held.shape[1]:
         for b in range(new.shape[0]):
             if held[t, b0 + b]:
-                new[b] = old[b]
+                for j in range(new.shape[1]):                  # element by element: a row
+                    new[b, j] = old[b, j]                      # copy compiles a shape check
 
 
 @_compile
@@ -143,8 +161,9 @@ def stash(held, t, b0, d, kept):
     if held.shape[1]:
         for b in range(d.shape[0]):
             if held[t, b0 + b]:
-                kept[b] = d[b]
-                d[b] = 0
+                for j in range(d.shape[1]):
+                    kept[b, j] = d[b, j]
+                    d[b, j] = 0
 
 
 @_compile
@@ -262,7 +281,7 @@ def lstm_backward_loop(gemm, A, TCS, CS, w, dY, dh, dc, held, work):
     kept_h, kept_c = np.empty_like(dh), np.empty_like(dc)     # held rows' gradients
     d_h, d_c = dh.copy(), dc.copy()                            # (B, H) dL/dh_t, dL/dc_t
     for t in range(T - 1, -1, -1):
-        d_h += dY[t]                                           # output + recurrence
+        add(d_h, dY[t])                                        # output + recurrence
         stash(held, t, 0, d_h, kept_h)                         # held rows skip the step
         stash(held, t, 0, d_c, kept_c)
         lstm_backward(A[t], TCS[t], CS[t], d_h, d_c, dc_prev, work)
@@ -271,8 +290,8 @@ def lstm_backward_loop(gemm, A, TCS, CS, w, dY, dh, dc, held, work):
         hold(held, t, 0, dc_prev, kept_c)
         d_h, dh_prev = dh_prev, d_h
         d_c, dc_prev = dc_prev, d_c
-    dh[:] = d_h
-    dc[:] = d_c
+    copy(dh, d_h)
+    copy(dc, d_c)
 
 
 @_compile

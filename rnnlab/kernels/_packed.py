@@ -202,7 +202,7 @@ if AVAILABLE:
             dh_prev, dc_prev = np.empty_like(d_h), np.empty_like(d_c)
             kept_h, kept_c = np.empty_like(d_h), np.empty_like(d_c)   # held rows' gradients
             for t in range(T - 1, -1, -1):
-                d_h += dY[t, b0:b1]                            # output + recurrence
+                _jit.add(d_h, dY[t, b0:b1])                    # output + recurrence
                 _jit.stash(held, t, b0, d_h, kept_h)           # held rows skip the step
                 _jit.stash(held, t, b0, d_c, kept_c)
                 a = A[t, b0:b1]                                # (n, 4H)
@@ -212,8 +212,8 @@ if AVAILABLE:
                 _jit.hold(held, t, b0, dc_prev, kept_c)
                 d_h, dh_prev = dh_prev, d_h
                 d_c, dc_prev = dc_prev, d_c
-            dh[b0:b1] = d_h
-            dc[b0:b1] = d_c
+            _jit.copy(dh[b0:b1], d_h)
+            _jit.copy(dc[b0:b1], d_c)
 
     @njit(cache=True, nogil=True)
     def _backward_cols_step(A, TCS, CS, Wp, dY, held, DA, DC, DH, work, d_h, kept, t, w, nthreads,
@@ -222,14 +222,14 @@ if AVAILABLE:
         T, B, G = A.shape
         j0, j1 = _share(w, G, nthreads)
         if t < T - 1:                                          # step t+1's share, now unread
-            A[t + 1, :, j0:j1] = DA[w, :, j0:j1]
+            _jit.copy(A[t + 1, :, j0:j1], DA[w, :, j0:j1])
         dh_t, dc_t, dc_prev = d_h[w], DC[w, (t + 1) % 2], DC[w, t % 2]
-        dh_t[:] = DH[(t + 1) % 2]
-        dh_t += dY[t]                                          # output + recurrence
+        _jit.copy(dh_t, DH[(t + 1) % 2])
+        _jit.add(dh_t, dY[t])                                  # output + recurrence
         _jit.stash(held, t, 0, dh_t, kept[w, 0])               # held rows skip the step
         _jit.stash(held, t, 0, dc_t, kept[w, 1])
         a = DA[w]
-        a[:] = A[t]                                            # (B, 4H) the gates -> da
+        _jit.copy(a, A[t])                                     # (B, 4H) the gates -> da
         _jit.lstm_backward(a, TCS[t], CS[t], dh_t, dc_t, dc_prev, work[w])
         p0, p1 = _share(w, G // 4 // NR, nthreads)
         dh_prev = DH[t % 2]
@@ -254,9 +254,9 @@ if AVAILABLE:
         work = np.empty((nthreads, 3, B, H), dtype=A.dtype)    # lstm_backward's scratch
         d_h = np.empty((nthreads, B, H), dtype=A.dtype)        # dL/dh_t + dY[t], each thread's
         kept = np.empty((nthreads, 2, B, H), dtype=A.dtype)    # held rows' dh, dc
-        DH[T % 2] = dh                                         # step t reads DH[(t + 1) % 2]
+        _jit.copy(DH[T % 2], dh)                               # step t reads DH[(t + 1) % 2]
         for w in range(nthreads):
-            DC[w, T % 2] = dc
+            _jit.copy(DC[w, T % 2], dc)
         if spin:
             sync = np.zeros(2 * _LINE, dtype=np.int64)
             for w in prange(nthreads):
@@ -269,9 +269,9 @@ if AVAILABLE:
                 for w in prange(nthreads):
                     _backward_cols_step(A, TCS, CS, Wp, dY, held, DA, DC, DH, work, d_h, kept, t,
                                         w, nthreads, far)
-        A[0] = DA[0]                                           # every thread's copy is whole
-        dh[:] = DH[0]
-        dc[:] = DC[0, 0]
+        _jit.copy(A[0], DA[0])                                 # every thread's copy is whole
+        _jit.copy(dh, DH[0])
+        _jit.copy(dc, DC[0, 0])
 
     @njit(cache=True, nogil=True, parallel=True)
     def rnn_forward(XP, Wp, bias, HS, held, relu, nthreads):
@@ -307,7 +307,7 @@ if AVAILABLE:
             d_h = dh[b0:b1].copy()                             # (n, H) dL/dh_t
             dh_prev, kept = np.empty_like(d_h), np.empty_like(d_h)
             for t in range(T - 1, -1, -1):
-                d_h += dY[t, b0:b1]                            # output + recurrence
+                _jit.add(d_h, dY[t, b0:b1])                    # output + recurrence
                 _jit.stash(held, t, b0, d_h, kept)             # held rows skip the step
                 da = DA[t, b0:b1]                              # (n, H)
                 if relu:
@@ -317,7 +317,7 @@ if AVAILABLE:
                 _gemm(da, Wp, dh_prev, 0, H // NR, False, H, 0, False)  # dh_{t-1} = da W_hh
                 _jit.hold(held, t, b0, dh_prev, kept)          # and pass theirs on
                 d_h, dh_prev = dh_prev, d_h
-            dh[b0:b1] = d_h
+            _jit.copy(dh[b0:b1], d_h)
 
     @njit(cache=True, nogil=True, parallel=True)
     def gru_forward(XP, Wp, bias, b_hn, HS, REC, held, nthreads):
@@ -347,8 +347,8 @@ if AVAILABLE:
                 _jit.gru_after_forward(xp, bias, hp, b_hn, rz, nn, REC[t if keep else 0, b0:b1],
                                        h, h_new)
                 if keep:                                       # saved over x_r, x_z, x_n
-                    xp[:, :2 * H] = rz
-                    xp[:, 2 * H:] = nn
+                    _jit.copy(xp[:, :2 * H], rz)
+                    _jit.copy(xp[:, 2 * H:], nn)
                 _jit.hold(held, t, b0, h_new, h)
 
     @njit(cache=True, nogil=True, parallel=True)
@@ -373,16 +373,16 @@ if AVAILABLE:
             d_h = dh[b0:b1].copy()                             # (n, H) dL/dh_t
             dh_prev, kept = np.empty_like(d_h), np.empty_like(d_h)
             for t in range(T - 1, -1, -1):
-                d_h += dY[t, b0:b1]                            # output + recurrence
+                _jit.add(d_h, dY[t, b0:b1])                    # output + recurrence
                 _jit.stash(held, t, b0, d_h, kept)             # held rows skip the step
                 a = A[t, b0:b1]                                # (n, 3H)
-                rz[:] = a[:, :2 * H]
-                nn[:] = a[:, 2 * H:]
+                _jit.copy(rz, a[:, :2 * H])
+                _jit.copy(nn, a[:, 2 * H:])
                 _jit.gru_backward_zn(HS[t, b0:b1], rz, nn, d_h, a)     # dz, dn
                 _jit.gru_after_backward_r(rz, REC[t, b0:b1], a, dhp)   # dr; dhp = dr, dz, dn r
-                REC[t, b0:b1] = dhp[:, 2 * H:]                 # d rec = dn r, for dW_hn
+                _jit.copy(REC[t, b0:b1], dhp[:, 2 * H:])       # d rec = dn r, for dW_hn
                 _gemm(dhp, Wp, dh_prev, 0, H // NR, False, G, 0, far)  # dh_{t-1} = dhp W_hh
                 _jit.gru_direct(dh_prev, d_h, rz)              # + dh z
                 _jit.hold(held, t, b0, dh_prev, kept)          # and pass theirs on
                 d_h, dh_prev = dh_prev, d_h
-            dh[b0:b1] = d_h
+            _jit.copy(dh[b0:b1], d_h)
