@@ -31,11 +31,13 @@ The measurements behind each threshold are in docs/design.md ("Choosing a loop")
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -113,8 +115,7 @@ def allows(level: str) -> bool:
     return _RANK[current()] >= _RANK[level]
 
 
-@dataclass(frozen=True)
-class Machine:
+class Machine(NamedTuple):
     """What this process can run now, as rnnlab.kernels.machine() finds it: the compiled gate
     math (numba, level >= compiled), NumPy's cblas_?gemm for which dtypes, and the packed loops
     (level packed, inside shared_pool(), OpenBLAS's jobs on numba's threads or on one)."""
@@ -239,14 +240,21 @@ def choose(cell, T: int, B: int, dtype, training: bool, streaming: bool, level: 
     """The path of a call of `cell` over x (T, B, .) of `dtype`: pure, from its arguments and
     the loops `without` skips. `streaming`: one step at a time (rnnlab.Stream; no whole-sequence
     loop); `contiguous`: the input projections and carries are C-contiguous in one dtype;
-    `strided_weights`: W_hh is neither C- nor F-contiguous (the BLAS loop reads it in place)."""
-    skip = _skipped.get()
+    `strided_weights`: W_hh is neither C- nor F-contiguous (the BLAS loop reads it in place).
+    Remembered (it is pure): a layer call asks it once forward and once backward."""
     fam = family(cell) if _RANK[level] >= _RANK["numpy"] else None
     if fam is None:
         why = "the backend" if level == "reference" else f"no fused kernel for {type(cell).__name__}"
         return Path(level, None, "reference", "reference" if training else None, why=why)
+    return _choose(cell, fam, T, B, np.dtype(dtype), training, streaming, level, machine,
+                   contiguous, strided_weights, _skipped.get())
+
+
+@functools.lru_cache(maxsize=4096)
+def _choose(cell, fam, T, B, dtype, training, streaming, level, machine, contiguous,
+            strided_weights, skip) -> Path:
     compiled = machine.compiled and _RANK[level] >= _RANK["compiled"]
-    machine = replace(machine, compiled=compiled, packed=machine.packed and level == "packed")
+    machine = machine._replace(compiled=compiled, packed=machine.packed and level == "packed")
     H = cell.hidden_size
 
     def loop(backward: bool) -> tuple[str, str | None]:       # (loop, packed split)

@@ -31,11 +31,27 @@ def machine(level: str, dtype) -> backends.Machine:
     kernels (and numba, where installed) at the first call that needs them. Whether the packed
     loops are usable is asked for float32 only: inside shared_pool() the first ask shares
     OpenBLAS's jobs with numba's threads."""
-    if backends.rank(level) < backends.rank("compiled") or not backends.numba_installed():
-        return backends.Machine()
+    if level not in ("compiled", "packed") or not backends.numba_installed():
+        return _NOTHING
+    _blas, _jit, _packed = _compiled()
+    return backends.Machine(_jit.AVAILABLE, _names(tuple(_blas.GEMM)),
+                            dtype == _F32 and _packed.usable())
+
+
+_NOTHING = backends.Machine()
+_F32 = np.dtype(np.float32)
+
+
+@functools.cache
+def _compiled():
+    """The compiled kernels' modules (numba loads here), imported at the first call that asks."""
     from . import _blas, _jit, _packed
-    return backends.Machine(compiled=_jit.AVAILABLE, blas=frozenset(d.name for d in _blas.GEMM),
-                            packed=np.dtype(dtype) == np.float32 and _packed.usable())
+    return _blas, _jit, _packed
+
+
+@functools.lru_cache(maxsize=8)
+def _names(dtypes: tuple) -> frozenset:
+    return frozenset(np.dtype(d).name for d in dtypes)
 
 
 def path_of(cell, T: int, B: int, dtype, training: bool, streaming: bool = False,
