@@ -3,6 +3,11 @@
     git worktree add ../before <commit>
     python benchmarks/before_after.py ../before . --out benchmarks/results/before_after.md
 
+Or one tree against itself with loops skipped on one side (rnnlab.backends.without), e.g. the
+plain compiled loops (NumPy's BLAS) against the packed ones:
+
+    python benchmarks/before_after.py . . --skip-before packed --cells LSTM
+
 Two worker processes, one importing each tree (PYTHONPATH), time the same calls as
 `rnnlab bench` (recipes.bench: the same networks, inputs and shared_pool), in interleaved
 rounds: a round times `calls` calls in one worker, then in the other, with a pause between
@@ -27,6 +32,10 @@ from rnnlab.threads import shared_pool
 pool = shared_pool()
 if {pool}:
     pool.__enter__()
+if {skip!r}:
+    from rnnlab import backends
+    skipping = backends.without(*{skip!r})        # held: a collected block would end at once
+    skipping.__enter__()
 fns = {{}}
 for line in sys.stdin:
     kind, H, B, T, mode, calls = json.loads(line)
@@ -46,10 +55,27 @@ for line in sys.stdin:
 """
 
 
+def _points(a):
+    """The grid's points, or with --recheck the rows of an earlier table above --above."""
+    if a.recheck:
+        for line in a.recheck.read_text().splitlines():
+            cols = [c.strip() for c in line.strip("|").split("|")]
+            if len(cols) == 8 and cols[1].isdigit() and float(cols[7]) > a.above:
+                yield cols[0], int(cols[1]), int(cols[2]), int(cols[3]), cols[4]
+        return
+    for kind in a.cells.split(","):
+        for H in map(int, a.hidden_sizes.split(",")):
+            for B in map(int, a.batch_sizes.split(",")):
+                for T in map(int, a.steps.split(",")):
+                    for mode in a.modes.split(","):
+                        yield kind, H, B, T, mode
+
+
 class Worker:
-    def __init__(self, tree: Path, pool: bool) -> None:
+    def __init__(self, tree: Path, pool: bool, skip: tuple[str, ...] = ()) -> None:
         env = dict(os.environ, PYTHONPATH=str(tree.resolve()))
-        self.proc = subprocess.Popen([sys.executable, "-c", WORKER.format(pool=pool)], env=env,
+        code = WORKER.format(pool=pool, skip=skip)
+        self.proc = subprocess.Popen([sys.executable, "-c", code], env=env,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                      cwd=tree)
 
@@ -76,39 +102,42 @@ def main() -> None:
     ap.add_argument("--gap", type=float, default=0.15, help="seconds between timings")
     ap.add_argument("--default-pool", action="store_true",
                     help="time outside shared_pool() (a default call) instead of inside it")
+    ap.add_argument("--skip-before", default="", help="loops the before side skips, e.g. packed")
+    ap.add_argument("--skip-after", default="", help="loops the after side skips")
+    ap.add_argument("--recheck", type=Path, help="time again the rows of this earlier table ...")
+    ap.add_argument("--above", type=float, default=1.05, help="... whose after/before is above this")
     ap.add_argument("--out", type=Path)
     a = ap.parse_args()
     sys.path.insert(0, str(a.after.resolve()))
     from rnnlab.recipes.bench import _blas_kernels, _cpu_name, _vector_isa
     pool = not a.default_pool
-    workers = {"before": Worker(a.before, pool), "after": Worker(a.after, pool)}
+    skips = {k: tuple(v for v in getattr(a, f"skip_{k}").split(",") if v) for k in ("before", "after")}
+    workers = {k: Worker(getattr(a, k), pool, skips[k]) for k in ("before", "after")}
     head = (f"Machine: {_cpu_name()}, {os.cpu_count()} cores, {_vector_isa()}; {_blas_kernels()}; "
             f"{'inside shared_pool()' if pool else 'default (no shared_pool)'}; median of "
-            f"{a.rounds} interleaved rounds; before = {a.before}, after = {a.after}")
+            f"{a.rounds} interleaved rounds; before = {a.before}, after = {a.after}"
+            + "".join(f"; {k} skips {', '.join(v)}" for k, v in skips.items() if v))
     lines = [head, "", "| cell | H | B | T | mode | before ms | after ms | after/before |",
              "|---|---|---|---|---|---|---|---|"]
     print(head, flush=True)
     ratios = []
-    for kind in a.cells.split(","):
-        for H in map(int, a.hidden_sizes.split(",")):
-            for B in map(int, a.batch_sizes.split(",")):
-                for T in map(int, a.steps.split(",")):
-                    for mode in a.modes.split(","):
-                        point = (kind, H, B, T, mode)
-                        calls = [w.ask(*point, 0) for w in workers.values()]
-                        if None in calls:
-                            continue
-                        n = min(calls)
-                        times = {k: [] for k in workers}
-                        for _ in range(a.rounds):
-                            for k, w in workers.items():
-                                time.sleep(a.gap)
-                                times[k].append(w.ask(*point, n) * 1e3)
-                        b, f = (statistics.median(times[k]) for k in ("before", "after"))
-                        ratios.append(f / b)
-                        row = f"| {kind} | {H} | {B} | {T} | {mode} | {b:.3f} | {f:.3f} | {f / b:.2f} |"
-                        lines.append(row)
-                        print(row, flush=True)
+    for point in _points(a):
+        kind, H, B, T, mode = point
+        calls = [w.ask(*point, 0) for w in workers.values()]
+        if None in calls:
+            continue
+        n = min(calls)
+        times = {k: [] for k in workers}
+        for r in range(a.rounds):              # ABBA: neither side always goes first
+            order = list(workers.items())
+            for k, w in order if r % 2 == 0 else order[::-1]:
+                time.sleep(a.gap)
+                times[k].append(w.ask(*point, n) * 1e3)
+        b, f = (statistics.median(times[k]) for k in ("before", "after"))
+        ratios.append(f / b)
+        row = f"| {kind} | {H} | {B} | {T} | {mode} | {b:.3f} | {f:.3f} | {f / b:.2f} |"
+        lines.append(row)
+        print(row, flush=True)
     for w in workers.values():
         w.close()
     worst = max(ratios)

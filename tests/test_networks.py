@@ -4,7 +4,12 @@ import numpy as np
 import pytest
 
 import rnnlab
+from rnnlab import backends
 from tests.helpers import gradcheck_network
+
+# float64 finite differences on every backend whose loops take float64 (the packed loops are
+# float32: tests/kernels/test_packed holds them to the float64 reference's gradients)
+LEVELS = [b for b in ("reference", "numpy", "compiled") if b != "compiled" or backends.numba_installed()]
 
 D, H = 3, 4
 CONFIGS = {
@@ -39,10 +44,12 @@ def run_check(name, B, T, lengths=None, num_layers=1, bidirectional=False, with_
     gradcheck_network(make, x, hx, lengths, dropout_seed=11 if extra.get("dropout") else None)
 
 
+@pytest.mark.parametrize("level", LEVELS)
 @pytest.mark.parametrize("name", CONFIGS)
-@pytest.mark.parametrize("B", [1, 3])
-def test_single_layer(name, B):
-    run_check(name, B, T=4)
+@pytest.mark.parametrize("B", [1, 3, 5])           # 5: the compiled LSTM's BLAS loops
+def test_single_layer(name, B, level):
+    with rnnlab.backend(level):
+        run_check(name, B, T=4)
 
 
 @pytest.mark.parametrize("name", CONFIGS)
@@ -50,10 +57,12 @@ def test_one_step(name):
     run_check(name, B=3, T=1)
 
 
+@pytest.mark.parametrize("level", LEVELS)
 @pytest.mark.parametrize("name", CONFIGS)
-def test_lengths_bidirectional_stacked(name):
+def test_lengths_bidirectional_stacked(name, level):
     """Every mechanism at once: lengths (one full, one of 1, one of 0), reverse, 2 layers."""
-    run_check(name, B=4, T=5, lengths=np.array([5, 1, 3, 0]), num_layers=2, bidirectional=True)
+    with rnnlab.backend(level):
+        run_check(name, B=4, T=5, lengths=np.array([5, 1, 3, 0]), num_layers=2, bidirectional=True)
 
 
 @pytest.mark.parametrize("name", ["rnn-tanh", "lstm-all", "gru-before"])
