@@ -33,13 +33,16 @@ def softmax_cross_entropy(logits: np.ndarray, targets: np.ndarray,
     if m.shape != targets.shape:
         raise ShapeError(f"mask: expected shape {targets.shape}, got {m.shape}")
     n = max(float(m.sum()), 1.0)
-    logp = log_softmax(logits)                                # (..., V)
-    picked = np.take_along_axis(logp, targets[..., None], -1)[..., 0]
-    loss = -(picked * m).sum() / n
-    grad = np.exp(logp)                                       # softmax - onehot, per counted row
-    np.put_along_axis(grad, targets[..., None], np.take_along_axis(grad, targets[..., None], -1) - 1, -1)
-    grad *= (m / n)[..., None]
-    return float(loss), grad
+    z, t, w = logits.reshape(-1, V), targets.reshape(-1), m.reshape(-1) / n   # (N, V), (N,), (N,)
+    rows = np.arange(len(t))
+    g = z - z.max(-1, keepdims=True)                          # (N, V): the one array of that size
+    picked = g[rows, t]                                       # the targets' shifted logits
+    np.exp(g, out=g)                                          # stable: the largest is 1
+    s = g.sum(-1)                                             # (N,)
+    loss = -((picked - np.log(s)) * w).sum()                  # log p = z - log sum exp z
+    g *= (w / s)[:, None]                                     # softmax, weighted
+    g[rows, t] -= w                                           # - onehot
+    return float(loss), g.reshape(logits.shape)
 
 
 def binary_cross_entropy_with_logits(logits: np.ndarray, targets: np.ndarray,

@@ -6,11 +6,26 @@ exactly (`state_arrays` / `load_state_arrays`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 
 import numpy as np
 
+from .. import backends
 from ..errors import ConfigError, ShapeError
+
+
+def _compiled_adam(*arrays: np.ndarray):
+    """optim._fused.adam where the backend in force runs compiled code and every array is
+    contiguous in one float dtype; else None (the NumPy passes run)."""
+    if not (backends.numba_installed() and backends.allows("compiled")):
+        return None
+    if not all(a.flags.c_contiguous and a.dtype == arrays[0].dtype for a in arrays):
+        return None
+    if arrays[0].dtype.kind != "f":
+        return None
+    from ._fused import adam                                     # numba loads at first use
+    return adam
 
 
 class Optimizer:
@@ -126,18 +141,33 @@ class Adam(Optimizer):
         self.eps = eps
 
     def _update(self, key, p, g):
+        m, v = self.state["exp_avg"][key], self.state["exp_avg_sq"][key]
+        step_size = self.lr / (1 - self.b1 ** self.steps)       # bias corrections
+        c2_sqrt = math.sqrt(1 - self.b2 ** self.steps)
+        decay = self.lr * self.weight_decay
+        fused = _compiled_adam(p, g, m, v)
+        if fused is not None:                                   # one compiled pass
+            fused(p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1), self.b1, self.b2,
+                  step_size, c2_sqrt, self.eps, 0.0 if self.decoupled else self.weight_decay,
+                  1 - decay if self.decoupled else 1.0)
+            return
         if self.weight_decay and self.decoupled:
-            p *= 1 - self.lr * self.weight_decay                # AdamW: decay apart from g
+            p *= 1 - decay                                      # AdamW: decay apart from g
         elif self.weight_decay:
             g = g + self.weight_decay * p
-        m, v = self.state["exp_avg"][key], self.state["exp_avg_sq"][key]
+        tmp = np.multiply(g, 1 - self.b1)                       # one temporary, reused
         m *= self.b1
-        m += (1 - self.b1) * g
+        m += tmp
+        np.multiply(g, g, out=tmp)
+        tmp *= 1 - self.b2
         v *= self.b2
-        v += (1 - self.b2) * g * g
-        c1 = 1 - self.b1 ** self.steps                          # bias corrections
-        c2 = 1 - self.b2 ** self.steps
-        p -= (self.lr / c1) * m / (np.sqrt(v) / np.sqrt(c2) + self.eps)
+        v += tmp
+        np.sqrt(v, out=tmp)                                     # sqrt(v) / sqrt(c2) + eps
+        tmp /= c2_sqrt
+        tmp += self.eps
+        np.divide(m, tmp, out=tmp)
+        tmp *= step_size
+        p -= tmp
 
 
 class AdamW(Adam):

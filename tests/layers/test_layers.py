@@ -71,3 +71,16 @@ def test_embedding_init_std():
     np.testing.assert_allclose(small, Embedding(2000, 16, rng=0).weight * 0.05, rtol=1e-6)  # same draw, scaled
     with pytest.raises(ValueRangeError, match="init_std"):
         Embedding(5, 3, init_std=0)
+
+
+@pytest.mark.parametrize("shape", [(0,), (7,), (20, 20), (5, 3, 2)])
+def test_embedding_backward_sums_rows_by_id_as_add_at_does(shape):
+    """Sorted and summed with reduceat: np.add.at's sums, to float32 rounding."""
+    from rnnlab.layers.embedding import embedding_backward
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((11, 4)).astype(np.float32)
+    ids = rng.integers(0, 11, shape)                   # repeated ids, some absent
+    dout = rng.standard_normal(shape + (4,)).astype(np.float32)
+    want = np.zeros_like(w)
+    np.add.at(want, ids.reshape(-1), dout.reshape(-1, 4))
+    np.testing.assert_allclose(embedding_backward(w, ids, dout), want, rtol=1e-6, atol=1e-6)

@@ -1,6 +1,8 @@
 import numpy as np
 import pytest
 
+import rnnlab
+from rnnlab import backends
 from rnnlab.optim import SGD, Adagrad, Adam, AdamW, RMSprop, clip_grad_norm
 from rnnlab.optim.schedules import CosineAnnealing, Exponential, ReduceOnPlateau, StepDecay
 
@@ -17,22 +19,30 @@ CASES = [
 ]
 
 
+LEVELS = ["numpy"] + (["compiled"] if backends.numba_installed() else [])   # Adam: NumPy passes
+TOL = {np.float64: dict(rtol=1e-12, atol=1e-14), np.float32: dict(rtol=1e-6, atol=1e-6)}
+
+
+@pytest.mark.parametrize("level", LEVELS)                 # or one compiled pass (optim._fused)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize("ours,theirs,kw", CASES, ids=lambda c: getattr(c, "__name__", str(c)))
-def test_updates_match_torch_optim(ours, theirs, kw):
+def test_updates_match_torch_optim(ours, theirs, kw, dtype, level):
     rng = np.random.default_rng(0)
-    p0 = {"a": rng.standard_normal((3, 4)), "b": rng.standard_normal(5)}
+    p0 = {"a": rng.standard_normal((3, 4)).astype(dtype), "b": rng.standard_normal(5).astype(dtype)}
     params = {k: v.copy() for k, v in p0.items()}
     tparams = {k: torch.tensor(v, requires_grad=True) for k, v in p0.items()}
     opt = ours(params.items(), **kw)
     topt = theirs(list(tparams.values()), **kw)
-    for _ in range(5):
-        grads = {k: rng.standard_normal(v.shape) for k, v in p0.items()}
-        for k, t in tparams.items():
-            t.grad = torch.tensor(grads[k])
-        topt.step()
-        opt.step(grads)
+    with rnnlab.backend(level):
+        for _ in range(5):
+            grads = {k: rng.standard_normal(v.shape).astype(dtype) for k, v in p0.items()}
+            for k, t in tparams.items():
+                t.grad = torch.tensor(grads[k])
+            topt.step()
+            opt.step(grads)
     for k in params:
-        np.testing.assert_allclose(params[k], tparams[k].detach().numpy(), rtol=1e-12, atol=1e-14)
+        assert params[k].dtype == dtype
+        np.testing.assert_allclose(params[k], tparams[k].detach().numpy(), **TOL[dtype])
 
 
 def test_optimizer_state_round_trip_gives_identical_steps():

@@ -1,0 +1,58 @@
+"""A language model's training step against the same model in PyTorch, in one process:
+embedding -> 2-layer LSTM/GRU -> dense softmax over V, cross-entropy, global-norm clip 5, Adam;
+float32, torch on 2 threads, rnnlab inside shared_pool() (as its commands run); median of 7
+interleaved rounds (ABBA). The first step of issue 35's model benchmark.
+
+    python benchmarks/lm_step_vs_torch.py ["word small,word medium,char gru,char lstm"]
+"""
+import statistics
+import sys
+import time
+
+import numpy as np
+import torch
+
+from rnnlab.threads import shared_pool
+from rnnlab.data.vocab import Vocab
+from rnnlab.models.language_model import LanguageModel, LanguageModelConfig
+from rnnlab.models.base import RecurrentConfig
+from rnnlab.optim import Adam, clip_grad_norm
+from rnnlab.recipes.bench import _blas_kernels, _cpu_name, _vector_isa
+
+torch.set_num_threads(2)
+
+
+def _machine() -> str:
+    import os
+    return (f"Machine: {_cpu_name()}, {os.cpu_count()} cores, {_vector_isa()}; {_blas_kernels()}; "
+            f"torch {torch.__version__}, 2 threads")
+
+
+CONFIGS = {"word small": (10000, 200, "lstm", 200, 20, 20), "word medium": (10000, 650, "lstm", 650, 20, 35),
+           "char lstm": (65, 64, "lstm", 512, 64, 100), "char gru": (65, 64, "gru", 256, 32, 100)}
+with shared_pool():
+    names = sys.argv[1] if len(sys.argv) > 1 else ",".join(CONFIGS)
+    print(_machine())
+    print("| model | B x T | rnnlab ms | torch ms | rnnlab/torch |\n|---|---|---|---|---|")
+    for name in names.split(","):
+        V, E, cell, H, B, T = CONFIGS[name]
+        m = LanguageModel(Vocab([f"w{i}" for i in range(V)]), LanguageModelConfig("word", E, RecurrentConfig(cell, H, 2)), rng=0)
+        opt = Adam(m.named_parameters(), lr=1e-3)
+        rng = np.random.default_rng(0); x, y = rng.integers(0, V, (T, B)), rng.integers(0, V, (T, B))
+        def ours():
+            m.forward_backward((x, y)); g = dict(m.named_grads()); clip_grad_norm(g, 5.0); opt.step(g)
+        emb, rnn, head = torch.nn.Embedding(V, E), getattr(torch.nn, cell.upper())(E, H, 2), torch.nn.Linear(H, V)
+        params = list(emb.parameters()) + list(rnn.parameters()) + list(head.parameters())
+        topt = torch.optim.Adam(params, lr=1e-3)
+        xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+        def theirs():
+            topt.zero_grad(set_to_none=True)
+            out, _ = rnn(emb(xt)); loss = torch.nn.functional.cross_entropy(head(out).reshape(-1, V), yt.reshape(-1))
+            loss.backward(); torch.nn.utils.clip_grad_norm_(params, 5.0); topt.step()
+        for f in (ours, theirs, ours, theirs): f()
+        ts = {"rnnlab": [], "torch": []}
+        for r in range(7):
+            for k, f in (("rnnlab", ours), ("torch", theirs)) if r % 2 == 0 else (("torch", theirs), ("rnnlab", ours)):
+                time.sleep(0.1); t0 = time.perf_counter(); f(); ts[k].append(time.perf_counter() - t0)
+        a, b = (statistics.median(ts[k]) * 1e3 for k in ("rnnlab", "torch"))
+        print(f"| {name} | {B} x {T} | {a:.1f} | {b:.1f} | {a / b:.2f} |", flush=True)
