@@ -12,7 +12,7 @@ then spin for ~0.1 s and take the second core).
 
     python benchmarks/own_gemm_probe.py
 
-Needs numba (rnnlab[jit]).
+Needs numba (dependencies of rnnlab).
 """
 
 import time
@@ -22,7 +22,7 @@ import numpy as np
 from rnnlab.kernels import _packed
 
 if not _packed.AVAILABLE:
-    raise SystemExit("own_gemm_probe: needs numba (pip install 'rnnlab[jit]')")
+    raise SystemExit("own_gemm_probe: needs numba (pip install numba threadpoolctl)")
 
 
 def _best(fn, n, before=None, rounds=7):

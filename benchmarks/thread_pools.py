@@ -15,7 +15,7 @@ every call), inference and training, the ms of:
 
     python benchmarks/thread_pools.py [--kinds LSTM,GRU] [--hidden 64,256] [--batch 32,128]
 
-Needs numba and threadpoolctl (rnnlab[jit]).
+Needs numba and threadpoolctl (dependencies of rnnlab).
 """
 
 import argparse
@@ -32,7 +32,7 @@ POOL.__enter__()
 
 if not _packed.AVAILABLE or not _pool.share():
     raise SystemExit("thread_pools: needs numba's OpenMP layer and an OpenBLAS with "
-                     "openblas_set_threads_callback_function (pip install 'rnnlab[jit]')")
+                     "openblas_set_threads_callback_function (pip install numba threadpoolctl)")
 
 SETTLE = 0.25    # s after switching the pools: OpenBLAS's spinning workers go to sleep
 

@@ -5,7 +5,7 @@ loop its forward and backward run. Everything that decides a path is in this fil
     reference  the cells' readable step functions (`rnnlab.cells`): every cell, every option
     numpy      the fused kernels (`rnnlab.kernels`) with their NumPy passes
     compiled   the fused kernels with their gate math and whole loops compiled by numba,
-               calling NumPy's BLAS (`pip install rnnlab[jit]`)
+               calling NumPy's BLAS (numba, a dependency of rnnlab)
     packed     as compiled, plus rnnlab's own packed-GEMM loops on numba's threads where
                they apply (float32, H a multiple of 16 from 64 to 1024)
     auto       the highest level installed: packed with numba, numpy without
@@ -71,7 +71,7 @@ def validate(name: object, what: str = "backend") -> str:
     """`name` if it is a backend this installation can run, else a ConfigError naming it."""
     check.choice(name, what, BACKENDS)
     if name in ("compiled", "packed") and not numba_installed():
-        raise ConfigError(f"{what}: {name!r} needs numba (pip install rnnlab[jit]); installed here: "
+        raise ConfigError(f"{what}: {name!r} needs numba (a dependency of rnnlab: pip install numba); installed here: "
                           "'reference', 'numpy'")
     return name  # type: ignore[return-value]
 

@@ -1,7 +1,7 @@
 """Compiled gate math for the fused kernels: a step's elementwise work in one call, vectorised,
 instead of 9-17 NumPy passes.
 
-Optional: it needs numba (`pip install rnnlab[jit]`); without it, or on the backends below
+It needs numba (a dependency of rnnlab); without it, or on the backends below
 "compiled" (`rnnlab.backends`), the kernels run their NumPy passes, which compute the same thing.
 Each function here is the elementwise part of one kernel step; the GEMMs stay in NumPy's BLAS.
 

@@ -44,7 +44,7 @@ hide the FMAs' latency.
 - Where a step's W streams from memory (the LSTM's at H = 1024), tiles of 3 or more rows
   prefetch the panel's next block into L2 as they run.
 
-Optional, float32 only: needs numba (rnnlab[jit]) and runs on the "packed" backend (the
+Float32 only: needs numba (a dependency of rnnlab) and runs on the "packed" backend (the
 highest, what "auto" picks with numba; rnnlab.backends).
 """
 

@@ -12,7 +12,7 @@ from rnnlab.kernels import _jit
 from tests.helpers import python_output
 from tests.kernels.test_fused import run
 
-pytestmark = pytest.mark.skipif(not _jit.AVAILABLE, reason="numba not installed (pip install rnnlab[jit])")
+pytestmark = pytest.mark.skipif(not _jit.AVAILABLE, reason="numba not installed (a dependency of rnnlab)")
 
 
 def compiled_tanh(x: np.ndarray) -> np.ndarray:
