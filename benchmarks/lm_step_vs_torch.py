@@ -22,6 +22,36 @@ from rnnlab.recipes.bench import _blas_kernels, _cpu_name, _vector_isa
 torch.set_num_threads(2)
 
 
+def _breakdown(m, opt, x, y, rounds: int = 5) -> dict[str, float]:
+    """Where rnnlab's step goes: LanguageModel.forward_backward's parts timed one by one
+    (medians of `rounds` steps), then clipping and the optimizer."""
+    from rnnlab.losses import softmax_cross_entropy
+    times: dict[str, list[float]] = {k: [] for k in ("recurrent", "embedding", "head + loss",
+                                                     "clip", "optimizer")}
+    for _ in range(rounds):
+        t = [time.perf_counter()]
+        e = m.embedding(x)
+        t.append(time.perf_counter())
+        out, _ = m.rnn.forward(e)
+        t.append(time.perf_counter())
+        loss, dlogits = softmax_cross_entropy(m.head(out), y)
+        dout = m.head.backward(dlogits)
+        t.append(time.perf_counter())
+        de, _ = m.rnn.backward(dout)
+        t.append(time.perf_counter())
+        m.embedding.backward(de)
+        t.append(time.perf_counter())
+        g = dict(m.named_grads())
+        clip_grad_norm(g, 5.0)
+        t.append(time.perf_counter())
+        opt.step(g)
+        t.append(time.perf_counter())
+        d = [b - a for a, b in zip(t, t[1:])]
+        for k, v in zip(times, (d[1] + d[3], d[0] + d[4], d[2], d[5], d[6])):
+            times[k].append(v)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
 def _machine() -> str:
     import os
     return (f"Machine: {_cpu_name()}, {os.cpu_count()} cores, {_vector_isa()}; {_blas_kernels()}; "
@@ -33,7 +63,7 @@ CONFIGS = {"word small": (10000, 200, "lstm", 200, 20, 20), "word medium": (1000
 with shared_pool():
     names = sys.argv[1] if len(sys.argv) > 1 else ",".join(CONFIGS)
     print(_machine())
-    print("| model | B x T | rnnlab ms | torch ms | rnnlab/torch |\n|---|---|---|---|---|")
+    print("| model | B x T | rnnlab ms | torch ms | rnnlab/torch | rnnlab's step |\n|---|---|---|---|---|---|")
     for name in names.split(","):
         V, E, cell, H, B, T = CONFIGS[name]
         m = LanguageModel(Vocab([f"w{i}" for i in range(V)]), LanguageModelConfig("word", E, RecurrentConfig(cell, H, 2)), rng=0)
@@ -55,4 +85,6 @@ with shared_pool():
             for k, f in (("rnnlab", ours), ("torch", theirs)) if r % 2 == 0 else (("torch", theirs), ("rnnlab", ours)):
                 time.sleep(0.1); t0 = time.perf_counter(); f(); ts[k].append(time.perf_counter() - t0)
         a, b = (statistics.median(ts[k]) * 1e3 for k in ("rnnlab", "torch"))
-        print(f"| {name} | {B} x {T} | {a:.1f} | {b:.1f} | {a / b:.2f} |", flush=True)
+        parts = _breakdown(m, opt, x, y)
+        shares = ", ".join(f"{k} {v / sum(parts.values()):.0%}" for k, v in parts.items())
+        print(f"| {name} | {B} x {T} | {a:.1f} | {b:.1f} | {a / b:.2f} | {shares} |", flush=True)
