@@ -4,6 +4,7 @@ float32, torch on 2 threads, rnnlab inside shared_pool() (as its commands run); 
 interleaved rounds (ABBA). The first step of issue 35's model benchmark.
 
     python benchmarks/lm_step_vs_torch.py ["word small,word medium,char gru,char lstm"]
+    OPENBLAS_NUM_THREADS=1 NUMBA_NUM_THREADS=1 python benchmarks/lm_step_vs_torch.py "" 1
 """
 import statistics
 import sys
@@ -19,7 +20,8 @@ from rnnlab.models.base import RecurrentConfig
 from rnnlab.optim import Adam, clip_grad_norm
 from rnnlab.recipes.bench import _blas_kernels, _cpu_name, _vector_isa
 
-torch.set_num_threads(2)
+THREADS = int(sys.argv[2]) if len(sys.argv) > 2 else 2      # torch's; rnnlab's: the env
+torch.set_num_threads(THREADS)
 
 
 def _breakdown(m, opt, x, y, rounds: int = 5) -> dict[str, float]:
@@ -55,13 +57,13 @@ def _breakdown(m, opt, x, y, rounds: int = 5) -> dict[str, float]:
 def _machine() -> str:
     import os
     return (f"Machine: {_cpu_name()}, {os.cpu_count()} cores, {_vector_isa()}; {_blas_kernels()}; "
-            f"torch {torch.__version__}, 2 threads")
+            f"torch {torch.__version__}, {THREADS} threads")
 
 
 CONFIGS = {"word small": (10000, 200, "lstm", 200, 20, 20), "word medium": (10000, 650, "lstm", 650, 20, 35),
            "char lstm": (65, 64, "lstm", 512, 64, 100), "char gru": (65, 64, "gru", 256, 32, 100)}
 with shared_pool():
-    names = sys.argv[1] if len(sys.argv) > 1 else ",".join(CONFIGS)
+    names = sys.argv[1] if len(sys.argv) > 1 and sys.argv[1] else ",".join(CONFIGS)
     print(_machine())
     print("| model | B x T | rnnlab ms | torch ms | rnnlab/torch | rnnlab's step |\n|---|---|---|---|---|---|")
     for name in names.split(","):
