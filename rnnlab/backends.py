@@ -42,6 +42,9 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _checks as check
+from .cells.gru import GRUCellConfig
+from .cells.lstm import LSTMCellConfig
+from .cells.rnn import RNNCellConfig
 from .errors import ConfigError
 
 LEVELS = ("reference", "numpy", "compiled", "packed")
@@ -173,10 +176,11 @@ def without(*loops: str) -> Iterator[None]:
 def family(cell) -> str | None:
     """The fused kernel family of a cell config, or None (peephole, CIFG or projected LSTM,
     layer-norm, clockwork, depth-gated: the reference steps run)."""
-    name = type(cell).__name__
-    if name == "LSTMCellConfig":
+    if isinstance(cell, LSTMCellConfig):
         return None if (cell.proj_size or cell.peephole or cell.cifg) else "lstm"
-    return {"GRUCellConfig": "gru", "RNNCellConfig": "rnn"}.get(name)
+    if isinstance(cell, GRUCellConfig):
+        return "gru"
+    return "rnn" if isinstance(cell, RNNCellConfig) else None
 
 
 # --- the thresholds (measured on 2-core AVX-512 machines; docs/design.md has the tables) ---

@@ -55,7 +55,7 @@ def _names(dtypes: tuple) -> frozenset:
 
 
 def path_of(cell, T: int, B: int, dtype, training: bool, streaming: bool = False,
-         contiguous: bool = True, strided_weights: bool = False) -> backends.Path:
+            contiguous: bool = True, strided_weights: bool = False) -> backends.Path:
     """The Path a call takes now (backends.choose, with the level in force and this machine)."""
     level = backends.current()
     return backends.choose(cell, T, B, dtype, training, streaming, level, machine(level, dtype),
@@ -107,7 +107,8 @@ def strided(w: np.ndarray) -> bool:
 def saves_projections(cell) -> bool:
     """Whether the fused forward's cache keeps its input projections (its gates written over
     them), so that they live until the backward that spends them."""
-    return _fused(cell) is not None and backends.family(cell) in ("lstm", "gru")
+    fam = _fused(cell)
+    return fam is not None and fam.Forward.saves_projections
 
 
 def own_projection(path: backends.Path):
