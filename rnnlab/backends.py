@@ -108,11 +108,6 @@ def current(preference: str = "auto") -> str:
 _RANK = {name: rank for rank, name in enumerate(LEVELS)}
 
 
-def rank(level: str) -> int:
-    """A level's place on the ladder: reference 0 .. packed 3."""
-    return _RANK[level]
-
-
 def allows(level: str) -> bool:
     """Whether the level in force includes `level`'s kernels."""
     return _RANK[current()] >= _RANK[level]

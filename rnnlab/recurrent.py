@@ -189,7 +189,7 @@ def scan_forward(cell: Cell, p: CellParams, x: np.ndarray, carry: Carry,
     # XP's memory comes back to the scratch: at the end of an inference call, or after the
     # backward that spends the gates written over it; the RNN's training XP is freed after its
     # forward, as before (kept in the scratch through the backward, it would raise the peak)
-    reuse = scratch if fused and (not keep_cache or kernels.saves_projections(cell)) else None
+    reuse = scratch if fused and (not keep_cache or kernels.saves_projections(path)) else None
     gemm = kernels.own_projection(path) if fused else None
     XP, bias = input_projection(cell, p, xs, scale, fused, reuse, gemm)  # (T, B, G*H): one GEMM
     kern = kernels.forward_kernel(cell, p, XP, carry, keep_cache, bias, path=path) if fused else None

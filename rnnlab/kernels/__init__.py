@@ -104,10 +104,10 @@ def strided(w: np.ndarray) -> bool:
     return not (w.flags.c_contiguous or w.flags.f_contiguous)
 
 
-def saves_projections(cell) -> bool:
+def saves_projections(path: backends.Path) -> bool:
     """Whether the fused forward's cache keeps its input projections (its gates written over
     them), so that they live until the backward that spends them."""
-    fam = _fused(cell)
+    fam = _module(path.family)
     return fam is not None and fam.Forward.saves_projections
 
 

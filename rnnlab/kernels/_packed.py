@@ -20,7 +20,7 @@ OpenBLAS runs its own parallel jobs on numba's threads too (_pool), or on one th
   1.4-1.6 us of launch and join with numba's OpenMP layer, and whole B = 1 calls at H = 128-256
   ran 0.85-0.91x as long with the barrier (inference and training). At B = 1 below H = 1024
   its products read W_hh unpacked, as dot products of 16 of its rows at a time with h (`_dots`:
-  a load of W a FMA, and nothing packed a call; lstm.in_place).
+  a load of W a FMA, and nothing packed a call; backends.in_place).
 - `lstm_backward`: the training backward's loop, rows split as in `lstm_forward`, each step's
   da W_hh on W_hh packed as it is (`pack_rows`); the weight gradients and dx stay on OpenBLAS.
   `lstm_backward_cols`, where `lstm_forward_cols` runs: the units of da W_hh split; each

@@ -1,7 +1,7 @@
 """Fused Elman RNN (tanh or ReLU): 1 GEMM + 1 compiled pass (3 NumPy ones) a step forward,
 1 GEMM + 1 pass (3) backward; the backward adds its input and weight gradients chunk by chunk
 (see Backward). Over a whole sequence at B >= 2 both loops run on rnnlab's own packed GEMM
-(see packed_loop)."""
+(where backends.choose takes them)."""
 
 from __future__ import annotations
 
