@@ -66,7 +66,9 @@ class _Group(click.Group):
 
 
 def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).strip("'\"").split())
+    """The message on one line; a KeyError's repr quotes taken off (str() of one adds them)."""
+    text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+    return " ".join(text.split())
 
 
 POSITIVE = click.IntRange(min=1)
@@ -486,9 +488,21 @@ def _int_list(value: str, name: str) -> tuple[int, ...]:
 @click.option("--no-memory", is_flag=True, help="Skip the peak-memory measurement (H=1024, B=128).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the table (Markdown) here.")
-def bench_cmd(kinds, hs, bs, ts, modes, rounds, threads, no_memory, out):
+@click.option("--models", default=None, metavar="NAMES",
+              help="Whole models instead of the layer grid: 'all' or some of char lstm, char gru, "
+                   "word small, word medium, tagger, classifier, forecaster (comma-separated); "
+                   "training and evaluation steps against the same model in torch.")
+@click.pass_context
+def bench_cmd(ctx, kinds, hs, bs, ts, modes, rounds, threads, no_memory, out, models):
     """Time rnnlab against torch.nn and onnxruntime (those installed) on a grid; print ratios
-    and rnnlab's share of the measured GEMM peak."""
+    and rnnlab's share of the measured GEMM peak. With --models: whole models' steps."""
+    if models is not None:
+        options = {"kinds": "--cells", "hs": "--hidden-sizes", "bs": "--batch-sizes", "ts": "--steps", "modes": "--modes"}
+        grid = [o for n, o in options.items() if ctx.get_parameter_source(n) is not click.core.ParameterSource.DEFAULT]
+        if grid:
+            raise click.UsageError(f"--models: times whole models; the layer grid's {', '.join(grid)} "
+                                   f"does not apply, got both")
+        return _bench_models(models, rounds, threads, no_memory, out)
     from ..recipes.bench import KINDS, MODES, available_peers, format_report, format_row, run_bench
     cells = _names(kinds, "--cells", tuple(KINDS))
     grid = _int_list(hs, "--hidden-sizes"), _int_list(bs, "--batch-sizes"), _int_list(ts, "--steps")
@@ -498,6 +512,19 @@ def bench_cmd(kinds, hs, bs, ts, modes, rounds, threads, no_memory, out):
     report = run_bench(cells, *grid, mode_names, rounds, threads, peers,
                        memory=not no_memory, on_row=lambda r, peak: click.echo(format_row(r, peak, peers)))
     text = format_report(report)
+    click.echo("\n" + text)
+    if out is not None:
+        out.write_text(text + "\n")
+        click.echo(f"table: {out}")
+
+
+def _bench_models(models: str, rounds: int, threads: int, no_memory: bool, out: Path | None) -> None:
+    from ..recipes.bench_models import CASES, HEADER, format_memory, format_models, format_result, run_models
+    names = tuple(CASES) if models.strip() == "all" else _names(models, "--models", tuple(CASES))
+    click.echo(HEADER + "\n|" + "---|" * (HEADER.count("|") - 1))
+    results = run_models(names, rounds, threads, memory=not no_memory,
+                         on_result=lambda r: click.echo(format_result(r)))
+    text = format_models(results, rounds, threads)
     click.echo("\n" + text)
     if out is not None:
         out.write_text(text + "\n")

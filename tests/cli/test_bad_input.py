@@ -59,7 +59,8 @@ CASES = [
     (["inspect", CKPT, "--text", "abc", "--units", "0"], "--units"),
     (["gradient-flow", "--cells", "foo"], "--cells"), (["gradient-flow", "--length", "0"], "--length"),
     (["compare", "--cells", "foo"], "--cells"), (["bench", "--hidden-sizes", "0"], "--hidden-sizes"),
-    (["bench", "--cells", "TRANSFORMER"], "cells"), (["describe", "{d}/missing.safetensors"], "missing"),
+    (["bench", "--cells", "TRANSFORMER"], "cells"), (["bench", "--models", "gpt"], "--models"),
+    (["bench", "--models", "tagger", "--hidden-sizes", "64"], "--hidden-sizes"), (["describe", "{d}/missing.safetensors"], "missing"),
 ]
 
 
