@@ -132,6 +132,9 @@ def with_schedule(cell: Cell, noise: Noise | None, T: int) -> Noise | None:
     return replace(noise or Noise(), zoneout=merged)
 
 
+CHUNK_BYTES = 64 << 20   # inference: input projections this many bytes at a time (docs/design.md, Memory)
+
+
 def input_projection(cell: Cell, p: CellParams, xs: np.ndarray, scale: np.ndarray | None,
                      leave_bias: bool = False, scratch: Scratch | None = None,
                      gemm=None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -165,13 +168,16 @@ def input_projection(cell: Cell, p: CellParams, xs: np.ndarray, scale: np.ndarra
 def scan_forward(cell: Cell, p: CellParams, x: np.ndarray, carry: Carry,
                  lengths: np.ndarray | None = None, reverse: bool = False,
                  keep_cache: bool = True, noise: Noise | None = None,
-                 scratch: Scratch | None = None) -> tuple[np.ndarray, Carry, ScanCache | None]:
+                 scratch: Scratch | None = None,
+                 chunk_bytes: int = CHUNK_BYTES) -> tuple[np.ndarray, Carry, ScanCache | None]:
     """Run `cell` over x (T, B, D) from `carry`; returns outputs (T, B, R), final carry, cache.
     `noise`: dropout masks and zoneout (training) or zoneout's expectation (evaluation).
     `scratch`: where a fused call writes its input projections (reused between calls: fresh
     pages can cost more than the GEMM at B = 128, T = 200, see Scratch). They go back to it at
     the end of a call that keeps no cache, or, when the cache keeps them (the LSTM's and GRU's
-    gates), after the backward that spends it (scan_backward with the same scratch)."""
+    gates), after the backward that spends it (scan_backward with the same scratch).
+    `chunk_bytes`: a fused call that keeps no cache projects its input in chunks of steps of at
+    most this size (one chunk's projections live at a time, not the whole sequence's)."""
     T, B, _ = x.shape
     order = reverse_order(lengths, T, B) if reverse else None
     xs = gather_time(x, order)                                     # (T, B, D) processing order
@@ -190,6 +196,10 @@ def scan_forward(cell: Cell, p: CellParams, x: np.ndarray, carry: Carry,
     # backward that spends the gates written over it; the RNN's training XP is freed after its
     # forward, as before (kept in the scratch through the backward, it would raise the peak)
     reuse = scratch if fused and (not keep_cache or kernels.saves_projections(path)) else None
+    K = max(1, chunk_bytes // max(1, B * p.w_ih.shape[0] * x.dtype.itemsize))   # steps a chunk
+    if fused and not keep_cache and K < T:
+        Y, final = _inference_in_chunks(cell, p, xs, carry, mask, padded, scale, reuse, K)
+        return gather_time(Y, order), final, None
     gemm = kernels.own_projection(path) if fused else None
     XP, bias = input_projection(cell, p, xs, scale, fused, reuse, gemm)  # (T, B, G*H): one GEMM
     kern = kernels.forward_kernel(cell, p, XP, carry, keep_cache, bias, path=path) if fused else None
@@ -230,6 +240,33 @@ def scan_forward(cell: Cell, p: CellParams, x: np.ndarray, carry: Carry,
         return Y, carry, None
     stacked = tuple(np.stack(field) for field in zip(*caches))        # each (T, B, .)
     return Y, carry, ScanCache(x=xs, caches=stacked, mask=mask, padded=padded, order=order, noise=noise)
+
+
+def _inference_in_chunks(cell, p, xs, carry, mask, padded, scale, scratch, K):
+    """The fused inference loop over chunks of K steps: each chunk's input projections (into
+    the scratch's one buffer), then its steps from the carry the last chunk left. Returns the
+    outputs (T, B, R), padded steps zeroed, in processing order, and the final carry."""
+    T, B, _ = xs.shape
+    HS = np.empty((T + 1, B, cell.output_size), dtype=xs.dtype)   # h carries: HS[1:] the outputs
+    HS[0] = carry[0]
+    path = kernels.path_of(cell, K, B, xs.dtype, False, contiguous=all(c.dtype == xs.dtype for c in carry),
+                           strided_weights=kernels.strided(p.w_hh))           # one for every chunk
+    for k0 in range(0, T, K):
+        k1 = min(T, k0 + K)
+        XP, bias = input_projection(cell, p, xs[k0:k1], scale, True, scratch,
+                                    kernels.own_projection(path))  # (K, B, G*H)
+        kern = kernels.forward_kernel(cell, p, XP, (HS[k0],) + carry[1:], False, bias, path=path,
+                                      hs=HS[k0:k1 + 1])           # writes HS[k0+1 .. k1]
+        kern.run(None if mask is None else mask[k0:k1], None if padded is None else padded[k0:k1])
+        carry = (HS[k1],) + tuple(np.array(c) for c in kern.final()[1:])   # c: the kernel's goes
+        if scratch is not None:
+            scratch.give(XP)                                       # the next chunk's projections
+        XP = kern = None                                           # one chunk's live at a time
+    carry = (HS[T].copy(),) + carry[1:]
+    Y = HS[1:]
+    if mask is not None:
+        Y *= mask                                                  # padded steps output zeros
+    return Y, carry
 
 
 def scan_backward(cell: Cell, p: CellParams, sc: ScanCache, dY: np.ndarray, dcarry: Carry,

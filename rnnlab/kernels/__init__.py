@@ -77,12 +77,13 @@ def _module(family: str | None):
 
 
 def forward_kernel(cell, p, XP, carry, keep_cache: bool, bias=None, streaming: bool = False,
-                   path: backends.Path | None = None):
+                   path: backends.Path | None = None, hs: np.ndarray | None = None):
     """The fused forward over XP (T, B, G*H), which carries `input_scale` (see folded_input);
     `bias` (G*H,), scaled as XP, is added where the gate math reads XP (None: XP holds it).
     `streaming`: the kernel will be stepped again and again over a one-step XP (rnnlab.Stream),
     so set-up that pays over many steps is worth it (see _buffers.step_weights). `path`: the
-    call's (kernels.path_of), or None to choose it here. None where no fused kernel runs."""
+    call's (kernels.path_of), or None to choose it here. `hs`: a (T+1, B, H) buffer for the h
+    carries (the outputs), row 0 the initial h; None: a new one. None where no fused kernel runs."""
     if _fused(cell) is None:
         return None
     T, B, _ = XP.shape
@@ -96,7 +97,7 @@ def forward_kernel(cell, p, XP, carry, keep_cache: bool, bias=None, streaming: b
     if bias is None:
         bias = np.zeros(XP.shape[-1], dtype=XP.dtype)
     steps = math.inf if streaming else T
-    return fam.Forward(cell, p, XP, carry, keep_cache, bias, steps, path)
+    return fam.Forward(cell, p, XP, carry, keep_cache, bias, steps, path, hs)
 
 
 def strided(w: np.ndarray) -> bool:

@@ -13,9 +13,12 @@ import threading
 import numpy as np
 
 
-def carry_buffer(T: int, first: np.ndarray) -> np.ndarray:
-    S = np.empty((T + 1,) + first.shape, dtype=first.dtype)   # (T+1, B, .)
-    S[0] = first
+def carry_buffer(T: int, first: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """(T+1, B, .) carries, S[0] = first: a new array, or `out` (whose row 0 may hold first
+    already: the chunks of one inference call share one buffer of outputs)."""
+    S = np.empty((T + 1,) + first.shape, dtype=first.dtype) if out is None else out
+    if out is None or S[0].ctypes.data != first.ctypes.data:
+        S[0] = first
     return S
 
 

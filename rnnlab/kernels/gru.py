@@ -31,7 +31,8 @@ def laid_out(caches) -> bool:
 class Forward(ForwardSteps):
     saves_projections = True  # the gates r, z, n overwrite XP and are kept for backward
 
-    def __init__(self, cell, p, XP, carry, keep_cache: bool, bias, steps: float, path) -> None:
+    def __init__(self, cell, p, XP, carry, keep_cache: bool, bias, steps: float, path,
+                 hs=None) -> None:
         T, B, _ = XP.shape
         H = cell.hidden_size
         self.H, self.keep, self.after = H, keep_cache, cell.reset_after
@@ -51,7 +52,7 @@ class Forward(ForwardSteps):
         elif not self.after:
             self.w_rz = step_weights(w[:2 * H], B, steps)      # (H, 2H)
             self.w_n = step_weights(w[2 * H:], B, steps)       # (H, H)
-        self.HS = carry_buffer(T, carry[0])                    # (T+1, B, H)
+        self.HS = carry_buffer(T, carry[0], hs)                    # (T+1, B, H)
         self.carries = (self.HS,)
         # the saved gates go over their own input projections once a step has read them: r, z
         # into XP's first 2H columns, n into its last H, so they cost no memory of their own

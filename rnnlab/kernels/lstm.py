@@ -42,7 +42,8 @@ def laid_out(caches) -> bool:
 class Forward(ForwardSteps):
     saves_projections = True  # the activated gates overwrite XP and are kept for backward
 
-    def __init__(self, cell, p, XP, carry, keep_cache: bool, bias, steps: float, path) -> None:
+    def __init__(self, cell, p, XP, carry, keep_cache: bool, bias, steps: float, path,
+                 hs=None) -> None:
         T, B, G = XP.shape
         H = cell.hidden_size
         self.H, self.keep, self.path = H, keep_cache, path
@@ -64,7 +65,7 @@ class Forward(ForwardSteps):
             self.w = _jit.transposed(p.w_hh)
         else:
             self.w = step_weights(p.w_hh, B, steps)
-        self.HS = carry_buffer(T, carry[0])                    # (T+1, B, H): the outputs
+        self.HS = carry_buffer(T, carry[0], hs)                    # (T+1, B, H): the outputs
         # (T+1, B, H) c kept for backward, or a ring of two (B, H) rows: c_t in CS[t % 2]
         self.CS = carry_buffer(T if keep_cache else 1, carry[1])
         self.carries = (self.HS, self.CS)

@@ -24,10 +24,11 @@ def laid_out(caches) -> bool:
 
 
 class Forward(ForwardSteps):
-    def __init__(self, cell, p, XP, carry, keep_cache: bool, bias, steps: float, path) -> None:
+    def __init__(self, cell, p, XP, carry, keep_cache: bool, bias, steps: float, path,
+                 hs=None) -> None:
         T, B, _ = XP.shape
         self.XP, self.bias, self.relu = XP, bias, cell.nonlinearity == "relu"   # bias (H,)
-        self.HS = carry_buffer(T, carry[0])                    # (T+1, B, H)
+        self.HS = carry_buffer(T, carry[0], hs)                    # (T+1, B, H)
         self.carries = (self.HS,)
         self.jit = path.gate_math == "compiled"
         self.packed = path.forward == "packed"

@@ -15,17 +15,22 @@ from .. import backends
 from ..errors import ConfigError, ShapeError
 
 
-def _compiled_adam(*arrays: np.ndarray):
-    """optim._fused.adam where the backend in force runs compiled code and every array is
-    contiguous in one float dtype; else None (the NumPy passes run)."""
+def _compiled(*arrays: np.ndarray):
+    """The module of one-pass compiled updates (optim._fused) where the backend in force runs
+    compiled code and every array is contiguous in one float dtype; else None (the NumPy
+    passes run). Call its functions on the arrays' flat views (`_flat`)."""
     if not (backends.numba_installed() and backends.allows("compiled")):
         return None
     if not all(a.flags.c_contiguous and a.dtype == arrays[0].dtype for a in arrays):
         return None
     if arrays[0].dtype.kind != "f":
         return None
-    from ._fused import adam                                     # numba loads at first use
-    return adam
+    from . import _fused                                         # numba loads at first use
+    return _fused
+
+
+def _flat(*arrays: np.ndarray) -> list[np.ndarray]:
+    return [a.reshape(-1) for a in arrays]
 
 
 class Optimizer:
@@ -82,10 +87,15 @@ class SGD(Optimizer):
         self.momentum, self.nesterov = float(momentum), bool(nesterov)
 
     def _update(self, key, p, g):
+        buf = self.state["momentum"][key] if self.momentum else p   # p: a stand-in, not read
+        fused = _compiled(p, g, buf)
+        if fused is not None:                                   # one compiled pass
+            fused.sgd(*_flat(p, g, buf), self.lr, self.weight_decay, self.momentum, self.nesterov,
+                      self.steps == 1)
+            return
         if self.weight_decay:
             g = g + self.weight_decay * p
         if self.momentum:
-            buf = self.state["momentum"][key]
             if self.steps == 1:
                 buf[...] = g                                   # torch: first buffer = g
             else:
@@ -104,9 +114,13 @@ class Adagrad(Optimizer):
         self.eps = eps
 
     def _update(self, key, p, g):
+        s = self.state["sum"][key]
+        fused = _compiled(p, g, s)
+        if fused is not None:                                   # one compiled pass
+            fused.adagrad(*_flat(p, g, s), self.lr, self.weight_decay, self.eps)
+            return
         if self.weight_decay:
             g = g + self.weight_decay * p
-        s = self.state["sum"][key]
         s += g * g
         p -= self.lr * g / (np.sqrt(s) + self.eps)
 
@@ -120,9 +134,13 @@ class RMSprop(Optimizer):
         self.alpha, self.eps = alpha, eps
 
     def _update(self, key, p, g):
+        v = self.state["square_avg"][key]
+        fused = _compiled(p, g, v)
+        if fused is not None:                                   # one compiled pass
+            fused.rmsprop(*_flat(p, g, v), self.lr, self.weight_decay, self.alpha, self.eps)
+            return
         if self.weight_decay:
             g = g + self.weight_decay * p
-        v = self.state["square_avg"][key]
         v *= self.alpha
         v += (1 - self.alpha) * g * g
         p -= self.lr * g / (np.sqrt(v) + self.eps)
@@ -145,9 +163,9 @@ class Adam(Optimizer):
         step_size = self.lr / (1 - self.b1 ** self.steps)       # bias corrections
         c2_sqrt = math.sqrt(1 - self.b2 ** self.steps)
         decay = self.lr * self.weight_decay
-        fused = _compiled_adam(p, g, m, v)
+        fused = _compiled(p, g, m, v)
         if fused is not None:                                   # one compiled pass
-            fused(p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1), self.b1, self.b2,
+            fused.adam(*_flat(p, g, m, v), self.b1, self.b2,
                   step_size, c2_sqrt, self.eps, 0.0 if self.decoupled else self.weight_decay,
                   1 - decay if self.decoupled else 1.0)
             return

@@ -275,3 +275,48 @@ def test_input_projection_folds_scale_and_biases(name, T, B, D):
         assert left is None
     else:
         close(left, (plain - x @ p.w_ih.T)[0, 0] * scale)
+
+
+@pytest.mark.parametrize("name", ["rnn_tanh", "lstm", "gru_after", "gru_before"])
+@pytest.mark.parametrize("level", ["numpy", pytest.param("compiled", marks=needs_numba),
+                                   pytest.param("packed", marks=needs_numba)])
+@pytest.mark.parametrize("reverse", [False, True], ids=["fwd", "rev"])
+def test_inference_in_chunks_matches_one_pass(name, level, reverse):
+    """Inference projects its input a chunk of steps at a time (scan_forward's chunk_bytes):
+    the outputs and final carry equal one pass's, with lengths, reversal and a ragged last chunk."""
+    cell = CELLS[name]
+    rng = np.random.default_rng(5)
+    T, B, D = 23, 16, 3
+    p = init_cell(cell, D, bias=True, dtype=np.float32, rng=rng)
+    x = rng.standard_normal((T, B, D)).astype(np.float32)
+    carry = tuple(rng.standard_normal((B, n)).astype(np.float32) for n in cell.carry_sizes())
+    lens = rng.integers(0, T + 1, B)
+    step = B * cell.gates * cell.hidden_size * 4                  # one step's projections, bytes
+    with rnnlab.threads.shared_pool(), rnnlab.backend(level):
+        whole = scan_forward(cell, p, x, carry, lens, reverse, keep_cache=False)
+        for k in (1, 5, 22):                                      # steps a chunk
+            y, final, cache = scan_forward(cell, p, x, carry, lens, reverse, keep_cache=False,
+                                           chunk_bytes=k * step)
+            assert cache is None
+            np.testing.assert_allclose(y, whole[0], rtol=1e-6, atol=1e-6)
+            for a, b in zip(final, whole[1]):
+                np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+                assert not np.may_share_memory(a, y)              # the caller may write either
+
+
+def test_inference_in_chunks_bounds_the_projections():
+    """Peak memory of a long inference call: its output plus one chunk, not T steps' projections."""
+    import tracemalloc
+    net = LSTM(32, 32, rng=0)
+    x = np.random.default_rng(0).standard_normal((4000, 8, 32)).astype(np.float32)
+    net.forward(x[:2], keep_cache=False)
+    whole = 4000 * 8 * 4 * 32 * 4                                   # all steps' projections
+    for chunk in (whole // 8, whole * 2):
+        net.release_memory()
+        tracemalloc.start()
+        scan_forward(net.cell, net.layers[0][0], x, (np.zeros((8, 32), np.float32),) * 2,
+                     keep_cache=False, chunk_bytes=chunk)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        out = 4000 * 8 * 32 * 4
+        assert peak < out + min(chunk, whole) + out // 2, (chunk, peak)

@@ -93,3 +93,15 @@ def test_clip_refuses_a_negative_or_non_finite_norm(max_norm):
     with pytest.raises(RnnlabError, match="max_norm"):
         clip_grad_norm(g, max_norm)
     assert (g["w"] == 1).all()                   # untouched: a negative norm would flip the sign
+
+
+@pytest.mark.skipif(not backends.numba_installed(), reason="numba not installed")
+def test_compiled_level_takes_the_one_pass_updates():
+    a = np.zeros((3, 4), np.float32)
+    with rnnlab.backend("compiled"):
+        fused = rnnlab.optim.optimizers._compiled(a, a.copy())
+        assert fused is not None and all(callable(getattr(fused, f)) for f in ("sgd", "adagrad", "rmsprop", "adam"))
+        assert rnnlab.optim.optimizers._compiled(a, a.T.copy().T) is None     # not C-contiguous
+        assert rnnlab.optim.optimizers._compiled(a, a.astype(np.float64)) is None
+    with rnnlab.backend("numpy"):
+        assert rnnlab.optim.optimizers._compiled(a, a.copy()) is None
