@@ -17,11 +17,17 @@ def log_softmax(z: np.ndarray) -> np.ndarray:
 
 
 def softmax_cross_entropy(logits: np.ndarray, targets: np.ndarray,
-                          mask: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+                          mask: np.ndarray | None = None, label_smoothing: float = 0.0,
+                          grad: bool = True) -> tuple[float, np.ndarray | None]:
     """Mean negative log-likelihood of `targets` (...,) under softmax(`logits`) (..., V).
 
-    `mask` (...,) is True (or 1) where a position counts; returns (loss, dlogits).
+    `mask` (...,) is True (or 1) where a position counts; returns (loss, dlogits), dlogits None
+    with `grad=False` (evaluation: two passes over the (N, V) array fewer).
+    `label_smoothing` e, as torch's cross_entropy: the target is (1 - e) onehot + e / V, so a
+    position's loss is (1 - e) (-log p_target) + e mean_k(-log p_k).
     """
+    if not (isinstance(label_smoothing, (int, float)) and 0.0 <= label_smoothing <= 1.0):
+        raise ConfigError(f"label_smoothing: expected a number in [0, 1], got {label_smoothing!r}")
     if logits.shape[:-1] != targets.shape:
         raise ShapeError(f"targets: expected shape {logits.shape[:-1]} (logits without the class "
                          f"axis), got {targets.shape}")
@@ -36,12 +42,19 @@ def softmax_cross_entropy(logits: np.ndarray, targets: np.ndarray,
     z, t, w = logits.reshape(-1, V), targets.reshape(-1), m.reshape(-1) / n   # (N, V), (N,), (N,)
     rows = np.arange(len(t))
     g = z - z.max(-1, keepdims=True)                          # (N, V): the one array of that size
+    e = float(label_smoothing)
     picked = g[rows, t]                                       # the targets' shifted logits
+    if e:
+        picked = (1 - e) * picked + e * g.mean(-1)            # the smoothed target's mean logit
     np.exp(g, out=g)                                          # stable: the largest is 1
     s = g.sum(-1)                                             # (N,)
     loss = -((picked - np.log(s)) * w).sum()                  # log p = z - log sum exp z
+    if not grad:
+        return float(loss), None
     g *= (w / s)[:, None]                                     # softmax, weighted
-    g[rows, t] -= w                                           # - onehot
+    g[rows, t] -= (1 - e) * w                                 # - the smoothed target
+    if e:
+        g -= (e / V) * w[:, None]
     return float(loss), g.reshape(logits.shape)
 
 

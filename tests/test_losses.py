@@ -21,6 +21,24 @@ def test_softmax_cross_entropy_with_mask_gradcheck_and_torch():
     assert abs(loss - ref.item()) < 1e-12
 
 
+@pytest.mark.parametrize("eps", [0.1, 1.0])
+def test_label_smoothing_gradcheck_and_torch(eps):
+    rng = np.random.default_rng(2)
+    z = rng.standard_normal((4, 3, 5)) * 3
+    y = rng.integers(0, 5, (4, 3))
+    m = rng.random((4, 3)) > 0.3
+    loss, g = softmax_cross_entropy(z, y, m, label_smoothing=eps)
+    check_close(g, numeric_grad(lambda: softmax_cross_entropy(z, y, m, label_smoothing=eps)[0], z), "dlogits")
+    zt = torch.tensor(z, requires_grad=True)
+    yt = torch.tensor(np.where(m, y, -100))
+    ref = F.cross_entropy(zt.reshape(-1, 5), yt.reshape(-1), ignore_index=-100, label_smoothing=eps)
+    ref.backward()
+    assert abs(loss - ref.item()) < 1e-12
+    np.testing.assert_allclose(g, zt.grad.numpy(), atol=1e-14)
+    with pytest.raises(Exception, match="label_smoothing: expected a number in"):
+        softmax_cross_entropy(z, y, m, label_smoothing=1.5)
+
+
 def test_softmax_cross_entropy_is_stable_for_huge_logits():
     loss, g = softmax_cross_entropy(np.array([[1e4, 0.0]]), np.array([1]))
     assert np.isfinite(loss) and abs(loss - 1e4) < 1e-6 and np.isfinite(g).all()

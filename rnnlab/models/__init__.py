@@ -6,10 +6,12 @@ from .language_model import LanguageModel, LanguageModelConfig
 from .sequence_regression import (Forecaster, ForecasterConfig, PianoRollConfig, PianoRollModel,
                                   RegressorConfig, SequenceRegressor)
 from .tagger import TagBatch, Tagger, TaggerConfig
+from .translator import TranslationBatch, Translator, TranslatorConfig
 
 MODEL_KINDS: dict[str, type] = {m.kind: m for m in (LanguageModel, SequenceClassifier, Tagger,
-                                                    Forecaster, PianoRollModel, SequenceRegressor)}
+                                                    Forecaster, PianoRollModel, SequenceRegressor, Translator)}
 
 __all__ = ["CELLS", "Model", "RecurrentConfig", "LanguageModel", "LanguageModelConfig",
            "SequenceClassifier", "ClassifierConfig", "Tagger", "TaggerConfig", "TagBatch",
-           "Forecaster", "ForecasterConfig", "SequenceRegressor", "RegressorConfig", "PianoRollModel", "PianoRollConfig", "MODEL_KINDS"]
+           "Forecaster", "ForecasterConfig", "SequenceRegressor", "RegressorConfig", "PianoRollModel", "PianoRollConfig",
+           "Translator", "TranslatorConfig", "TranslationBatch", "MODEL_KINDS"]

@@ -107,7 +107,7 @@ class LanguageModel(Model):
         x, y = batch[:2]
         mask = self._mask(batch)
         logits, state = self.logits(x, carry, keep_cache=False, lengths=None if mask is None else batch[2])
-        loss, _ = softmax_cross_entropy(logits, y, mask)
+        loss, _ = softmax_cross_entropy(logits, y, mask, grad=False)
         n = y.size if mask is None else int(mask.sum())
         correct = (logits.argmax(-1) == y) if mask is None else (logits.argmax(-1) == y) & mask
         return {"loss": loss * n, "accuracy": float(correct.sum())}, n, state

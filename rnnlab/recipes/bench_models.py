@@ -89,13 +89,16 @@ def _eval_step(model, batch) -> Step:
 
 def _torch_steps(torch, modules, loss_of) -> tuple[Step, Step, int]:
     """torch's training step (zero_grad, loss, backward, clip, Adam), evaluation step
-    (inference_mode, eval mode) for `loss_of()` over `modules`, and its parameter count."""
+    (inference_mode, eval mode) for `loss_of()` over `modules`, and its parameter count.
+    `loss_of()` returns the loss, or (loss, logits, targets) where rnnlab's evaluate_batch
+    also counts the right argmaxes (so torch's evaluation does that too)."""
     params = [p for m in modules for p in m.parameters()]
     opt = torch.optim.Adam(params, lr=1e-3)
 
     def train():
         opt.zero_grad(set_to_none=True)
-        loss_of().backward()
+        out = loss_of()
+        (out[0] if isinstance(out, tuple) else out).backward()
         torch.nn.utils.clip_grad_norm_(params, CLIP)
         opt.step()
 
@@ -103,7 +106,9 @@ def _torch_steps(torch, modules, loss_of) -> tuple[Step, Step, int]:
         for m in modules:
             m.eval()
         with torch.inference_mode():
-            loss_of()
+            out = loss_of()
+            if isinstance(out, tuple):
+                (out[1].argmax(-1) == out[2]).sum().item()
         for m in modules:
             m.train()
     return train, evaluate, sum(p.numel() for p in params)
@@ -144,7 +149,8 @@ def language_model(torch, cell: str, level: str, V: int, E: int, H: int, B: int,
 
         def loss():
             out, _ = rnn(emb(xt))
-            return torch.nn.functional.cross_entropy(head(out).reshape(-1, V), yt.reshape(-1))
+            logits = head(out).reshape(-1, V)
+            return torch.nn.functional.cross_entropy(logits, yt.reshape(-1)), logits, yt.reshape(-1)
         theirs = _torch_steps(torch, (emb, rnn, head), loss)
     return _case(f"{B} x {T}", m, opt, batch, theirs)
 
@@ -167,7 +173,8 @@ def classifier(torch, V: int = 16000, E: int = 128, H: int = 128, B: int = 32, T
 
         def loss():
             _, (h, _) = rnn(torch.nn.utils.rnn.pack_padded_sequence(emb(xt), lt))
-            return torch.nn.functional.cross_entropy(head(torch.cat([h[-2], h[-1]], -1)), yt)
+            logits = head(torch.cat([h[-2], h[-1]], -1))
+            return torch.nn.functional.cross_entropy(logits, yt), logits, yt
         theirs = _torch_steps(torch, (emb, rnn, head), loss)
     return _case(f"{B} x {T}", m, opt, batch, theirs)
 
@@ -209,8 +216,8 @@ def tagger(torch, V: int = 20000, K: int = 17, B: int = 32, T: int = 40) -> Case
             x = drop(torch.cat([wemb(wt), per_word], -1))
             out, _ = rnn(torch.nn.utils.rnn.pack_padded_sequence(x, lt))
             out, _ = torch.nn.utils.rnn.pad_packed_sequence(out, total_length=T)
-            logits = head(drop(out))
-            return torch.nn.functional.cross_entropy(logits[mask], yt[mask])
+            logits = head(drop(out))[mask]
+            return torch.nn.functional.cross_entropy(logits, yt[mask]), logits, yt[mask]
         theirs = _torch_steps(torch, (wemb, cemb, crnn, rnn, head, drop), loss)
     return _case(f"{B} x {T}", m, opt, batch, theirs)
 
