@@ -315,16 +315,97 @@ def train_music_cmd(json_file, batch_size, **kw):
     _report(result)
 
 
+@cli.command("train-translator")
+@click.argument("pairs_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--reverse", is_flag=True, help="Translate the second column into the first.")
+@click.option("--tutorial", is_flag=True,
+              help="The PyTorch tutorial's pairs: both sides under 10 words, English starting "
+                   "\"i am\", \"he is\", ...")
+@click.option("--max-tokens", type=POSITIVE, default=15, show_default=True,
+              help="Keep pairs whose sides have at most this many tokens.")
+@click.option("--min-freq", type=POSITIVE, default=1, show_default=True)
+@click.option("--max-vocab", type=POSITIVE, default=None, help="Words kept per language (most frequent).")
+@click.option("--embedding-dim", type=POSITIVE, default=256, show_default=True)
+@click.option("--unidirectional", is_flag=True, help="A one-directional encoder.")
+@click.option("--decoder-hidden", type=NATURAL, default=0, show_default=True,
+              help="0: the encoder's output width (no bridge).")
+@click.option("--attention", type=click.Choice(["general", "dot", "additive", "none"]), default="general",
+              show_default=True)
+@click.option("--no-input-feeding", is_flag=True)
+@click.option("--tie-embeddings", is_flag=True, help="The output layer is the target embedding.")
+@click.option("--label-smoothing", type=click.FloatRange(0.0, 1.0), default=0.1, show_default=True)
+@click.option("--batch-size", type=POSITIVE, default=64, show_default=True)
+@click.option("--test-fraction", type=click.FloatRange(0.0, 0.5, min_open=True), default=0.1, show_default=True,
+              help="English sentences held out (with all their translations) for test.tsv.")
+@click.option("--limit", type=POSITIVE, default=None, help="Read only the first N pairs of the file.")
+@train_options
+def train_translator_cmd(pairs_file, reverse, tutorial, max_tokens, min_freq, max_vocab, embedding_dim,
+                         unidirectional, decoder_hidden, attention, no_input_feeding, tie_embeddings,
+                         label_smoothing, batch_size, test_fraction, limit, **kw):
+    """Encoder-decoder with attention on PAIRS_FILE (`source<TAB>target` lines); writes the
+    held-out valid.tsv and test.tsv into the run directory."""
+    from ..recipes.translator import train_translator
+    rnn = _rnn_kw(kw, 256, 1)
+    if rnn["cell"] not in ("lstm", "gru", "gru_reset_before", "rnn"):
+        raise click.BadParameter(f"the decoder steps lstm, gru, gru_reset_before or rnn cells, got {rnn['cell']!r}",
+                                 param_hint="--cell")
+    for name in ("zoneout", "input_dropout", "recurrent_dropout"):
+        if kw[name]:
+            raise click.BadParameter("the translator's decoder does not take it; use --dropout",
+                                     param_hint=f"--{name.replace('_', '-')}")
+    result = train_translator(pairs_file, kw["run_dir"] or Path("runs/translator"), reverse=reverse, tutorial=tutorial,
+                              max_tokens=max_tokens, min_freq=min_freq, max_vocab=max_vocab, cell=rnn["cell"],
+                              hidden_size=rnn["hidden_size"], num_layers=rnn["num_layers"],
+                              bidirectional=not unidirectional, embedding_dim=embedding_dim,
+                              decoder_hidden=decoder_hidden, attention=attention,
+                              input_feeding=not no_input_feeding, tie_embeddings=tie_embeddings,
+                              dropout=_given(kw["dropout"], 0.1), label_smoothing=label_smoothing,
+                              batch_size=batch_size, test_fraction=test_fraction, limit=limit,
+                              train_config=_train_config(kw, epochs=10, lr=1e-3), resume=not kw["no_resume"],
+                              progress=not kw["quiet"])
+    _report(result, f"held-out pairs: {Path(result.run_dir) / 'test.tsv'} (score with `rnnlab evaluate`)")
+
+
+@cli.command("translate")
+@click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("input_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--beam", type=POSITIVE, default=1, show_default=True, help="1: greedy; more: beam search.")
+@click.option("--length-penalty", type=click.FloatRange(min=0.0), default=1.0, show_default=True,
+              help="Beam search ranks score / length^this.")
+@click.option("--attention-plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also draw the first sentence's attention weights into this PNG.")
+def translate_cmd(checkpoint, input_file, beam, length_penalty, attention_plot):
+    """Translate the lines of INPUT_FILE or standard input, one translation a line."""
+    from ..data import read_text, split_lines
+    from ..recipes.common import load_model
+    from ..recipes.translator import attention_heatmap, translate
+    model, _ = load_model(checkpoint, expect_kind="translator")
+    if input_file is not None:
+        lines = split_lines(read_text(input_file))
+    else:
+        with click.open_file("-", encoding="utf-8") as stdin:
+            lines = split_lines(stdin.read())
+    lines = [line for line in lines if line.strip()]
+    for out in translate(model, lines, beam=beam, length_penalty=length_penalty):
+        click.echo(out)
+    if attention_plot is not None:
+        attention_heatmap(model, lines[0], attention_plot)
+        click.echo(f"attention: {attention_plot}", err=True)
+
+
 @cli.command("evaluate")
 @click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("data", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--column", default=None, help="Forecasters: the CSV column (default: the one it was trained on).")
 @click.option("--held-out", is_flag=True,
               help="Forecasters: score only the part of the series held out from training.")
-def evaluate_cmd(checkpoint, data, column, held_out):
+@click.option("--beam", type=POSITIVE, default=None, help="Translators: beam size of the translations scored (default 1).")
+def evaluate_cmd(checkpoint, data, column, held_out, beam):
     """Metrics of CHECKPOINT on DATA (a file in the format its model was trained on)."""
     from ..recipes import evaluate_checkpoint
     options = {"column": _column(column), "held_out": held_out} if column is not None or held_out else {}
+    if beam is not None:
+        options["beam"] = beam
     click.echo(json.dumps(evaluate_checkpoint(checkpoint, data, **options), indent=2))
 
 

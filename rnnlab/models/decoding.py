@@ -1,9 +1,10 @@
 """Greedy and beam search over any step function, batched across sentences.
 
-A `Stepper` is what a model offers for decoding: `step(state, y_prev) -> (logp (N, V), state)`
-with the log-probabilities of the next token for each of N rows, and its `state` a tuple tree
-of arrays whose first axis is the N rows (the search gathers rows of it when it reorders or
-copies beams). Decoding stops a row at `eos` or at its maximum length, max_len_a * source
+A model offers a step function for decoding: `step(state, y_prev) -> (logp (N, V), state,
+align)` with the log-probabilities of the next token for each of N rows, its `state` a tuple
+tree of arrays whose first axis is the N rows (the search gathers rows of it when it reorders
+or copies beams), and `align` (N,) the source position each row attended to most (or None),
+which each hypothesis keeps per token (to copy source words for unknown ones). Decoding stops a row at `eos` or at its maximum length, max_len_a * source
 length + max_len_b (as fairseq's), whichever comes first.
 
 Beam search (Sutskever et al. 2014): each sentence keeps K live
@@ -20,13 +21,13 @@ With K = 1 this is greedy search.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .. import _checks as check
 
-Step = Callable[[object, np.ndarray], tuple[np.ndarray, object]]
+Step = Callable[[object, np.ndarray], tuple[np.ndarray, object, np.ndarray | None]]
 
 
 def take_rows(state, rows: np.ndarray):
@@ -42,34 +43,39 @@ def max_lengths(src_lengths: np.ndarray, max_len_a: float, max_len_b: int) -> np
     return np.ceil(max_len_a * np.asarray(src_lengths)).astype(int) + int(max_len_b)
 
 
-def greedy(step: Step, state, bos: int, eos: int, limits: np.ndarray) -> list[list[int]]:
-    """The most likely next token at each step, for N rows at once; tokens without bos/eos."""
-    N = len(limits)
-    y = np.full(N, bos, dtype=np.int64)
-    out: list[list[int]] = [[] for _ in range(N)]
-    live = np.ones(N, dtype=bool)
-    for t in range(int(limits.max())):
-        logp, state = step(state, y)
-        y = logp.argmax(axis=1)                                    # (N,) the first of ties
-        for n in np.flatnonzero(live):
-            if y[n] == eos:
-                live[n] = False
-            else:
-                out[n].append(int(y[n]))
-                live[n] = t + 1 < limits[n]
-        if not live.any():
-            break
-    return out
-
-
 @dataclass
 class Hypothesis:
     tokens: list[int]                          # without bos and eos
     score: float                               # sum of log-probabilities, eos included
     length: int                                # tokens + eos (when it ended with one)
+    align: list[int] = field(default_factory=list)   # per token: the source position attended most
 
     def normalised(self, penalty: float) -> float:
         return self.score / max(1, self.length) ** penalty
+
+
+def greedy(step: Step, state, bos: int, eos: int, limits: np.ndarray) -> list[Hypothesis]:
+    """The most likely next token at each step, for N rows at once."""
+    N = len(limits)
+    y = np.full(N, bos, dtype=np.int64)
+    out = [Hypothesis([], 0.0, 0) for _ in range(N)]
+    live = np.ones(N, dtype=bool)
+    for t in range(int(limits.max())):
+        logp, state, align = step(state, y)
+        y = logp.argmax(axis=1)                                    # (N,) the first of ties
+        for n in np.flatnonzero(live):
+            h = out[n]
+            h.score += float(logp[n, y[n]])
+            h.length += 1
+            if y[n] == eos:
+                live[n] = False
+            else:
+                h.tokens.append(int(y[n]))
+                h.align.append(-1 if align is None else int(align[n]))
+                live[n] = t + 1 < limits[n]
+        if not live.any():
+            break
+    return out
 
 
 def beam_search(step: Step, state, bos: int, eos: int, limits: np.ndarray, beam: int = 5,
@@ -85,10 +91,11 @@ def beam_search(step: Step, state, bos: int, eos: int, limits: np.ndarray, beam:
     scores = np.full((N, K), -np.inf)
     scores[:, 0] = 0.0                                             # one live beam at first
     tokens: list[list[int]] = [[] for _ in range(N * K)]
+    aligns: list[list[int]] = [[] for _ in range(N * K)]
     finished: list[list[Hypothesis]] = [[] for _ in range(N)]
     active = np.ones(N, dtype=bool)
     for t in range(int(limits.max())):
-        logp, state = step(state, y)                               # (N*K, V)
+        logp, state, align = step(state, y)                        # (N*K, V)
         V = logp.shape[1]
         cand = (scores[:, :, None] + logp.reshape(N, K, V)).reshape(N, K * V)
         top = np.argpartition(-cand, 2 * K - 1, axis=1)[:, :2 * K] if K * V > 2 * K else np.tile(np.arange(K * V), (N, 1))
@@ -96,6 +103,7 @@ def beam_search(step: Step, state, bos: int, eos: int, limits: np.ndarray, beam:
         new_y = np.full(N * K, eos, dtype=np.int64)
         new_scores = np.full((N, K), -np.inf)
         new_tokens: list[list[int]] = [[] for _ in range(N * K)]
+        new_aligns: list[list[int]] = [[] for _ in range(N * K)]
         for n in range(N):
             base = n * K
             pick[base:base + K] = base                             # finished sentences: anything
@@ -111,9 +119,11 @@ def beam_search(step: Step, state, bos: int, eos: int, limits: np.ndarray, beam:
                 b, tok = divmod(int(idx), V)
                 if tok == eos:
                     if rank < K:                                   # among the best K: finished
-                        finished[n].append(Hypothesis(list(tokens[base + b]), float(s), t + 1))
+                        finished[n].append(Hypothesis(list(tokens[base + b]), float(s), t + 1,
+                                                      list(aligns[base + b])))
                     continue
                 new_tokens[base + kept] = tokens[base + b] + [tok]
+                new_aligns[base + kept] = aligns[base + b] + [-1 if align is None else int(align[base + b])]
                 new_scores[n, kept] = s
                 new_y[base + kept] = tok
                 pick[base + kept] = base + b
@@ -128,13 +138,13 @@ def beam_search(step: Step, state, bos: int, eos: int, limits: np.ndarray, beam:
                     active[n] = False                              # no live beam can do better
                     continue
             if t + 1 >= limits[n]:                               # out of length: take the live
-                finished[n] += [Hypothesis(new_tokens[base + k], float(new_scores[n, k]), t + 1)
-                                for k in range(K) if np.isfinite(new_scores[n, k])]
+                finished[n] += [Hypothesis(new_tokens[base + k], float(new_scores[n, k]), t + 1,
+                                           new_aligns[base + k]) for k in range(K) if np.isfinite(new_scores[n, k])]
                 active[n] = False
         if not active.any():
             break
         state = take_rows(state, pick)
-        y, scores, tokens = new_y, new_scores, new_tokens
+        y, scores, tokens, aligns = new_y, new_scores, new_tokens, new_aligns
     for n in range(N):
         finished[n].sort(key=lambda h: -h.normalised(length_penalty))
     return finished

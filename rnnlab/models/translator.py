@@ -37,7 +37,7 @@ from ..layers import Dense, Dropout, Embedding
 from ..layers.attention import (SCORES, Attention, attention_backward, attention_forward,
                                 attention_keys, keys_backward)
 from ..losses import softmax_cross_entropy
-from .decoding import beam_search, greedy, log_softmax_rows, max_lengths
+from .decoding import Hypothesis, beam_search, greedy, log_softmax_rows, max_lengths
 from ..module import ParamModule
 from ..params import CellParams
 from .base import Model, RecurrentConfig, config_from_dict, dataclass_dict, make_rnn
@@ -62,6 +62,7 @@ class TranslatorConfig:
     tie_embeddings: bool = False              # the output layer is the target embedding
     dropout: float = 0.0                      # on embeddings and on ht before the output layer
     label_smoothing: float = 0.0              # training loss only
+    reverse: bool = False                     # trained on a pairs file's second column as source
 
     def __post_init__(self) -> None:
         if not isinstance(self.encoder, RecurrentConfig):
@@ -330,11 +331,15 @@ class Translator(Model):
 
     def stepper(self, src: np.ndarray, src_lengths: np.ndarray, beam: int = 1):
         """(step, state) for rnnlab.models.decoding: the source encoded once, its memory copied
-        `beam` times a sentence (the rows beam_search makes of the state); `step` records each
-        step's attention weights in `step.weights` (a list of (rows, S) arrays)."""
+        `beam` times a sentence (the rows beam_search makes of the state); `step` returns the
+        most attended source position of each row (among the source's unknown words where it
+        has any: a target <unk> is mostly one of them, a name or a number), and records the
+        attention weights of every step in `step.weights` (a list of (rows, S) arrays)."""
         memory, mask, carries = self.encode(src, src_lengths, keep_cache=False)
         keys = attention_keys(self.cfg.attention, self.attention.p, memory) if self.attention is not None else None
         memory, mask, keys = (None if a is None else np.repeat(a, beam, axis=0) for a in (memory, mask, keys))
+        unknown = np.repeat((src == self.source.unk_id).T, beam, axis=0)    # (rows, S)
+        some = unknown.any(axis=1)
         folded = self.decoder.folded()
         never = [self.target.pad_id, self.target.stoi[BOS]]
 
@@ -344,14 +349,17 @@ class Translator(Model):
             step.weights.append(weights)
             logp = log_softmax_rows(self.output(ht))
             logp[:, never] = -np.inf                                    # <pad>, <bos> are not output
-            return logp, (ht, tuple(carries))
+            align = None
+            if weights is not None:                                     # among unknown words first
+                align = np.where(some, np.where(unknown, weights, -1.0).argmax(1), weights.argmax(1))
+            return logp, (ht, tuple(carries)), align
         step.weights = []
         return step, (self.start(src.shape[1], carries), tuple(carries))
 
-    def translate_ids(self, src: np.ndarray, src_lengths: np.ndarray, *, beam: int = 1,
-                      max_len_a: float = 1.5, max_len_b: int = 5, length_penalty: float = 1.0) -> list[list[int]]:
-        """Target ids (without <bos>/<eos>) for a batch of padded sources (S, B): greedy for
-        beam 1, else beam search (rnnlab.models.decoding)."""
+    def search(self, src: np.ndarray, src_lengths: np.ndarray, *, beam: int = 1, max_len_a: float = 1.5,
+               max_len_b: int = 5, length_penalty: float = 1.0) -> list[Hypothesis]:
+        """The best hypothesis for each padded source (S, B): greedy for beam 1, else beam
+        search (rnnlab.models.decoding); tokens without <bos>/<eos>."""
         training = self.training
         self.eval()
         try:
@@ -360,9 +368,13 @@ class Translator(Model):
             step, state = self.stepper(src, src_lengths, beam)
             if beam == 1:
                 return greedy(step, state, bos, eos, limits)
-            return [h[0].tokens for h in beam_search(step, state, bos, eos, limits, beam, length_penalty)]
+            return [h[0] for h in beam_search(step, state, bos, eos, limits, beam, length_penalty)]
         finally:
             self.train(training)
+
+    def translate_ids(self, src: np.ndarray, src_lengths: np.ndarray, **search) -> list[list[int]]:
+        """Target ids (without <bos>/<eos>) of `search`'s hypotheses."""
+        return [h.tokens for h in self.search(src, src_lengths, **search)]
 
     def _logits(self, HT: np.ndarray) -> np.ndarray:
         x = self.dropouts[2](HT)                                        # (T, B, Hd)

@@ -9,10 +9,10 @@ from .common import describe_checkpoint, load_model
 
 
 def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, *, column: int | str | None = None,
-                        held_out: bool = False) -> dict[str, float]:
+                        held_out: bool = False, beam: int | None = None) -> dict[str, float]:
     """Metrics of any checkpoint on a data file of its kind's format. Forecasters also take the
     CSV `column` (default: the one they were trained on) and `held_out` (score only the part of
-    the series held out from training)."""
+    the series held out from training); translators the `beam` of the translations scored."""
     from ..errors import RnnlabError
     from .classifier import evaluate_classifier
     from .language_model import evaluate_language_model
@@ -24,6 +24,11 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, *, column: int
         return evaluate_forecaster(model, data, column, held_out)
     if column is not None or held_out:
         raise RnnlabError(f"column, held_out: only forecasters take them; {checkpoint} is a {kind}")
+    if kind == "translator":
+        from .translator import evaluate_translator
+        return evaluate_translator(model, data, beam=beam or 1)
+    if beam is not None:
+        raise RnnlabError(f"beam: only translators take it; {checkpoint} is a {kind}")
     if kind == "language_model":
         return evaluate_language_model(checkpoint, data)
     run = {"sequence_classifier": evaluate_classifier, "tagger": evaluate_tagger,
@@ -49,6 +54,8 @@ def predict_checkpoint(checkpoint: str | Path, inputs: list[str] | str | Path, *
         return predict_classifier(model, list(inputs))
     if kind == "tagger":
         return predict_tagger(model, list(inputs))
+    if kind == "translator":
+        raise RnnlabError(f"{checkpoint}: a translator; use `rnnlab translate`")
     raise RnnlabError(f"{checkpoint}: a {kind} does not predict from input; "
                       + ("use `rnnlab sample`" if kind == "language_model" else "use `rnnlab evaluate`"))
 

@@ -17,7 +17,7 @@ P = np.array([  # P[last token] = distribution of the next (bos, eos, a, b)
 
 def markov_step(state, y):
     with np.errstate(divide="ignore"):
-        return np.log(P[y]), state + 1            # state: steps taken, one per row
+        return np.log(P[y]), state + 1, state.astype(int)   # state: steps taken; "attends" to it
 
 
 def score(tokens):
@@ -27,15 +27,17 @@ def score(tokens):
 
 def test_greedy_takes_the_likeliest_token_each_step():
     out = greedy(markov_step, np.zeros(2), BOS, EOS, np.array([3, 1]))
-    assert out[0] == [A, A, A]                    # a, then a (tie with b: the first), to the limit
-    assert out[1] == [A]
+    assert out[0].tokens == [A, A, A]             # a, then a (tie with b: the first), to the limit
+    assert out[0].align == [0, 1, 2] and out[0].length == 3
+    assert out[0].score == pytest.approx(np.log(0.6 * 0.4 * 0.4))
+    assert out[1].tokens == [A]
 
 
 def test_beam_finds_a_better_sentence_than_greedy():
     hyps = beam_search(markov_step, np.zeros(1), BOS, EOS, np.array([3]), beam=2, length_penalty=0.0)
     best = hyps[0][0]
     assert best.tokens == [B] and best.score == pytest.approx(score([B]))
-    assert best.score > score(greedy(markov_step, np.zeros(1), BOS, EOS, np.array([3]))[0])   # a a a: -3.9
+    assert best.score > score(greedy(markov_step, np.zeros(1), BOS, EOS, np.array([3]))[0].tokens)   # a a a
     assert [h.score for h in hyps[0]] == sorted((h.score for h in hyps[0]), reverse=True)
 
 
@@ -43,7 +45,9 @@ def test_beam_one_is_greedy_and_rows_are_independent():
     limits = np.array([1, 2, 5, 4])
     g = greedy(markov_step, np.zeros(4), BOS, EOS, limits)
     b = beam_search(markov_step, np.zeros(4), BOS, EOS, limits, beam=1)
-    assert g == [h[0].tokens for h in b]
+    assert [h.tokens for h in g] == [h[0].tokens for h in b]
+    assert [h.align for h in g] == [h[0].align for h in b]
+    assert [h.score for h in g] == pytest.approx([h[0].score for h in b])
     for n in range(4):                            # each row alone gives its answer in the batch
         alone = beam_search(markov_step, np.zeros(1), BOS, EOS, limits[n:n + 1], beam=3)
         assert alone[0][0].tokens == beam_search(markov_step, np.zeros(4), BOS, EOS, limits, beam=3)[n][0].tokens

@@ -132,6 +132,8 @@ def test_beam_one_is_greedy_on_an_untrained_model():
     step, state = m.stepper(batch.src, batch.src_lengths, 1)
     hyps = beam_search(step, state, 2, 3, max_lengths(batch.src_lengths, 2, 3), beam=1)
     assert a == b == [h[0].tokens for h in hyps]
+    assert all(len(h[0].align) == len(h[0].tokens) and all(0 <= i < L for i in h[0].align)
+               for h, L in zip(hyps, batch.src_lengths))          # attended real source steps
     assert all(len(t) <= 2 * L + 3 for t, L in zip(a, batch.src_lengths))
 
 
