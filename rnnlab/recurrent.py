@@ -18,6 +18,7 @@ import numpy as np
 from . import kernels
 from .cells.base import Cache, Carry, Cell, flat
 from .errors import OrderError
+from .kernels import _pad
 from .kernels._buffers import Scratch, held_rows
 from .params import CellParams
 
@@ -59,6 +60,7 @@ class ScanCache:
     spent: bool = False            # a fused backward overwrote the caches (LSTM, GRU gates)
     noise: Noise | None = None     # dropout masks and zoneout of the forward call
     lent: np.ndarray | None = None  # XP, from the scratch: back to it after the backward that spends it
+    grown: tuple | None = None     # (cell, params) at padded H when the call ran padded (kernels/_pad.py)
 
 
 def saves(a: np.ndarray, saved: list[ScanCache]) -> bool:
@@ -190,6 +192,8 @@ def scan_forward(cell: Cell, p: CellParams, x: np.ndarray, carry: Carry,
     path = None if noise is not None else kernels.path_of(
         cell, T, B, x.dtype, keep_cache, contiguous=all(c.dtype == x.dtype for c in carry),
         strided_weights=kernels.strided(p.w_hh))
+    if path is not None and path.pad:                              # the packed loops at Hp units
+        return _padded_forward(cell, p, x, carry, lengths, reverse, keep_cache, scratch, chunk_bytes, path.pad)
     fused = path is not None and path.family is not None
     scale = kernels.input_scale(cell, x.dtype) if fused else None
     # XP's memory comes back to the scratch: at the end of an inference call, or after the
@@ -242,6 +246,17 @@ def scan_forward(cell: Cell, p: CellParams, x: np.ndarray, carry: Carry,
     return Y, carry, ScanCache(x=xs, caches=stacked, mask=mask, padded=padded, order=order, noise=noise)
 
 
+def _padded_forward(cell, p, x, carry, lengths, reverse, keep_cache, scratch, chunk_bytes, Hp):
+    """scan_forward with H padded to Hp (kernels/_pad.py), its outputs and carries cut back."""
+    grown, q = _pad.padded_cell(cell, Hp), _pad.pad_params(cell, p, Hp)
+    Y, final, sc = scan_forward(grown, q, x, tuple(_pad.pad_units(c, Hp) for c in carry), lengths,
+                                reverse, keep_cache, None, scratch, chunk_bytes)
+    H = cell.hidden_size
+    if sc is not None:
+        sc.grown = (grown, q)
+    return _pad.cut_units(Y, H), tuple(_pad.cut_units(c, H) for c in final), sc
+
+
 def _inference_in_chunks(cell, p, xs, carry, mask, padded, scale, scratch, K):
     """The fused inference loop over chunks of K steps: each chunk's input projections (into
     the scratch's one buffer), then its steps from the carry the last chunk left. Returns the
@@ -277,6 +292,8 @@ def scan_backward(cell: Cell, p: CellParams, sc: ScanCache, dY: np.ndarray, dcar
     `on_state_grad(t, dstate)`, if given, sees dL/d(state after step t) for every t (in
     processing order): the chain-rule product through time that the tutorials derive.
     `scratch`: where the forward's input projections go back once this call has spent them."""
+    if sc.grown is not None:                                       # the forward ran padded
+        return _padded_backward(cell, sc, dY, dcarry, on_state_grad, scratch)
     if sc.spent:
         raise OrderError("backward: this forward call's saved activations were used up by an "
                            "earlier backward (the LSTM's and GRU's gates become their gradients "
@@ -310,6 +327,20 @@ def scan_backward(cell: Cell, p: CellParams, sc: ScanCache, dY: np.ndarray, dcar
             scratch.give(sc.lent)                                  # spent: nothing reads it now
         sc.lent = None
     return gather_time(dx, sc.order), dcarry, grads
+
+
+def _padded_backward(cell, sc: ScanCache, dY, dcarry, on_state_grad, scratch):
+    """scan_backward of a padded forward: the gradients padded in, the real units' cut out."""
+    (grown, q), H, Hp = sc.grown, cell.hidden_size, sc.grown[0].hidden_size
+    sc.grown = None                                                # the padded call's own cache now
+    hook = None if on_state_grad is None else (
+        lambda t, dc: on_state_grad(t, tuple(_pad.cut_units(d, H) for d in dc)))
+    try:
+        dx, d0, g = scan_backward(grown, q, sc, _pad.pad_units(dY, Hp),
+                                  tuple(_pad.pad_units(d, Hp) for d in dcarry), hook, scratch)
+    finally:
+        sc.grown = (grown, q)
+    return dx, tuple(_pad.cut_units(d, H) for d in d0), _pad.unpad_grads(cell, g)
 
 
 def _reference_backward(cell, p, sc: ScanCache, dY, dcarry, on_state_grad):

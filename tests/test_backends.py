@@ -135,8 +135,19 @@ def test_choose_is_a_pure_function_of_the_call_and_the_machine():
     assert _choose(lstm(512), 32, packed=False, strided_weights=True).forward == "steps"
     assert _choose(lstm(256), 32, streaming=True).forward == "steps"
     assert _choose(lstm(256), 32, contiguous=False).forward == "steps"
-    for H in (32, 100, 1040):                                     # H < 64, H % 16, H > 1024
+    for H in (32, 1040):                                          # H < 64, H > 1024
         assert _choose(lstm(H), 32).forward != "packed"
+    # H not a multiple of 16: the packed loops at H padded to the next one, where they take it
+    assert _choose(lstm(650), 20, training=True).pad == 656 and _choose(lstm(650), 20).forward == "packed"
+    assert _choose(lstm(100), 32).pad == 112 and "(H padded to 112)" in str(_choose(lstm(100), 32))
+    assert _choose(lstm(256), 32).pad == 0                        # a multiple of 16 already
+    assert _choose(GRUCellConfig(200), 8, training=True).pad == 208
+    assert _choose(GRUCellConfig(200, reset_after=False), 8).pad == 0   # no packed loop to pad for
+    for kw in (dict(level="compiled"), dict(streaming=True), dict(contiguous=False), dict(packed=False),
+               dict(dtype=f64)):
+        assert _choose(lstm(650), 20, **kw).pad == 0, kw
+    assert _choose(lstm(1020), 20).pad == 1024 and _choose(lstm(1030), 20).pad == 0     # to 1024
+    assert _choose(RNNCellConfig(50), 8).pad == 64 and _choose(RNNCellConfig(40), 8).pad == 0   # from 64
     # the input projection on the packed GEMM from enough rows
     assert _choose(lstm(512), 32, T=4).projection == "packed"
     assert _choose(lstm(512), 1, T=50).projection == "numpy"
@@ -160,6 +171,7 @@ def test_without_skips_loops_in_its_block_only():
     from rnnlab.cells.lstm import LSTMCellConfig
     with backends.without("packed", "own"):
         assert _choose(LSTMCellConfig(256), 4).forward == "blas"
+        assert _choose(LSTMCellConfig(250), 32).pad == 0          # nothing padded for a skipped loop
         with backends.without("blas"):
             assert _choose(LSTMCellConfig(256), 4).forward == "steps"
     assert _choose(LSTMCellConfig(256), 4).forward == "packed"

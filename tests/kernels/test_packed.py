@@ -335,11 +335,11 @@ def test_which_calls_take_the_packed_loop():
     assert not paths.projects_packed(31, 32, 1024, f32, keep_cache=False)           # OpenBLAS's
     assert not paths.projects_packed(200, 1, 1024, f32, keep_cache=False)
     assert not paths.lstm_packed_training(32, 1040, f32)
-    assert not paths.lstm_packed(32, 1000, f32, keep_cache=False, streaming=False)  # H % 16
+    assert paths.lstm_packed(32, 1000, f32, keep_cache=False, streaming=False)      # padded to 1008
     assert not paths.lstm_packed(32, 1024, np.float64, keep_cache=True, streaming=False)
     assert not paths.lstm_packed(32, 256, f32, keep_cache=False, streaming=True)   # Stream
     assert not paths.lstm_packed(32, 256, np.float64, keep_cache=False, streaming=False)
-    assert not paths.lstm_packed(32, 100, f32, keep_cache=False, streaming=False)  # H % 16
+    assert paths.lstm_packed(32, 100, f32, keep_cache=False, streaming=False)       # padded to 112
     assert not paths.lstm_packed(32, 1024, f32, keep_cache=False, streaming=True)
     assert not paths.lstm_packed(4, 64, f32, keep_cache=False, streaming=False)    # tiny
     assert not paths.lstm_packed(128, 32, f32, keep_cache=False, streaming=False)  # H < 64
@@ -677,7 +677,7 @@ def test_which_gru_calls_take_the_packed_loop(gru_calls):
     assert not paths.gru_packed(32, 256, f32, reset_after=False, streaming=False)    # the paper's
     assert not paths.gru_packed(32, 256, f32, reset_after=True, streaming=True)      # Stream
     assert not paths.gru_packed(32, 256, np.float64, reset_after=True, streaming=False)
-    assert not paths.gru_packed(32, 100, f32, reset_after=True, streaming=False)     # H % 16
+    assert paths.gru_packed(32, 100, f32, reset_after=True, streaming=False)         # padded to 112
     assert paths.gru_packed(32, 1024, f32, reset_after=True, streaming=False)
     assert not paths.gru_packed(32, 1040, f32, reset_after=True, streaming=False)     # H > 1024
     assert not paths.gru_packed(128, 32, f32, reset_after=True, streaming=False)     # H < 64
@@ -782,7 +782,7 @@ def test_which_rnn_calls_take_the_packed_loop(rnn_calls):
     assert not paths.rnn_packed(1, 256, f32, streaming=False)          # B = 1
     assert not paths.rnn_packed(32, 256, f32, streaming=True)          # Stream
     assert not paths.rnn_packed(32, 256, np.float64, streaming=False)
-    assert not paths.rnn_packed(32, 100, f32, streaming=False)         # H % 16
+    assert paths.rnn_packed(32, 100, f32, streaming=False)             # padded to 112
     assert paths.rnn_packed(32, 1024, f32, streaming=False)
     assert not paths.rnn_packed(32, 1040, f32, streaming=False)        # H > 1024
     assert not paths.rnn_packed(128, 48, f32, streaming=False)         # H < 64
