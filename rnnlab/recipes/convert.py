@@ -22,8 +22,9 @@ def _is_checkpoint(path: Path) -> bool:
 def convert(source: str | Path, target: str | Path, *, nonlinearity: str | None = None,
             batch_first: bool = False) -> str:
     """source -> target by their extensions:
-    * rnnlab checkpoint (.safetensors with rnnlab metadata) -> .onnx, or -> .pt/.pth/.safetensors
-      (the model's parameters under torch-style keys);
+    * rnnlab checkpoint (.safetensors with rnnlab metadata) -> .onnx (a translator: X.encoder.onnx
+      and X.step.onnx, its encoder and one decoder step), or -> .pt/.pth/.safetensors (the
+      model's parameters under torch-style keys);
     * torch nn.RNN/LSTM/GRU state dict (.pt/.pth/.safetensors) -> .onnx (or another state file);
     * .onnx (RNN/LSTM/GRU nodes) -> .pt/.pth/.safetensors torch state dict.
     Returns a one-line description of what was written."""
@@ -41,6 +42,11 @@ def convert(source: str | Path, target: str | Path, *, nonlinearity: str | None 
     if _is_checkpoint(src):
         from .common import load_model
         model, meta = load_model(src)
+        if dst.suffix == ".onnx" and meta["kind"] == "translator":
+            from ..interop.onnx_translator import export_translator
+            enc, step = dst.with_suffix(".encoder.onnx"), dst.with_suffix(".step.onnx")
+            export_translator(model, enc, step)
+            return f"{enc}, {step}: ONNX graphs of the translator's encoder and one decoder step"
         if dst.suffix == ".onnx":
             export_model(model, dst)
             return f"{dst}: ONNX graph of the {meta['kind']}"

@@ -100,6 +100,13 @@ def test_cli_translate_and_evaluate(run, tmp_path):
     assert r.exit_code == 0 and json.loads(r.output)["bleu_lowercase"] > 80
 
 
+def test_convert_writes_the_encoder_and_a_decoder_step(run, tmp_path):
+    pytest.importorskip("onnx")
+    r = CliRunner().invoke(cli, ["convert", str(run[1].best_checkpoint), str(tmp_path / "t.onnx")])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "t.encoder.onnx").stat().st_size > 0 and (tmp_path / "t.step.onnx").stat().st_size > 0
+
+
 @pytest.mark.parametrize("args, names", [
     (["translate", "{ckpt}", "--beam", "0"], "--beam"),
     (["train-translator", "{data}", "--cell", "clockwork"], "--cell"),

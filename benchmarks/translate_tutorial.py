@@ -1,0 +1,220 @@
+"""The PyTorch tutorial's translation task, French -> English, in rnnlab and in PyTorch: the same
+architecture, data, split, batches, optimiser and wall-clock budget; BLEU and chrF (sacrebleu)
+on the held-out pairs, greedy decoding, and sample translations.
+
+Data: ../shared/data/tatoeba_eng_fra_full/eng-fra.txt filtered as the tutorial ("translation with
+a sequence to sequence network and attention": both sides under 10 of its tokens, English
+starting "i am", "he is", ...): 10,599 pairs. The split (declared before any test score): 10% of
+the English sentences, with all their translations, for test, 5% for validation (unused here),
+seed 0 (rnnlab.data.pairs.split_pairs).
+
+Model (both libraries): embeddings 256; encoder a bidirectional GRU of 128 units a direction
+(256 wide); decoder a GRU of 256 units starting from the encoder's final states side by side,
+reading the previous attentional state (input feeding); Luong "general" attention with source
+padding masked; ht = tanh(W_c [context; h]); a dense layer over the English vocabulary; dropout
+0.1 on embeddings and ht; cross-entropy with label smoothing 0.1; Adam lr 1e-3, global-norm clip
+5, batches of 32 pairs bucketed by source length, the same batches in the same order for both.
+
+    python benchmarks/translate_tutorial.py --minutes 10 [--threads 2] [--pairs FILE]
+
+Each library trains for the budget (checked after every batch, whole epochs not required),
+then translates the test sources greedily. rnnlab runs inside shared_pool() (as its commands
+do); torch on --threads threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from rnnlab.data import bucket_batches
+from rnnlab.data.pairs import detokenize, encode_pairs, pair_vocabs, split_pairs, tokenize, translation_batch
+from rnnlab.models.base import RecurrentConfig
+from rnnlab.models.translator import BOS, EOS, Translator, TranslatorConfig
+from rnnlab.optim import Adam, clip_grad_norm
+from rnnlab.recipes.bench import _blas_kernels, _cores, _cpu_name, _vector_isa
+from rnnlab.recipes.translator import load_pairs, score_translations
+from rnnlab.threads import shared_pool
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "tatoeba_eng_fra_full" / "eng-fra.txt"
+E, H, BATCH, LR, CLIP, DROPOUT, SMOOTHING = 256, 128, 32, 1e-3, 5.0, 0.1, 0.1
+
+
+def data(path: Path):
+    pairs = load_pairs(path, reverse=True, tutorial=True)                 # French -> English
+    train, valid, test = split_pairs(pairs, (0.05, 0.1), seed=0)
+    tok = [(tokenize(p.source), tokenize(p.target)) for p in train]
+    src, tgt = pair_vocabs(tok)
+    ids = encode_pairs(tok, src, tgt)
+    return pairs, train, test, src, tgt, ids
+
+
+def batches(ids, tgt, epoch: int):
+    lengths = np.array([len(s) for s, _ in ids])
+    return [translation_batch([ids[i] for i in b], tgt.stoi[BOS], tgt.stoi[EOS])
+            for b in bucket_batches(lengths, BATCH, np.random.default_rng([0, epoch]))]
+
+
+def run_rnnlab(src, tgt, ids, minutes: float, test_sources: list[str]):
+    cfg = TranslatorConfig(E, RecurrentConfig("gru", H, 1, bidirectional=True), 0, "general", 0, True, False,
+                           DROPOUT, SMOOTHING)
+    model = Translator(src, tgt, cfg, rng=0)
+    opt = Adam(model.named_parameters(), lr=LR)
+    steps, epoch, t0 = 0, 0, time.perf_counter()
+    with shared_pool():
+        while time.perf_counter() - t0 < minutes * 60:
+            for b in batches(ids, tgt, epoch):
+                model.forward_backward(b)
+                g = dict(model.named_grads())
+                clip_grad_norm(g, CLIP)
+                opt.step(g)
+                steps += 1
+                if time.perf_counter() - t0 >= minutes * 60:
+                    break
+            else:
+                epoch += 1
+        train_s = time.perf_counter() - t0
+        from rnnlab.recipes.translator import translate
+        t1 = time.perf_counter()
+        hyps = translate(model, test_sources, batch_size=256)
+        decode_s = time.perf_counter() - t1
+    return hyps, {"steps": steps, "epochs": steps / len(batches(ids, tgt, 0)), "train_s": train_s, "decode_s": decode_s}
+
+
+def run_torch(src, tgt, ids, minutes: float, test_sources: list[str], threads: int):
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    Vs, Vt, Hd = len(src), len(tgt), 2 * H
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.src_emb, self.tgt_emb = nn.Embedding(Vs, E, padding_idx=0), nn.Embedding(Vt, E, padding_idx=0)
+            self.enc = nn.GRU(E, H, bidirectional=True)
+            self.dec = nn.GRUCell(E + Hd, Hd)
+            self.w = nn.Parameter(torch.empty(Hd, Hd).uniform_(-Hd ** -0.5, Hd ** -0.5))
+            self.combine, self.head = nn.Linear(2 * Hd, Hd), nn.Linear(Hd, Vt)
+            self.drop = nn.Dropout(DROPOUT)
+
+        def encode(self, s, lens):
+            e = self.drop(self.src_emb(s))
+            out, h = self.enc(nn.utils.rnn.pack_padded_sequence(e, lens, enforce_sorted=False))
+            out, _ = nn.utils.rnn.pad_packed_sequence(out)
+            mem = out.transpose(0, 1)                                      # (B, S, F)
+            mask = torch.arange(mem.shape[1])[None, :] < lens[:, None]
+            return mem, mask, torch.cat([h[0], h[1]], -1)
+
+        def step(self, e, ht, h, mem, mask):
+            h = self.dec(torch.cat([e, ht], -1), h)
+            scores = torch.bmm(mem, (h @ self.w)[:, :, None])[..., 0].masked_fill(~mask, float("-inf"))
+            ctx = torch.bmm(torch.softmax(scores, 1)[:, None, :], mem)[:, 0]
+            return torch.tanh(self.combine(torch.cat([ctx, h], -1))), h
+
+        def loss(self, b):
+            mem, mask, h = self.encode(b["src"], b["src_len"])
+            et = self.drop(self.tgt_emb(b["tgt_in"]))
+            ht, outs = torch.zeros(h.shape[0], Hd), []
+            for t in range(et.shape[0]):
+                ht, h = self.step(et[t], ht, h, mem, mask)
+                outs.append(ht)
+            logits = self.head(self.drop(torch.stack(outs)))
+            return F.cross_entropy(logits.reshape(-1, Vt), b["tgt_out"].reshape(-1), ignore_index=0,
+                                   label_smoothing=SMOOTHING)
+
+    model = Model()
+    opt = torch.optim.Adam(model.parameters(), lr=LR)
+    as_torch = lambda b: {"src": torch.from_numpy(b.src), "src_len": torch.from_numpy(b.src_lengths),
+                          "tgt_in": torch.from_numpy(b.tgt_in), "tgt_out": torch.from_numpy(b.tgt_out)}
+    steps, epoch, t0 = 0, 0, time.perf_counter()
+    while time.perf_counter() - t0 < minutes * 60:
+        for b in batches(ids, tgt, epoch):
+            opt.zero_grad(set_to_none=True)
+            model.loss(as_torch(b)).backward()
+            nn.utils.clip_grad_norm_(model.parameters(), CLIP)
+            opt.step()
+            steps += 1
+            if time.perf_counter() - t0 >= minutes * 60:
+                break
+        else:
+            epoch += 1
+    train_s = time.perf_counter() - t0
+    model.eval()
+    t1 = time.perf_counter()
+    hyps = []
+    bos, eos = tgt.stoi[BOS], tgt.stoi[EOS]
+    with torch.inference_mode():
+        for i in range(0, len(test_sources), 256):
+            toks = [tokenize(s) for s in test_sources[i:i + 256]]
+            sid = [src.encode(t, "source") for t in toks]
+            lens = torch.tensor([len(s) for s in sid])
+            S = torch.zeros(int(lens.max()), len(sid), dtype=torch.long)
+            for b, s in enumerate(sid):
+                S[:len(s), b] = torch.from_numpy(s)
+            mem, mask, h = model.encode(S, lens)
+            ht, y = torch.zeros(len(sid), Hd), torch.full((len(sid),), bos)
+            out = [[] for _ in sid]
+            live = torch.ones(len(sid), dtype=torch.bool)
+            limits = torch.ceil(1.5 * lens).long() + 5                     # as rnnlab's search
+            for t in range(int(limits.max())):
+                ht, h = model.step(model.tgt_emb(y), ht, h, mem, mask)
+                logits = model.head(ht)
+                logits[:, [0, bos]] = float("-inf")
+                y = logits.argmax(1)
+                for n in torch.nonzero(live).flatten().tolist():
+                    if y[n] == eos:
+                        live[n] = False
+                    else:
+                        out[n].append(tgt.itos[int(y[n])])
+                        live[n] = t + 1 < limits[n]
+                if not live.any():
+                    break
+            for words in out:
+                text = detokenize(words)
+                text = " ".join("I" if w == "i" else w for w in text.split(" "))
+                hyps.append(text[:1].upper() + text[1:])
+    decode_s = time.perf_counter() - t1
+    return hyps, {"steps": steps, "epochs": steps / len(batches(ids, tgt, 0)), "train_s": train_s, "decode_s": decode_s}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--minutes", type=float, default=10.0, help="training budget per library")
+    ap.add_argument("--threads", type=int, default=2, help="torch's threads")
+    ap.add_argument("--pairs", type=Path, default=DATA)
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "translate_tutorial.json")
+    args = ap.parse_args()
+    if not args.pairs.exists():
+        raise SystemExit(f"--pairs: {args.pairs} is not here (../shared/data/tatoeba_eng_fra_full)")
+    pairs, train, test, src, tgt, ids = data(args.pairs)
+    sources = [p.source for p in test]
+    refs = [p.target for p in test]
+    unique = list(dict.fromkeys(sources))
+    machine = f"{_cpu_name()}, {_cores()} cores, {_vector_isa()}; NumPy's BLAS: {_blas_kernels()}"
+    report = {"machine": machine, "pairs": len(pairs), "train_pairs": len(train), "test_pairs": len(test),
+              "test_sources": len(unique), "vocab": [len(src), len(tgt)], "minutes": args.minutes}
+    print(json.dumps(report), flush=True)
+    for name in ("rnnlab", "torch"):
+        if name == "rnnlab":
+            hyps, info = run_rnnlab(src, tgt, ids, args.minutes, unique)
+        else:
+            import torch
+            hyps, info = run_torch(src, tgt, ids, args.minutes, unique, args.threads)
+            info["torch"] = torch.__version__
+        by = dict(zip(unique, hyps))
+        info.update(score_translations([by[s] for s in sources], sources, refs))
+        info["samples"] = [[s, by[s]] for s in unique[:8]]
+        report[name] = info
+        print(name, json.dumps(info, ensure_ascii=False), flush=True)
+    args.out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"results: {args.out}")
+
+
+if __name__ == "__main__":
+    main()
