@@ -18,7 +18,9 @@ padding masked; ht = tanh(W_c [context; h]); a dense layer over the English voca
     python benchmarks/translate_tutorial.py --minutes 10 [--threads 2] [--pairs FILE]
 
 Each library trains for the budget (checked after every batch, whole epochs not required),
-then translates the test sources greedily. rnnlab runs inside shared_pool() (as its commands
+measuring its validation loss (NLL, no smoothing) after each epoch and when the budget runs out,
+and keeps the weights of the best one (the budget includes these measurements); then it
+translates the test sources greedily with those weights. rnnlab runs inside shared_pool() (as its commands
 do); torch on --threads threads.
 """
 
@@ -50,7 +52,8 @@ def data(path: Path):
     tok = [(tokenize(p.source), tokenize(p.target)) for p in train]
     src, tgt = pair_vocabs(tok)
     ids = encode_pairs(tok, src, tgt)
-    return pairs, train, test, src, tgt, ids
+    valid_ids = encode_pairs([(tokenize(p.source), tokenize(p.target)) for p in valid], src, tgt)
+    return pairs, train, test, src, tgt, ids, valid_ids
 
 
 def batches(ids, tgt, epoch: int):
@@ -59,11 +62,20 @@ def batches(ids, tgt, epoch: int):
             for b in bucket_batches(lengths, BATCH, np.random.default_rng([0, epoch]))]
 
 
-def run_rnnlab(src, tgt, ids, minutes: float, test_sources: list[str]):
+def run_rnnlab(src, tgt, ids, valid_ids, minutes: float, test_sources: list[str]):
+    from rnnlab.train import evaluate
     cfg = TranslatorConfig(E, RecurrentConfig("gru", H, 1, bidirectional=True), 0, "general", 0, True, False,
                            DROPOUT, SMOOTHING)
     model = Translator(src, tgt, cfg, rng=0)
     opt = Adam(model.named_parameters(), lr=LR)
+    valid = batches(valid_ids, tgt, 0)
+    best, kept = float("inf"), None
+
+    def keep_best():
+        nonlocal best, kept
+        loss = evaluate(model, valid)["loss"]
+        if loss < best:
+            best, kept = loss, {k: a.copy() for k, a in model.named_parameters()}
     steps, epoch, t0 = 0, 0, time.perf_counter()
     with shared_pool():
         while time.perf_counter() - t0 < minutes * 60:
@@ -77,15 +89,19 @@ def run_rnnlab(src, tgt, ids, minutes: float, test_sources: list[str]):
                     break
             else:
                 epoch += 1
+            keep_best()
         train_s = time.perf_counter() - t0
+        for k, a in model.named_parameters():
+            a[...] = kept[k]
         from rnnlab.recipes.translator import translate
         t1 = time.perf_counter()
         hyps = translate(model, test_sources, batch_size=256)
         decode_s = time.perf_counter() - t1
-    return hyps, {"steps": steps, "epochs": steps / len(batches(ids, tgt, 0)), "train_s": train_s, "decode_s": decode_s}
+    return hyps, {"steps": steps, "epochs": steps / len(batches(ids, tgt, 0)), "train_s": train_s,
+                  "decode_s": decode_s, "best_valid_loss": best}
 
 
-def run_torch(src, tgt, ids, minutes: float, test_sources: list[str], threads: int):
+def run_torch(src, tgt, ids, valid_ids, minutes: float, test_sources: list[str], threads: int):
     import torch
     import torch.nn.functional as F
     from torch import nn
@@ -117,7 +133,7 @@ def run_torch(src, tgt, ids, minutes: float, test_sources: list[str], threads: i
             ctx = torch.bmm(torch.softmax(scores, 1)[:, None, :], mem)[:, 0]
             return torch.tanh(self.combine(torch.cat([ctx, h], -1))), h
 
-        def loss(self, b):
+        def loss(self, b, smoothing=SMOOTHING):
             mem, mask, h = self.encode(b["src"], b["src_len"])
             et = self.drop(self.tgt_emb(b["tgt_in"]))
             ht, outs = torch.zeros(h.shape[0], Hd), []
@@ -126,12 +142,23 @@ def run_torch(src, tgt, ids, minutes: float, test_sources: list[str], threads: i
                 outs.append(ht)
             logits = self.head(self.drop(torch.stack(outs)))
             return F.cross_entropy(logits.reshape(-1, Vt), b["tgt_out"].reshape(-1), ignore_index=0,
-                                   label_smoothing=SMOOTHING)
+                                   label_smoothing=smoothing)
 
     model = Model()
     opt = torch.optim.Adam(model.parameters(), lr=LR)
     as_torch = lambda b: {"src": torch.from_numpy(b.src), "src_len": torch.from_numpy(b.src_lengths),
                           "tgt_in": torch.from_numpy(b.tgt_in), "tgt_out": torch.from_numpy(b.tgt_out)}
+    valid = [(as_torch(b), int(b.tgt_lengths.sum())) for b in batches(valid_ids, tgt, 0)]
+    best, kept = float("inf"), None
+
+    def keep_best():
+        nonlocal best, kept
+        model.eval()
+        with torch.inference_mode():
+            loss = sum(model.loss(b, 0.0).item() * n for b, n in valid) / sum(n for _, n in valid)
+        model.train()
+        if loss < best:
+            best, kept = loss, {k: v.detach().clone() for k, v in model.state_dict().items()}
     steps, epoch, t0 = 0, 0, time.perf_counter()
     while time.perf_counter() - t0 < minutes * 60:
         for b in batches(ids, tgt, epoch):
@@ -144,7 +171,9 @@ def run_torch(src, tgt, ids, minutes: float, test_sources: list[str], threads: i
                 break
         else:
             epoch += 1
+        keep_best()
     train_s = time.perf_counter() - t0
+    model.load_state_dict(kept)
     model.eval()
     t1 = time.perf_counter()
     hyps = []
@@ -180,7 +209,8 @@ def run_torch(src, tgt, ids, minutes: float, test_sources: list[str], threads: i
                 text = " ".join("I" if w == "i" else w for w in text.split(" "))
                 hyps.append(text[:1].upper() + text[1:])
     decode_s = time.perf_counter() - t1
-    return hyps, {"steps": steps, "epochs": steps / len(batches(ids, tgt, 0)), "train_s": train_s, "decode_s": decode_s}
+    return hyps, {"steps": steps, "epochs": steps / len(batches(ids, tgt, 0)), "train_s": train_s,
+                  "decode_s": decode_s, "best_valid_loss": best}
 
 
 def main() -> None:
@@ -192,7 +222,7 @@ def main() -> None:
     args = ap.parse_args()
     if not args.pairs.exists():
         raise SystemExit(f"--pairs: {args.pairs} is not here (../shared/data/tatoeba_eng_fra_full)")
-    pairs, train, test, src, tgt, ids = data(args.pairs)
+    pairs, train, test, src, tgt, ids, valid_ids = data(args.pairs)
     sources = [p.source for p in test]
     refs = [p.target for p in test]
     unique = list(dict.fromkeys(sources))
@@ -202,10 +232,10 @@ def main() -> None:
     print(json.dumps(report), flush=True)
     for name in ("rnnlab", "torch"):
         if name == "rnnlab":
-            hyps, info = run_rnnlab(src, tgt, ids, args.minutes, unique)
+            hyps, info = run_rnnlab(src, tgt, ids, valid_ids, args.minutes, unique)
         else:
             import torch
-            hyps, info = run_torch(src, tgt, ids, args.minutes, unique, args.threads)
+            hyps, info = run_torch(src, tgt, ids, valid_ids, args.minutes, unique, args.threads)
             info["torch"] = torch.__version__
         by = dict(zip(unique, hyps))
         info.update(score_translations([by[s] for s in sources], sources, refs))

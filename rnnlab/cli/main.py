@@ -103,6 +103,8 @@ def train_options(f):
         click.option("--checkpoint-every", type=NATURAL, default=0, show_default=True,
                      help="Also checkpoint every N steps (0: at epoch ends only)."),
         click.option("--max-steps-per-epoch", type=POSITIVE, default=None),
+        click.option("--minutes", type=click.FloatRange(min=0.0, min_open=True), default=None,
+                     help="Stop after this much training time, checkpointed mid-epoch; run again to continue."),
         click.option("--no-resume", is_flag=True, help="Start afresh even if the run directory has a checkpoint."),
         click.option("--quiet", is_flag=True, help="No progress bar."),
         click.option("--cell", type=click.Choice(CELLS), default="lstm", show_default=True),
@@ -144,7 +146,8 @@ def _train_config(kw: dict, epochs: int, lr: float) -> TrainConfig:
         epochs=_given(kw["epochs"], epochs), optimizer=kw["optimizer"], lr=_given(kw["lr"], lr),
         weight_decay=kw["weight_decay"], clip=kw["clip"] if kw["clip"] > 0 else None, schedule=kw["schedule"],
         schedule_args=_schedule_args(kw["schedule_args"]), patience=kw["patience"], seed=kw["seed"],
-        checkpoint_every=kw["checkpoint_every"], max_steps_per_epoch=kw["max_steps_per_epoch"])
+        checkpoint_every=kw["checkpoint_every"], max_steps_per_epoch=kw["max_steps_per_epoch"],
+        max_minutes=kw["minutes"])
 
 
 def _metrics(record: dict) -> str:
@@ -153,6 +156,9 @@ def _metrics(record: dict) -> str:
 
 
 def _report(result, extra: str = "") -> None:
+    if result.stopped == "time":
+        click.echo(f"stopped at --minutes after epoch {result.epochs_run} and some steps; run the same "
+                   "command again to continue")
     best = min(result.history, key=lambda r: r["val_loss"], default=None)
     if best is not None:
         click.echo(f"best validation: {_metrics(best)} (epoch {best['epoch']} of {result.epochs_run})")

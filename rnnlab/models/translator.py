@@ -63,6 +63,8 @@ class TranslatorConfig:
     dropout: float = 0.0                      # on embeddings and on ht before the output layer
     label_smoothing: float = 0.0              # training loss only
     reverse: bool = False                     # trained on a pairs file's second column as source
+    embedding_init_std: float = 1.0           # N(0, std^2) embeddings, torch's default (0.1 learnt
+                                              # the tutorial's pairs slower: 2.54 vs 2.09 NLL after 3 epochs)
 
     def __post_init__(self) -> None:
         if not isinstance(self.encoder, RecurrentConfig):
@@ -74,6 +76,7 @@ class TranslatorConfig:
         check.choice(self.encoder.cell, "encoder.cell", tuple(STEP_CELLS))
         check.probability(self.dropout, "dropout")
         check.number(self.label_smoothing, "label_smoothing", 0.0, maximum=1.0)
+        check.number(self.embedding_init_std, "embedding_init_std", 0.0, open_min=True)
         if self.input_feeding and self.attention == "none":
             self.input_feeding = False                                  # nothing to feed
         if self.tie_embeddings and self.hidden != self.embedding_dim:
@@ -185,8 +188,9 @@ class Translator(Model):
         self.dtype = check.as_dtype(dtype)
         self.rng = make_rng(rng)
         E, F, Hd, L = cfg.embedding_dim, cfg.width, cfg.hidden, cfg.encoder.num_layers
-        self.src_emb = Embedding(len(source), E, padding_idx=0, dtype=self.dtype, rng=self.rng, init_std=0.1)
-        self.tgt_emb = Embedding(len(target), E, padding_idx=0, dtype=self.dtype, rng=self.rng, init_std=0.1)
+        std = cfg.embedding_init_std
+        self.src_emb = Embedding(len(source), E, padding_idx=0, dtype=self.dtype, rng=self.rng, init_std=std)
+        self.tgt_emb = Embedding(len(target), E, padding_idx=0, dtype=self.dtype, rng=self.rng, init_std=std)
         self.encoder = make_rnn(cfg.encoder, E, self.dtype, self.rng)
         self.bridge_h = self.bridge_c = None
         if F != Hd:

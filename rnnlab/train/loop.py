@@ -51,6 +51,7 @@ class TrainConfig:
     seed: int = 0
     checkpoint_every: int = 0                 # also checkpoint every N steps (0: epoch ends only)
     max_steps_per_epoch: int | None = None
+    max_minutes: float | None = None          # this call's time budget (a run resumes past it)
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -67,16 +68,19 @@ class TrainConfig:
         check.positive_int(self.checkpoint_every, "checkpoint_every", allow_zero=True)
         if self.max_steps_per_epoch is not None:
             check.positive_int(self.max_steps_per_epoch, "max_steps_per_epoch")
+        if self.max_minutes is not None:
+            check.number(self.max_minutes, "max_minutes", 0.0, open_min=True)
         if not isinstance(self.schedule_args, dict):
             raise ConfigError(f"schedule_args: expected a dict, got {type(self.schedule_args).__name__}")
         make_schedule(self.schedule, self.schedule_args)      # refuses unknown settings now
 
     def resumable_from(self, other: dict) -> list[str]:
         """The settings that differ from a run's saved ones and forbid continuing it: all but
-        the epoch count and the patience (raising them extends a finished run)."""
+        the epoch count and the patience (raising them extends a finished run) and the time
+        budget (a call's own)."""
         mine = asdict(self)
         return sorted(k for k in mine.keys() | other.keys()
-                      if k not in ("epochs", "patience") and mine.get(k) != other.get(k))
+                      if k not in ("epochs", "patience", "max_minutes") and mine.get(k) != other.get(k))
 
 
 def make_schedule(name: str, args: dict):
@@ -102,6 +106,7 @@ class TrainResult:
     best_val_loss: float
     epochs_run: int
     history: list[dict] = field(default_factory=list)
+    stopped: str | None = None                # "time": max_minutes ran out mid-run
 
 
 def _carry_arrays(carry) -> list[np.ndarray]:
@@ -134,7 +139,11 @@ def evaluate(model, batches: Sequence[Any], carries_state: bool = False) -> dict
 def train(model, task: Task, cfg: TrainConfig, run_dir: str | Path, *, resume: bool = True,
           progress: bool = True, on_epoch: Callable[[dict], None] | None = None) -> TrainResult:
     """Train `model` on `task`, writing `last.safetensors`, `best.safetensors` and
-    `metrics.jsonl` into `run_dir`; resumes from `last.safetensors` there when `resume`."""
+    `metrics.jsonl` into `run_dir`; resumes from `last.safetensors` there when `resume`.
+    With `cfg.max_minutes` the call stops after the first step past that much time, with
+    `last.safetensors` written where it stopped (mid-epoch): calling again resumes there."""
+    started = time.perf_counter()
+    max_minutes = cfg.max_minutes
     run_dir = Path(run_dir)
     file = next((p for p in (run_dir, *run_dir.parents) if p.exists() and not p.is_dir()), None)
     if file is not None:
@@ -217,6 +226,11 @@ def train(model, task: Task, cfg: TrainConfig, run_dir: str | Path, *, resume: b
                             speed=f"{seen / (time.perf_counter() - t0):.0f}/s")
             if cfg.checkpoint_every and state["global_step"] % cfg.checkpoint_every == 0:
                 checkpoint(last)
+            if max_minutes is not None and time.perf_counter() - started >= 60 * max_minutes:
+                bar.close()
+                checkpoint(last)                               # mid-epoch: a later call resumes here
+                return TrainResult(run_dir, best, last, log, state["best_val_loss"], state["epoch"],
+                                   state["history"], stopped="time")
         val = evaluate(model, task.valid_batches(), task.carries_state)
         train_loss = state["epoch_loss_sum"] / max(state["epoch_count"], 1)
         record = {"epoch": epoch + 1, "step": state["global_step"], "train_loss": train_loss,

@@ -57,6 +57,25 @@ def test_killed_run_resumes_to_the_same_weights_and_log(tmp_path):
     assert [r["lr"] for r in a] == [0.01, 0.005, 0.0025]     # the rate each epoch ran at
 
 
+def test_a_time_budget_stops_mid_epoch_and_the_next_call_resumes_exactly(tmp_path):
+    cfg = dict(epochs=2, lr=0.01, max_steps_per_epoch=6, seed=3)
+    model, task = make()
+    full = train(model, task, TrainConfig(**cfg), tmp_path / "full", progress=False)
+    calls, r = 0, None
+    while r is None or r.stopped:                         # each call: one step past the budget
+        r = train(*make(seed=0 if calls == 0 else 99), TrainConfig(**cfg, max_minutes=1e-9), tmp_path / "budget",
+                  progress=False)
+        calls += 1
+        assert calls < 20
+    assert calls == 13 and r.stopped is None and r.epochs_run == 2   # 12 steps, then the last epoch end
+    last = load_checkpoint(r.last_checkpoint)[0]
+    for k, a in model.named_parameters():
+        np.testing.assert_array_equal(last[f"model.{k}"], a, err_msg=k)
+    assert [h["val_loss"] for h in r.history] == [h["val_loss"] for h in full.history]
+    with pytest.raises(Exception, match="max_minutes"):
+        TrainConfig(max_minutes=0)
+
+
 def test_training_lowers_the_loss_and_writes_best_and_last(tmp_path):
     model, task = make()
     r = train(model, task, TrainConfig(epochs=3, lr=0.02, max_steps_per_epoch=40), tmp_path, progress=False)
