@@ -62,6 +62,22 @@ def batches(ids, tgt, epoch: int):
             for b in bucket_batches(lengths, BATCH, np.random.default_rng([0, epoch]))]
 
 
+def budgeted(step, keep_best, ids, tgt, minutes: float) -> tuple[int, float]:
+    """Training steps over the epochs' batches until `minutes` run out (checked after every
+    step), `keep_best()` after each epoch and at the end; -> (steps, seconds)."""
+    steps, epoch, t0 = 0, 0, time.perf_counter()
+    while time.perf_counter() - t0 < minutes * 60:
+        for b in batches(ids, tgt, epoch):
+            step(b)
+            steps += 1
+            if time.perf_counter() - t0 >= minutes * 60:
+                break
+        else:
+            epoch += 1
+        keep_best()
+    return steps, time.perf_counter() - t0
+
+
 def run_rnnlab(src, tgt, ids, valid_ids, minutes: float, test_sources: list[str]):
     from rnnlab.train import evaluate
     cfg = TranslatorConfig(E, RecurrentConfig("gru", H, 1, bidirectional=True), 0, "general", 0, True, False,
@@ -76,21 +92,13 @@ def run_rnnlab(src, tgt, ids, valid_ids, minutes: float, test_sources: list[str]
         loss = evaluate(model, valid)["loss"]
         if loss < best:
             best, kept = loss, {k: a.copy() for k, a in model.named_parameters()}
-    steps, epoch, t0 = 0, 0, time.perf_counter()
+    def step(b):
+        model.forward_backward(b)
+        g = dict(model.named_grads())
+        clip_grad_norm(g, CLIP)
+        opt.step(g)
     with shared_pool():
-        while time.perf_counter() - t0 < minutes * 60:
-            for b in batches(ids, tgt, epoch):
-                model.forward_backward(b)
-                g = dict(model.named_grads())
-                clip_grad_norm(g, CLIP)
-                opt.step(g)
-                steps += 1
-                if time.perf_counter() - t0 >= minutes * 60:
-                    break
-            else:
-                epoch += 1
-            keep_best()
-        train_s = time.perf_counter() - t0
+        steps, train_s = budgeted(step, keep_best, ids, tgt, minutes)
         for k, a in model.named_parameters():
             a[...] = kept[k]
         from rnnlab.recipes.translator import translate
@@ -159,20 +167,12 @@ def run_torch(src, tgt, ids, valid_ids, minutes: float, test_sources: list[str],
         model.train()
         if loss < best:
             best, kept = loss, {k: v.detach().clone() for k, v in model.state_dict().items()}
-    steps, epoch, t0 = 0, 0, time.perf_counter()
-    while time.perf_counter() - t0 < minutes * 60:
-        for b in batches(ids, tgt, epoch):
-            opt.zero_grad(set_to_none=True)
-            model.loss(as_torch(b)).backward()
-            nn.utils.clip_grad_norm_(model.parameters(), CLIP)
-            opt.step()
-            steps += 1
-            if time.perf_counter() - t0 >= minutes * 60:
-                break
-        else:
-            epoch += 1
-        keep_best()
-    train_s = time.perf_counter() - t0
+    def step(b):
+        opt.zero_grad(set_to_none=True)
+        model.loss(as_torch(b)).backward()
+        nn.utils.clip_grad_norm_(model.parameters(), CLIP)
+        opt.step()
+    steps, train_s = budgeted(step, keep_best, ids, tgt, minutes)
     model.load_state_dict(kept)
     model.eval()
     t1 = time.perf_counter()
