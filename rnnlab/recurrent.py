@@ -294,6 +294,10 @@ def scan_backward(cell: Cell, p: CellParams, sc: ScanCache, dY: np.ndarray, dcar
     `scratch`: where the forward's input projections go back once this call has spent them."""
     if sc.grown is not None:                                       # the forward ran padded
         return _padded_backward(cell, sc, dY, dcarry, on_state_grad, scratch)
+    return _scan_backward(cell, p, sc, dY, dcarry, on_state_grad, scratch)
+
+
+def _scan_backward(cell, p, sc: ScanCache, dY, dcarry, on_state_grad, scratch):
     if sc.spent:
         raise OrderError("backward: this forward call's saved activations were used up by an "
                            "earlier backward (the LSTM's and GRU's gates become their gradients "
@@ -332,14 +336,10 @@ def scan_backward(cell: Cell, p: CellParams, sc: ScanCache, dY: np.ndarray, dcar
 def _padded_backward(cell, sc: ScanCache, dY, dcarry, on_state_grad, scratch):
     """scan_backward of a padded forward: the gradients padded in, the real units' cut out."""
     (grown, q), H, Hp = sc.grown, cell.hidden_size, sc.grown[0].hidden_size
-    sc.grown = None                                                # the padded call's own cache now
     hook = None if on_state_grad is None else (
         lambda t, dc: on_state_grad(t, tuple(_pad.cut_units(d, H) for d in dc)))
-    try:
-        dx, d0, g = scan_backward(grown, q, sc, _pad.pad_units(dY, Hp),
-                                  tuple(_pad.pad_units(d, Hp) for d in dcarry), hook, scratch)
-    finally:
-        sc.grown = (grown, q)
+    dx, d0, g = _scan_backward(grown, q, sc, _pad.pad_units(dY, Hp),
+                               tuple(_pad.pad_units(d, Hp) for d in dcarry), hook, scratch)
     return dx, tuple(_pad.cut_units(d, H) for d in d0), _pad.unpad_grads(cell, g)
 
 

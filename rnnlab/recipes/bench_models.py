@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import cProfile
 import importlib.util
-import os
 import pstats
 import re
 import statistics
@@ -420,8 +419,9 @@ def machine_line(threads: int) -> str:
     if importlib.util.find_spec("torch") is not None:
         import torch
         line += f"; torch {torch.__version__} on {threads} threads"
-    return line + (f"; rnnlab in shared_pool(), OMP/OPENBLAS threads: "
-                   f"{os.environ.get('OPENBLAS_NUM_THREADS', 'default')}")
+    from threadpoolctl import threadpool_info
+    blas = sorted({i["num_threads"] for i in threadpool_info() if i.get("user_api") == "blas"})
+    return line + f"; rnnlab in shared_pool(), NumPy's BLAS on {'/'.join(map(str, blas)) or '?'} threads"
 
 
 HEADER = ("| model | B x T | train ms | torch train ms | train ratio | eval ms | torch eval ms | eval ratio "
