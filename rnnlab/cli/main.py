@@ -512,11 +512,18 @@ def gradient_flow_cmd(cells, length, hidden_size, seed, out):
               show_default=True)
 def inspect_cmd(checkpoint, text, text_file, signal, units, out):
     """Gates, saturation, units correlated with a signal, and gradient flow of a character
-    language model on a text, as one HTML report."""
-    from ..data import read_text
+    language model on a text, as one HTML report; for a translator, each line's translations
+    and attention."""
+    from ..data import read_text, split_lines
+    from ..recipes.common import load_model
     from ..recipes.inspect import inspect_language_model
     if (text is None) == (text_file is None):
         raise click.UsageError("give exactly one of --text and --text-file")
+    if load_model(checkpoint)[1]["kind"] == "translator":
+        from ..recipes.translator import translation_report
+        lines = split_lines(text if text is not None else read_text(text_file))
+        click.echo(f"report: {translation_report(checkpoint, lines, out)}")
+        return
     res = inspect_language_model(checkpoint, text if text is not None else read_text(text_file), out,
                                  signal=signal, units=units)
     for t in res.top_units:

@@ -181,21 +181,24 @@ def evaluate_translator(model: Translator, pairs_path: str | Path, *, beam: int 
     return metrics
 
 
-def attention_heatmap(model: Translator, sentence: str, path: str | Path) -> list[str]:
-    """Draw the attention weights of the greedy translation of one sentence (matplotlib, PNG);
-    returns the translation's tokens."""
+def attention_figure(model: Translator, sentence: str) -> tuple[list[str], list[str], np.ndarray, bytes]:
+    """The greedy translation of one sentence with its attention: (source tokens, translated
+    tokens and <eos>, weights (T, S), a PNG heatmap of them drawn with matplotlib)."""
+    import io
+
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from ..models.decoding import greedy, max_lengths
     if model.attention is None:
-        raise DataError("attention_heatmap: this model has no attention (attention='none')")
+        raise DataError("attention: this model has none (attention='none')")
     toks = tokenize(sentence)
     if not toks:
         raise DataError("sentence: expected words to translate, got none")
     src = model.source.encode(toks, "source tokens")[:, None]
     model.eval()
     step, state = model.stepper(src, np.array([len(toks)]))
-    from ..models.decoding import greedy, max_lengths
     h = greedy(step, state, model.target.stoi[BOS], model.target.stoi[EOS], max_lengths(np.array([len(toks)]), 1.5, 5))[0]
     words = [model.target.itos[t] for t in h.tokens] + [EOS]
     weights = np.stack([w[0] for w in step.weights[:len(words)]])      # (T, S)
@@ -206,6 +209,37 @@ def attention_heatmap(model: Translator, sentence: str, path: str | Path) -> lis
     ax.set_xlabel("source")
     ax.set_ylabel("translation")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
     plt.close(fig)
+    return toks, words, weights, buf.getvalue()
+
+
+def attention_heatmap(model: Translator, sentence: str, path: str | Path) -> list[str]:
+    """Draw the attention weights of the greedy translation of one sentence into a PNG file;
+    returns the translation's tokens."""
+    from ..train.checkpoint import atomic_write_bytes
+    _, words, _, png = attention_figure(model, sentence)
+    atomic_write_bytes(Path(path), png)
     return words[:-1]
+
+
+def translation_report(checkpoint: str | Path, sentences: list[str], out: str | Path, *, beam: int = 5) -> Path:
+    """An HTML report (rnnlab.diagnostics.report): each sentence's greedy and beam translations,
+    its attention drawn as a heatmap, and the weights as a table."""
+    from ..diagnostics.report import Report
+    from .common import load_model
+    model, _ = load_model(checkpoint, expect_kind="translator")
+    sentences = [s for s in sentences if s.strip()]
+    if not sentences:
+        raise DataError("text: expected at least one sentence to translate, got none")
+    rep = Report(f"rnnlab: translations of {Path(checkpoint).name}")
+    greedy_out, beam_out = translate(model, sentences), translate(model, sentences, beam=beam)
+    for s, g, b in zip(sentences, greedy_out, beam_out):
+        rep.heading(s)
+        rep.table(["search", "translation"], [["greedy", g], [f"beam {beam}", b]])
+        if model.attention is not None:
+            toks, words, weights, png = attention_figure(model, s)
+            rep.image(png, "attention of the greedy translation: a row per translated token")
+            rep.table(["", *toks], [[w, *row] for w, row in zip(words, weights.tolist())])
+    return rep.save(out)

@@ -88,6 +88,15 @@ def test_attention_heatmap(run, tmp_path):
     assert (tmp_path / "a.png").stat().st_size > 1000
 
 
+def test_inspect_writes_translations_and_attention_into_the_html_report(run, tmp_path):
+    out = tmp_path / "r.html"
+    r = CliRunner().invoke(cli, ["inspect", str(run[1].best_checkpoint), "--text", "The cat and the dog.\n<b>x</b>",
+                                 "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    page = out.read_text(encoding="utf-8")
+    assert "Le chat et le chien." in page and page.count("<img") == 2 and "<b>x</b>" not in page   # escaped
+
+
 def test_cli_translate_and_evaluate(run, tmp_path):
     _, result = run
     r = CliRunner().invoke(cli, ["translate", str(result.best_checkpoint), "--beam", "2",
