@@ -33,13 +33,13 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnlab.data import bucket_batches
-from rnnlab.data.pairs import detokenize, encode_pairs, pair_vocabs, split_pairs, tokenize, translation_batch
+from rnnlab.data import pad_sequences
+from rnnlab.data.pairs import bucketed_batches, detokenize, encode_pairs, pair_vocabs, split_pairs, tokenize
 from rnnlab.models.base import RecurrentConfig
 from rnnlab.models.translator import BOS, EOS, Translator, TranslatorConfig
 from rnnlab.optim import Adam, clip_grad_norm
 from rnnlab.recipes.bench import _blas_kernels, _cores, _cpu_name, _vector_isa
-from rnnlab.recipes.translator import load_pairs, score_translations
+from rnnlab.recipes.translator import load_pairs, recased, score_translations
 from rnnlab.threads import shared_pool
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "tatoeba_eng_fra_full" / "eng-fra.txt"
@@ -57,9 +57,7 @@ def data(path: Path):
 
 
 def batches(ids, tgt, epoch: int):
-    lengths = np.array([len(s) for s, _ in ids])
-    return [translation_batch([ids[i] for i in b], tgt.stoi[BOS], tgt.stoi[EOS])
-            for b in bucket_batches(lengths, BATCH, np.random.default_rng([0, epoch]))]
+    return bucketed_batches(ids, tgt.stoi[BOS], tgt.stoi[EOS], BATCH, np.random.default_rng([0, epoch]))
 
 
 def budgeted(step, keep_best, ids, tgt, minutes: float) -> tuple[int, float]:
@@ -181,15 +179,12 @@ def run_torch(src, tgt, ids, valid_ids, minutes: float, test_sources: list[str],
     with torch.inference_mode():
         for i in range(0, len(test_sources), 256):
             toks = [tokenize(s) for s in test_sources[i:i + 256]]
-            sid = [src.encode(t, "source") for t in toks]
-            lens = torch.tensor([len(s) for s in sid])
-            S = torch.zeros(int(lens.max()), len(sid), dtype=torch.long)
-            for b, s in enumerate(sid):
-                S[:len(s), b] = torch.from_numpy(s)
+            sid, lens = pad_sequences([src.encode(t, "source") for t in toks])
+            S, lens = torch.from_numpy(sid), torch.from_numpy(lens)
             mem, mask, h = model.encode(S, lens)
-            ht, y = torch.zeros(len(sid), Hd), torch.full((len(sid),), bos)
-            out = [[] for _ in sid]
-            live = torch.ones(len(sid), dtype=torch.bool)
+            ht, y = torch.zeros(len(toks), Hd), torch.full((len(toks),), bos)
+            out = [[] for _ in toks]
+            live = torch.ones(len(toks), dtype=torch.bool)
             limits = torch.ceil(1.5 * lens).long() + 5                     # as rnnlab's search
             for t in range(int(limits.max())):
                 ht, h = model.step(model.tgt_emb(y), ht, h, mem, mask)
@@ -204,10 +199,7 @@ def run_torch(src, tgt, ids, valid_ids, minutes: float, test_sources: list[str],
                         live[n] = t + 1 < limits[n]
                 if not live.any():
                     break
-            for words in out:
-                text = detokenize(words)
-                text = " ".join("I" if w == "i" else w for w in text.split(" "))
-                hyps.append(text[:1].upper() + text[1:])
+            hyps += [recased(detokenize(words), english=True) for words in out]
     decode_s = time.perf_counter() - t1
     return hyps, {"steps": steps, "epochs": steps / len(batches(ids, tgt, 0)), "train_s": train_s,
                   "decode_s": decode_s, "best_valid_loss": best}

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .batching import bucket_batches, pad_sequences
 from .readers import DataError
 from .vocab import Vocab
 
@@ -130,14 +131,13 @@ def encode_pairs(tokenised: list[tuple[list[str], list[str]]], src: Vocab, tgt: 
 def translation_batch(pairs_ids, bos: int, eos: int):
     """A TranslationBatch of (source ids, target ids) pairs, padded with 0."""
     from ..models.translator import TranslationBatch
-    B = len(pairs_ids)
-    src_len = np.array([len(s) for s, _ in pairs_ids])
-    tgt_len = np.array([len(t) + 1 for _, t in pairs_ids])
-    src = np.zeros((src_len.max(), B), np.int64)
-    tgt_in = np.zeros((tgt_len.max(), B), np.int64)
-    tgt_out = np.zeros((tgt_len.max(), B), np.int64)
-    for b, (s, t) in enumerate(pairs_ids):
-        src[:len(s), b] = s
-        tgt_in[:len(t) + 1, b] = np.r_[bos, t]
-        tgt_out[:len(t) + 1, b] = np.r_[t, eos]
+    src, src_len = pad_sequences([s for s, _ in pairs_ids])
+    tgt_in, tgt_len = pad_sequences([np.r_[bos, t] for _, t in pairs_ids])
+    tgt_out, _ = pad_sequences([np.r_[t, eos] for _, t in pairs_ids])
     return TranslationBatch(src, src_len, tgt_in, tgt_out, tgt_len)
+
+
+def bucketed_batches(pairs_ids, bos: int, eos: int, size: int, rng: np.random.Generator | None = None):
+    """TranslationBatches of `size` pairs of similar source lengths (shuffled with `rng`)."""
+    lengths = np.array([len(s) for s, _ in pairs_ids])
+    return [translation_batch([pairs_ids[i] for i in b], bos, eos) for b in bucket_batches(lengths, size, rng)]

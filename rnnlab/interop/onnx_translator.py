@@ -151,34 +151,22 @@ def _step(model, path):
 
 def greedy_onnx(encoder, step, model, src: np.ndarray, src_lengths: np.ndarray,
                 max_len_a: float = 1.5, max_len_b: int = 5) -> list[list[int]]:
-    """Greedy decoding with onnxruntime sessions of `export_translator`'s two models (the
-    same limits and end rule as rnnlab.models.decoding.greedy); target ids per source."""
+    """Greedy decoding (rnnlab.models.decoding.greedy: the same limits and end rule) with
+    onnxruntime sessions of `export_translator`'s two models; target ids per source."""
+    from ..models.decoding import greedy, max_lengths
     enc = dict(zip([o.name for o in encoder.get_outputs()],
                    encoder.run(None, {"src": src.astype(np.int64), "src_lengths": src_lengths.astype(np.int32)})))
-    B = src.shape[1]
     lstm = "c0" in enc
-    feed = {"ht": np.zeros((B, model.cfg.hidden), model.dtype), "h": enc["h0"], "memory": enc["memory"],
-            "keys": enc["keys"], "mask": enc["mask"]}
-    if lstm:
-        feed["c"] = enc["c0"]
-    limits = np.ceil(max_len_a * src_lengths).astype(int) + int(max_len_b)
-    y = np.full(B, model.target.stoi["<bos>"], np.int64)
-    eos = model.target.stoi["<eos>"]
-    out: list[list[int]] = [[] for _ in range(B)]
-    live = np.ones(B, bool)
+    fixed = {"memory": enc["memory"], "keys": enc["keys"], "mask": enc["mask"]}
     names = [o.name for o in step.get_outputs()]
-    for t in range(int(limits.max())):
-        res = dict(zip(names, step.run(None, dict(feed, y=y))))
-        y = res["logp"].argmax(1)
-        feed.update(ht=res["ht_next"], h=res["h_next"])
+
+    def one_step(state, y):
+        feed = dict(fixed, y=y, ht=state[0], h=state[1])
         if lstm:
-            feed["c"] = res["c_next"]
-        for n in np.flatnonzero(live):
-            if y[n] == eos:
-                live[n] = False
-            else:
-                out[n].append(int(y[n]))
-                live[n] = t + 1 < limits[n]
-        if not live.any():
-            break
-    return out
+            feed["c"] = state[2]
+        res = dict(zip(names, step.run(None, feed)))
+        return res["logp"], (res["ht_next"], res["h_next"]) + ((res["c_next"],) if lstm else ()), None
+    state = (np.zeros((src.shape[1], model.cfg.hidden), model.dtype), enc["h0"]) + ((enc["c0"],) if lstm else ())
+    hyps = greedy(one_step, state, model.target.stoi["<bos>"], model.target.stoi["<eos>"],
+                  max_lengths(src_lengths, max_len_a, max_len_b))
+    return [h.tokens for h in hyps]

@@ -148,9 +148,3 @@ def beam_search(step: Step, state, bos: int, eos: int, limits: np.ndarray, beam:
     for n in range(N):
         finished[n].sort(key=lambda h: -h.normalised(length_penalty))
     return finished
-
-
-def log_softmax_rows(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-

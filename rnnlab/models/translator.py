@@ -36,8 +36,8 @@ from ..kernels import folded_input
 from ..layers import Dense, Dropout, Embedding
 from ..layers.attention import (SCORES, Attention, attention_backward, attention_forward,
                                 attention_keys, keys_backward)
-from ..losses import softmax_cross_entropy
-from .decoding import Hypothesis, beam_search, greedy, log_softmax_rows, max_lengths
+from ..losses import log_softmax, softmax_cross_entropy
+from .decoding import Hypothesis, beam_search, greedy, max_lengths
 from ..module import ParamModule
 from ..params import CellParams
 from .base import Model, RecurrentConfig, config_from_dict, dataclass_dict, make_rnn
@@ -351,7 +351,7 @@ class Translator(Model):
             ht, carries = state
             ht, carries, weights = self.decode_step(folded, y, ht, list(carries), memory, keys, mask)
             step.weights.append(weights)
-            logp = log_softmax_rows(self.output(ht))
+            logp = log_softmax(self.output(ht))
             logp[:, never] = -np.inf                                    # <pad>, <bos> are not output
             align = None
             if weights is not None:                                     # among unknown words first

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from .. import _checks as check
-from ..data import DataError, bucket_batches
-from ..data.pairs import (Pair, detokenize, encode_pairs, pair_vocabs, read_pairs, split_pairs,
-                          tokenize, translation_batch, tutorial_filter)
+from ..data import DataError, pad_sequences
+from ..data.pairs import (Pair, bucketed_batches, detokenize, encode_pairs, pair_vocabs, read_pairs,
+                          split_pairs, tokenize, tutorial_filter)
 from ..models.base import RecurrentConfig
 from ..models.translator import BOS, EOS, Translator, TranslatorConfig
 from ..train import TrainConfig, TrainResult, evaluate, train
@@ -34,9 +34,7 @@ class TranslationTask:
     carries_state: bool = False
 
     def _batches(self, ids, size, rng=None):
-        bos, eos = self.model.target.stoi[BOS], self.model.target.stoi[EOS]
-        lengths = np.array([len(s) for s, _ in ids])
-        return [translation_batch([ids[i] for i in b], bos, eos) for b in bucket_batches(lengths, size, rng)]
+        return bucketed_batches(ids, self.model.target.stoi[BOS], self.model.target.stoi[EOS], size, rng)
 
     def train_batches(self, rng):
         return self._batches(self.train_ids, self.batch_size, rng)
@@ -100,7 +98,7 @@ def train_translator(pairs_path: str | Path, run_dir: str | Path = "runs/transla
     return train(model, task, tc, run, resume=resume, progress=progress)
 
 
-def _recase(text: str, english: bool) -> str:
+def recased(text: str, english: bool) -> str:
     """A lower-cased translation with its first letter (and English "i") upper-cased, as the
     references are written."""
     if english:
@@ -124,16 +122,12 @@ def translate(model: Translator, sentences: list[str], *, beam: int = 1, batch_s
         idx = [j for j in order[i:i + batch_size] if toks[j]]
         if not idx:
             continue
-        ids = [model.source.encode(toks[j], "source tokens") for j in idx]
-        lens = np.array([len(s) for s in ids])
-        src = np.zeros((lens.max(), len(idx)), np.int64)
-        for b, s in enumerate(ids):
-            src[:len(s), b] = s
+        src, lens = pad_sequences([model.source.encode(toks[j], "source tokens") for j in idx])
         for j, h in zip(idx, model.search(src, lens, beam=beam, length_penalty=length_penalty)):
             words = [toks[j][a] if t == unk and 0 <= a < len(toks[j]) else model.target.itos[t]
                      for t, a in zip(h.tokens, h.align)]
             text = detokenize(words)
-            out[j] = _recase(text, english) if recase else text
+            out[j] = recased(text, english) if recase else text
     return out
 
 
@@ -169,11 +163,8 @@ def evaluate_translator(model: Translator, pairs_path: str | Path, *, beam: int 
     pairs = read_pairs(pairs_path, model.cfg.reverse, limit)
     sources = [p.source for p in pairs]
     tok = [(tokenize(p.source), tokenize(p.target)) for p in pairs]
-    bos, eos = model.target.stoi[BOS], model.target.stoi[EOS]
     ids = encode_pairs(tok, model.source, model.target)
-    batches = [translation_batch([ids[i] for i in b], bos, eos)
-               for b in bucket_batches(np.array([len(s) for s, _ in ids]), 256)]
-    metrics = evaluate(model, batches, False)
+    metrics = evaluate(model, bucketed_batches(ids, model.target.stoi[BOS], model.target.stoi[EOS], 256), False)
     unique = list(dict.fromkeys(sources))
     hyp = dict(zip(unique, translate(model, unique, beam=beam)))
     metrics.update(score_translations([hyp[s] for s in sources], sources, [p.target for p in pairs]))
