@@ -271,18 +271,30 @@ def train_classifier_cmd(train_file, valid_file, bidirectional, pooling, embeddi
 @cli.command("train-tagger")
 @click.argument("train_file", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("valid_file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--column", type=click.Choice(["upos", "xpos"]), default="upos", show_default=True)
+@click.option("--scheme", type=click.Choice(["none", "iob2", "bmes"]), default="none", show_default=True,
+              help="How tags make spans: none (POS; CoNLL-U or token<TAB>tag files), iob2 (named "
+                   "entities; token<TAB>tag files), bmes (Chinese word segmentation; segmented "
+                   "CoNLL-U, id<TAB>word files or space-separated words).")
+@click.option("--crf", is_flag=True, help="A linear-chain CRF on top instead of a softmax per token.")
+@click.option("--column", type=click.Choice(["upos", "xpos"]), default="upos", show_default=True,
+              help="The tag column of CoNLL-U files (scheme none).")
 @click.option("--word-dim", type=POSITIVE, default=100, show_default=True)
 @click.option("--char-dim", type=POSITIVE, default=32, show_default=True)
-@click.option("--char-hidden", type=NATURAL, default=32, show_default=True, help="0: no character model.")
+@click.option("--char-hidden", type=NATURAL, default=None,
+              help="0: no character model. [default: 32; 0 with --scheme bmes]")
+@click.option("--bigram-dim", type=NATURAL, default=0, show_default=True,
+              help="> 0: embeddings of each token's left and right bigrams too (segmentation).")
 @click.option("--min-freq", type=POSITIVE, default=2, show_default=True)
 @click.option("--batch-size", type=POSITIVE, default=32, show_default=True)
 @train_options
-def train_tagger_cmd(train_file, valid_file, column, word_dim, char_dim, char_hidden, min_freq, batch_size, **kw):
-    """Bidirectional tagger (word embeddings + character BiLSTM) on CoNLL-U files."""
+def train_tagger_cmd(train_file, valid_file, scheme, crf, column, word_dim, char_dim, char_hidden, bigram_dim,
+                     min_freq, batch_size, **kw):
+    """Bidirectional tagger (word embeddings + character BiLSTM, softmax or CRF): POS tags,
+    named entities or Chinese word segmentation."""
     from ..recipes.tagger import train_tagger
     result = train_tagger(train_file, valid_file, kw["run_dir"] or Path("runs/tagger"), column=column,
-                          word_dim=word_dim, char_dim=char_dim, char_hidden=char_hidden,
+                          scheme=scheme, crf=crf, word_dim=word_dim, char_dim=char_dim, char_hidden=char_hidden,
+                          bigram_dim=bigram_dim,
                           dropout=_given(kw["dropout"], 0.25), min_freq=min_freq,
                           batch_size=batch_size, train_config=_train_config(kw, epochs=10, lr=2e-3),
                           **_rnn_kw(kw, 128, 1))
@@ -442,6 +454,28 @@ def predict_cmd(checkpoint, input_file, column):
         with click.open_file("-", encoding="utf-8") as stdin:
             lines = split_lines(stdin.read())
     for out in predict_checkpoint(checkpoint, lines):
+        click.echo(out)
+
+
+@cli.command("segment")
+@click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("input_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+def segment_cmd(checkpoint, input_file):
+    """Raw Chinese text (INPUT_FILE or standard input) as words separated by spaces, by a
+    segmenter (`train-tagger --scheme bmes`)."""
+    from ..data import read_text, split_lines
+    from ..recipes.common import load_model
+    from ..recipes.tagger import segment
+    model, meta = load_model(checkpoint)
+    if meta["kind"] != "tagger":
+        raise click.BadParameter(f"expected a segmenter (a tagger trained with --scheme bmes), got a {meta['kind']}",
+                                 param_hint="CHECKPOINT")
+    if input_file is not None:
+        lines = split_lines(read_text(input_file))
+    else:
+        with click.open_file("-", encoding="utf-8") as stdin:
+            lines = split_lines(stdin.read())
+    for out in segment(model, lines):
         click.echo(out)
 
 

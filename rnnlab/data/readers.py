@@ -87,6 +87,31 @@ def read_conllu(path: str | Path, column: str | None = "upos") -> list[tuple[lis
     return sentences
 
 
+def read_conll_columns(path: str | Path) -> list[tuple[list[str], list[str]]]:
+    """(tokens, tags) per sentence of a CoNLL-style file: `token<TAB>tag` (or more tab-separated
+    columns, the tag last) a line, sentences separated by blank or whitespace-only lines,
+    `-DOCSTART-` lines skipped."""
+    sentences, tokens, tags = [], [], []
+    for n, line in enumerate(_lines(path), start=1):
+        if not line.strip():
+            if tokens:
+                sentences.append((tokens, tags))
+            tokens, tags = [], []
+            continue
+        if line.startswith("-DOCSTART-"):
+            continue
+        cols = line.split("\t")
+        if len(cols) < 2 or not cols[0] or not cols[-1].strip():
+            raise DataError(f"{path}:{n}: expected tab-separated token<TAB>tag, got {line[:60]!r}")
+        tokens.append(cols[0])
+        tags.append(cols[-1].strip())
+    if tokens:
+        sentences.append((tokens, tags))
+    if not sentences:
+        raise DataError(f"{path}: no sentences")
+    return sentences
+
+
 def read_sst(path: str | Path) -> tuple[list[list[str]], np.ndarray]:
     """Label-first-token sentence files: `1 a gripping film .` -> (tokens, labels)."""
     sents, labels = [], []

@@ -1,6 +1,14 @@
-"""Sequence tagger (one label per word): word embeddings plus a character-level BiLSTM over
+"""Sequence tagger (one label per token): word embeddings plus a character-level BiLSTM over
 each word's letters (so unknown words still get a representation; Plank et al. 2016), then a
-bidirectional recurrent net over the sentence and a softmax per word."""
+bidirectional recurrent net over the sentence and either a softmax per token or a linear-chain
+CRF over the whole sentence (Huang et al. 2015; Lample et al. 2016).
+
+`bigram_dim` > 0 adds embeddings of each token's left and right bigrams (the token with its
+neighbour; Chen et al. 2015's features for segmenting Chinese, whose tokens are characters).
+
+`scheme` says how the tags make spans: "iob2" (named entities), "bmes" (word segmentation,
+where the tokens are characters) or "none" (part-of-speech tags); a CRF forbids the moves the
+scheme does not allow."""
 
 from __future__ import annotations
 
@@ -9,10 +17,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import _checks as check
+from ..errors import ConfigError
 from ..data.batching import pad_sequences
 from ..data.vocab import Vocab
 from ..init import make_rng
 from ..layers import Dense, Dropout, Embedding
+from ..layers.crf import CRF, SCHEMES, allowed_transitions
 from ..losses import softmax_cross_entropy
 from ..networks import LSTM
 from .base import (Model, RecurrentConfig, config_from_dict, dataclass_dict, make_rnn,
@@ -26,14 +36,20 @@ class TaggerConfig:
     char_hidden: int = 32                     # 0: no character model
     rnn: RecurrentConfig = field(default_factory=lambda: RecurrentConfig("lstm", 128, 1, bidirectional=True))
     dropout: float = 0.25
+    crf: bool = False                         # a CRF over the sentence instead of a softmax per token
+    scheme: str = "none"                      # how tags make spans: "iob2", "bmes" or "none"
+    bigram_dim: int = 0                       # > 0: left and right bigram embeddings of each token
 
     def __post_init__(self) -> None:
+        if self.scheme not in ("none", *SCHEMES):
+            raise ConfigError(f"scheme: expected one of {('none', *SCHEMES)}, got {self.scheme!r}")
         if not isinstance(self.rnn, RecurrentConfig):
             self.rnn = config_from_dict(RecurrentConfig, self.rnn, "rnn")
         check.probability(self.dropout, "dropout")
         check.positive_int(self.word_dim, "word_dim")
         check.positive_int(self.char_dim, "char_dim")
         check.positive_int(self.char_hidden, "char_hidden", allow_zero=True)
+        check.positive_int(self.bigram_dim, "bigram_dim", allow_zero=True)
 
 
 @dataclass
@@ -44,14 +60,29 @@ class TagBatch:
     chars: np.ndarray | None = None           # (Tc, W) char ids of the batch's distinct words
     char_lengths: np.ndarray | None = None    # (W,)
     word_index: np.ndarray | None = None      # (T, B) row of each token in `chars`
+    bigrams: np.ndarray | None = None         # (T, B, 2) ids of each token's left and right bigram
+
+
+SEP, START, END = "\x1f", "<s>", "</s>"      # bigram keys: "a\x1fb"; the sentence's edges
+
+
+def bigram_keys(tokens: list[str]) -> list[str]:
+    """[left, right] bigram of every token in turn: (t[i-1], t[i]) and (t[i], t[i+1])."""
+    padded = [START, *tokens, END]
+    return [f"{a}{SEP}{b}" for i in range(1, len(padded) - 1) for a, b in
+            ((padded[i - 1], padded[i]), (padded[i], padded[i + 1]))]
 
 
 class Tagger(Model):
     kind = "tagger"
 
     def __init__(self, words: Vocab, chars: Vocab, tags: Vocab, cfg: TaggerConfig, *,
-                 dtype: object = np.float32, rng: np.random.Generator | int | None = None) -> None:
+                 bigrams: Vocab | None = None, dtype: object = np.float32,
+                 rng: np.random.Generator | int | None = None) -> None:
+        if cfg.bigram_dim and bigrams is None:
+            raise ConfigError("bigrams: expected the bigram vocabulary (bigram_dim > 0), got None")
         self.words, self.chars, self.tags, self.cfg = words, chars, tags, cfg
+        self.bigrams = bigrams if cfg.bigram_dim else None
         self.dtype = check.as_dtype(dtype)
         self.rng = make_rng(rng)
         self.word_emb = Embedding(len(words), cfg.word_dim, padding_idx=words.pad_id, dtype=self.dtype, rng=self.rng)
@@ -61,25 +92,41 @@ class Tagger(Model):
             self.char_emb = Embedding(len(chars), cfg.char_dim, padding_idx=chars.pad_id, dtype=self.dtype, rng=self.rng)
             self.char_rnn = LSTM(cfg.char_dim, cfg.char_hidden, bidirectional=True, dtype=self.dtype, rng=self.rng)
             d_in += 2 * cfg.char_hidden
+        d_in += 2 * cfg.bigram_dim
         self.rnn = make_rnn(cfg.rnn, d_in, self.dtype, self.rng)
         width = cfg.rnn.hidden_size * (2 if cfg.rnn.bidirectional else 1)
         self.head = Dense(width, len(tags), dtype=self.dtype, rng=self.rng)
         self.dropouts = (Dropout(cfg.dropout, self.rng), Dropout(cfg.dropout, self.rng))
+        self.crf = None
+        if cfg.crf:
+            allowed = allowed_transitions(tags.itos, cfg.scheme) if cfg.scheme != "none" else None
+            self.crf = CRF(len(tags), constraints=allowed, dtype=self.dtype, rng=self.rng)
+        self.bigram_emb = None
+        if cfg.bigram_dim:
+            self.bigram_emb = Embedding(len(bigrams), cfg.bigram_dim, padding_idx=bigrams.pad_id,
+                                        dtype=self.dtype, rng=self.rng)
 
     def modules(self):
         mods = [("word_embedding", self.word_emb)]
         if self.char_rnn is not None:
             mods += [("char_embedding", self.char_emb), ("char_rnn", self.char_rnn)]
-        return mods + [("rnn", self.rnn), ("head", self.head)]
+        if self.bigram_emb is not None:
+            mods += [("bigram_embedding", self.bigram_emb)]
+        mods += [("rnn", self.rnn), ("head", self.head)]
+        return mods + [("crf", self.crf)] if self.crf is not None else mods
 
     def config(self) -> dict:
-        return {"model": dataclass_dict(self.cfg), "words": self.words.to_json(),
-                "chars": self.chars.to_json(), "tags": self.tags.to_json()}
+        out = {"model": dataclass_dict(self.cfg), "words": self.words.to_json(),
+               "chars": self.chars.to_json(), "tags": self.tags.to_json()}
+        if self.bigrams is not None:
+            out["bigrams"] = self.bigrams.to_json()
+        return out
 
     @classmethod
     def from_config(cls, config: dict, dtype: object = np.float32) -> "Tagger":
         return cls(Vocab.from_json(config["words"]), Vocab.from_json(config["chars"]),
                    Vocab.from_json(config["tags"]), config_from_dict(TaggerConfig, config["model"], "model"),
+                   bigrams=Vocab.from_json(config["bigrams"]) if "bigrams" in config else None,
                    dtype=dtype, rng=0)
 
     @classmethod
@@ -89,10 +136,14 @@ class Tagger(Model):
         Hc, rc = cfg.char_hidden, cfg.rnn
         char = (chars * cfg.char_dim + 2 * Hc * (cfg.char_dim + Hc)) if Hc else 0
         width = rc.hidden_size * (2 if rc.bidirectional else 1)
-        return words * cfg.word_dim + char + rnn_parameter_floor(rc, cfg.word_dim + 2 * Hc) + width * tags
+        crf = tags * (tags + 2) if cfg.crf else 0
+        Eb = cfg.bigram_dim
+        bigram = len(Vocab.from_json(config["bigrams"])) * Eb if Eb and "bigrams" in config else 0
+        return (words * cfg.word_dim + char + bigram + rnn_parameter_floor(rc, cfg.word_dim + 2 * Hc + 2 * Eb)
+                + width * tags + crf)
 
     def make_batch(self, sentences: list[list[str]], tags: list[list[str]] | None = None) -> TagBatch:
-        """Ids, lengths and the character view of a list of tokenised sentences."""
+        """Ids, lengths, the character view and the bigrams of a list of tokenised sentences."""
         words, lengths = pad_sequences([self.words.encode(s, "words") for s in sentences],
                                        pad=self.words.pad_id or 0)
         tag_ids = (pad_sequences([self.tags.encode(t, "tags") for t in tags], pad=0)[0]
@@ -107,34 +158,63 @@ class Tagger(Model):
             for b, s in enumerate(sentences):
                 index[:len(s), b] = [row[w] for w in s]
             batch.word_index = index
+        if self.bigram_emb is not None:
+            ids = np.full(words.shape + (2,), self.bigrams.pad_id or 0, dtype=np.int64)
+            for b, s in enumerate(sentences):
+                ids[:len(s), b] = self.bigrams.encode(bigram_keys(s), "bigrams").reshape(len(s), 2)
+            batch.bigrams = ids
         return batch
 
     def _features(self, batch: TagBatch, keep_cache: bool) -> np.ndarray:
-        e = self.word_emb(batch.words)                                   # (T, B, Ew)
-        if self.char_rnn is None:
-            return e
-        _, (h, _) = self.char_rnn.forward(self.char_emb(batch.chars), None, batch.char_lengths,
-                                          keep_cache=keep_cache)         # h (2, W, Hc)
-        per_word = np.concatenate([h[0], h[1]], axis=-1)                 # (W, 2Hc)
-        return np.concatenate([e, per_word[batch.word_index]], axis=-1)  # (T, B, Ew + 2Hc)
+        """(T, B, Ew [+ 2Hc] [+ 2Eb]): word, character-model and bigram features side by side."""
+        parts = [self.word_emb(batch.words)]                             # (T, B, Ew)
+        if self.char_rnn is not None:
+            _, (h, _) = self.char_rnn.forward(self.char_emb(batch.chars), None, batch.char_lengths,
+                                              keep_cache=keep_cache)     # h (2, W, Hc)
+            per_word = np.concatenate([h[0], h[1]], axis=-1)             # (W, 2Hc)
+            parts.append(per_word[batch.word_index])                     # (T, B, 2Hc)
+        if self.bigram_emb is not None:
+            T, B, _ = batch.bigrams.shape
+            parts.append(self.bigram_emb(batch.bigrams).reshape(T, B, -1))   # (T, B, 2Eb)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=-1)
 
     def _logits(self, batch: TagBatch, keep_cache: bool) -> np.ndarray:
         x = self.dropouts[0](self._features(batch, keep_cache))
         out, _ = self.rnn.forward(x, None, batch.lengths, keep_cache=keep_cache)
         return self.head(self.dropouts[1](out))                          # (T, B, K)
 
+    def _loss(self, logits: np.ndarray, batch: TagBatch, mask: np.ndarray, grad: bool):
+        """Mean loss per token and d logits: cross-entropy, or the CRF's negative log-likelihood
+        of each sentence summed and divided by the tokens (pytorch-crf's "token_mean")."""
+        if self.crf is None:
+            return softmax_cross_entropy(logits, batch.tags, mask, grad=grad)
+        loss = -self.crf(logits, batch.tags, mask, reduction="token_mean")
+        return loss, (self.crf.backward(-1.0) if grad else None)
+
+    def _best(self, logits: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """(T, B) the best tag ids: per token, or the CRF's Viterbi path (0 on padding)."""
+        if self.crf is None:
+            return logits.argmax(-1)
+        mask = np.arange(len(logits))[:, None] < lengths[None, :]
+        best = np.zeros(mask.shape, dtype=np.int64)
+        for b, path in enumerate(self.crf.decode(logits, mask)):
+            best[:len(path), b] = path
+        return best
+
     def forward_backward(self, batch: TagBatch, carry=None):
         logits = self._logits(batch, True)
         mask = np.arange(len(logits))[:, None] < batch.lengths[None, :]  # (T, B)
-        loss, dlogits = softmax_cross_entropy(logits, batch.tags, mask)
+        loss, dlogits = self._loss(logits, batch, mask, True)
         dx, _ = self.rnn.backward(self.dropouts[1].backward(self.head.backward(dlogits)))
         dx = self.dropouts[0].backward(dx)
-        Ew = self.cfg.word_dim
+        Ew, Hc = self.cfg.word_dim, self.cfg.char_hidden if self.char_rnn is not None else 0
         self.word_emb.backward(dx[..., :Ew])
+        if self.bigram_emb is not None:
+            T, B, _ = batch.bigrams.shape
+            self.bigram_emb.backward(dx[..., Ew + 2 * Hc:].reshape(T, B, 2, -1))
         if self.char_rnn is not None:
-            Hc = self.cfg.char_hidden
             dword = np.zeros((len(batch.char_lengths), 2 * Hc), dtype=self.dtype)
-            np.add.at(dword, batch.word_index[mask], dx[..., Ew:][mask])   # tokens -> distinct words
+            np.add.at(dword, batch.word_index[mask], dx[..., Ew:Ew + 2 * Hc][mask])   # tokens -> distinct words
             dh = np.stack([dword[:, :Hc], dword[:, Hc:]])                 # (2, W, Hc)
             dchars, _ = self.char_rnn.backward(None, (dh, np.zeros_like(dh)))
             self.char_emb.backward(dchars)
@@ -144,12 +224,12 @@ class Tagger(Model):
     def evaluate_batch(self, batch: TagBatch, carry=None):
         logits = self._logits(batch, False)
         mask = np.arange(len(logits))[:, None] < batch.lengths[None, :]
-        loss, _ = softmax_cross_entropy(logits, batch.tags, mask, grad=False)
+        loss, _ = self._loss(logits, batch, mask, False)
         n = int(mask.sum())
-        correct = float(((logits.argmax(-1) == batch.tags) & mask).sum())
+        correct = float(((self._best(logits, batch.lengths) == batch.tags) & mask).sum())
         return {"loss": loss * n, "accuracy": correct}, n, None
 
     def predict(self, sentences: list[list[str]]) -> list[list[str]]:
         batch = self.make_batch(sentences)
-        best = self._logits(batch, False).argmax(-1)                     # (T, B)
+        best = self._best(self._logits(batch, False), batch.lengths)     # (T, B)
         return [self.tags.decode(best[:len(s), b]) for b, s in enumerate(sentences)]

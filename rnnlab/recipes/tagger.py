@@ -1,4 +1,12 @@
-"""Sequence labelling (POS tagging) from CoNLL-U files."""
+"""Sequence labelling: part-of-speech tags from CoNLL-U files, named entities from two-column
+CoNLL files (IOB2), Chinese word segmentation from segmented text (characters tagged B/M/E/S).
+
+What a file holds is read from the tagging `scheme`: "none" reads CoNLL-U (`column`) or
+token<TAB>tag files, "iob2" token<TAB>tag files, "bmes" segmented sentences
+(data.segmentation.read_segmented), whose characters become the tokens. Scores beside token
+accuracy: entity precision/recall/F1 by seqeval for "iob2", word precision/recall/F1 (SIGHAN)
+for "bmes" (rnnlab.metrics).
+"""
 
 from __future__ import annotations
 
@@ -8,17 +16,23 @@ from pathlib import Path
 import numpy as np
 
 from .. import _checks as check
-from ..data import DataError, Vocab, bucket_batches, read_conllu
+from ..data import DataError, Vocab, bucket_batches, read_conll_columns, read_conllu, read_text, split_lines
+from ..data.segmentation import bmes, read_segmented, words_from_bmes
+from ..errors import ConfigError
+from ..layers.crf import allowed_transitions
+from ..metrics import entities, entity_scores, segmentation_scores
 from ..models.base import RecurrentConfig, Regularisers
-from ..models.tagger import Tagger, TaggerConfig
+from ..models.tagger import Tagger, TaggerConfig, bigram_keys
 from ..train import TrainConfig, TrainResult, evaluate, train
+
+Sentences = list[tuple[list[str], list[str]]]
 
 
 @dataclass
 class TaggerTask:
     model: Tagger
-    train_sents: list[tuple[list[str], list[str]]]
-    valid_sents: list[tuple[list[str], list[str]]]
+    train_sents: Sentences
+    valid_sents: Sentences
     batch_size: int
     carries_state: bool = False
 
@@ -34,6 +48,27 @@ class TaggerTask:
         return self._batches(self.valid_sents, 256)
 
 
+def read_tagged(path: str | Path, scheme: str = "none", column: str = "upos") -> Sentences:
+    """(tokens, tags) per sentence of a file, read as `scheme` says (see the module)."""
+    if scheme == "bmes":
+        return [bmes(words) for words in read_segmented(path)]
+    if scheme not in ("none", "iob2"):
+        raise ConfigError(f"scheme: expected 'iob2', 'bmes' or 'none', got {scheme!r}")
+    if _is_conllu(path):
+        if scheme == "iob2":
+            raise DataError(f"{path}: a CoNLL-U file; scheme 'iob2' reads token<TAB>tag files")
+        return read_conllu(path, column)
+    return read_conll_columns(path)
+
+
+def _is_conllu(path: str | Path) -> bool:
+    """A .conllu name, or a first token line of CoNLL-U's 10 tab-separated columns."""
+    if str(path).endswith(".conllu"):
+        return True
+    first = next((line for line in split_lines(read_text(path)) if line.strip() and not line.startswith("#")), "")
+    return len(first.split("\t")) == 10
+
+
 def check_tags(model: Tagger, sents, what: str) -> None:
     unseen = sorted({t for _, tags in sents for t in tags if t not in model.tags})
     if unseen:
@@ -41,36 +76,110 @@ def check_tags(model: Tagger, sents, what: str) -> None:
 
 
 def train_tagger(train_path: str | Path, valid_path: str | Path, run_dir: str | Path = "runs/tagger", *,
-                 column: str = "upos", cell: str = "lstm", hidden_size: int = 128, num_layers: int = 1,
-                 word_dim: int = 100, char_dim: int = 32, char_hidden: int = 32, dropout: float = 0.25,
-                 min_freq: int = 2, batch_size: int = 32, train_config: TrainConfig | None = None,
-                 resume: bool = True, progress: bool = True,
-                 regularisers: Regularisers | None = None) -> TrainResult:
-    """BiLSTM tagger on CoNLL-U files; words seen fewer than `min_freq` times become <unk>
-    (the character model still reads them)."""
+                 column: str = "upos", scheme: str = "none", crf: bool = False, cell: str = "lstm",
+                 hidden_size: int = 128, num_layers: int = 1, word_dim: int = 100, char_dim: int = 32,
+                 char_hidden: int | None = None, bigram_dim: int = 0, dropout: float = 0.25, min_freq: int = 2,
+                 batch_size: int = 32, train_config: TrainConfig | None = None, resume: bool = True,
+                 progress: bool = True, regularisers: Regularisers | None = None) -> TrainResult:
+    """BiLSTM tagger, with a softmax or a CRF (`crf`) on top; words seen fewer than `min_freq`
+    times become <unk> (the character model still reads them). `char_hidden` None: 32, or 0
+    (no character model) for "bmes", whose tokens are single characters. `bigram_dim` > 0 adds
+    embeddings of each token's left and right bigrams (those seen `min_freq` times)."""
     check.positive_int(batch_size, "batch_size")
-    train_sents = read_conllu(train_path, column)
-    valid_sents = read_conllu(valid_path, column)
+    train_sents = read_tagged(train_path, scheme, column)
+    valid_sents = read_tagged(valid_path, scheme, column)
+    if char_hidden is None:
+        char_hidden = 0 if scheme == "bmes" else 32
     words = Vocab.build((w for ws, _ in train_sents for w in ws), min_freq=min_freq)
     chars = Vocab.build(c for ws, _ in train_sents for w in ws for c in w)
     tags = Vocab.build((t for _, ts in train_sents for t in ts), specials=())
+    if scheme != "none":
+        allowed_transitions(tags.itos, scheme)               # every tag of the scheme's form
     cfg = TaggerConfig(word_dim, char_dim, char_hidden,
-                       RecurrentConfig.make(cell, hidden_size, num_layers, 0.0, True, regularisers), dropout)
+                       RecurrentConfig.make(cell, hidden_size, num_layers, 0.0, True, regularisers), dropout,
+                       crf, scheme, bigram_dim)
+    bigrams = (Vocab.build((k for ws, _ in train_sents for k in bigram_keys(ws)), min_freq=min_freq)
+               if bigram_dim else None)
     tc = train_config or TrainConfig()
-    model = Tagger(words, chars, tags, cfg, rng=tc.seed)
+    model = Tagger(words, chars, tags, cfg, bigrams=bigrams, rng=tc.seed)
     check_tags(model, valid_sents, str(valid_path))
     return train(model, TaggerTask(model, train_sents, valid_sents, batch_size), tc, run_dir,
                  resume=resume, progress=progress)
 
 
-def evaluate_tagger(model: Tagger, data_path: str | Path) -> dict[str, float]:
-    sents = read_conllu(data_path, "upos")
+def _predict_all(model: Tagger, sents: list[list[str]], size: int = 256) -> list[list[str]]:
+    """Tags of every sentence, in batches of similar lengths."""
+    out: list[list[str] | None] = [None] * len(sents)
+    for b in bucket_batches(np.array([len(s) for s in sents]), size):
+        for i, tags in zip(b, model.predict([sents[i] for i in b])):
+            out[i] = tags
+    return out
+
+
+def evaluate_tagger(model: Tagger, data_path: str | Path, *, known: set[str] | None = None) -> dict[str, float]:
+    """Loss and token accuracy; entity precision/recall/F1 ("iob2") or word precision/recall/F1
+    ("bmes", with OOV recall when `known`, the training words, is given)."""
+    scheme = model.cfg.scheme
+    sents = read_tagged(data_path, scheme)
     check_tags(model, sents, str(data_path))
-    return evaluate(model, TaggerTask(model, [], sents, 256).valid_batches(), False)
+    out = evaluate(model, TaggerTask(model, [], sents, 256).valid_batches(), False)
+    if scheme == "none":
+        return out
+    predicted = _predict_all(model, [s for s, _ in sents])
+    if scheme == "iob2":
+        scores = entity_scores([t for _, t in sents], predicted)
+        return {**out, **{f"entity_{k}": v for k, v in scores.items()}}
+    gold = [words_from_bmes(c, t) for c, t in sents]
+    scores = segmentation_scores(gold, [words_from_bmes(c, t) for (c, _), t in zip(sents, predicted)], known)
+    return {**out, **{f"word_{k}": v for k, v in scores.items()}}
+
+
+def segment(model: Tagger, lines: list[str]) -> list[str]:
+    """Raw text -> words separated by spaces; spaces already in a line stay word boundaries."""
+    if model.cfg.scheme != "bmes":
+        raise ConfigError(f"segment: a word segmenter (scheme 'bmes') is needed, this tagger's scheme is "
+                          f"{model.cfg.scheme!r}")
+    chunks = [line.split() for line in lines]
+    chars = [list("".join(c)) for c in chunks]
+    keep = [i for i, c in enumerate(chars) if c]
+    tags = _predict_all(model, [chars[i] for i in keep]) if keep else []
+    out = [""] * len(lines)
+    for i, t in zip(keep, tags):
+        words, breaks, at = [], set(), 0
+        for c in chunks[i]:
+            at += len(c)
+            breaks.add(at)
+        at = 0
+        for w in words_from_bmes(chars[i], t):              # cut again where the input had a space
+            start = at
+            for k in range(start + 1, start + len(w)):
+                if k in breaks:
+                    words.append("".join(chars[i][start:k]))
+                    start = k
+            words.append("".join(chars[i][start:at + len(w)]))
+            at += len(w)
+        out[i] = " ".join(words)
+    return out
 
 
 def predict_tagger(model: Tagger, lines: list[str]) -> list[str]:
+    """Each line's tokens with their tags (`word/TAG`); for "iob2" taggers the line with each
+    entity marked `[type: its words]`; for "bmes" the line segmented."""
+    if model.cfg.scheme == "bmes":
+        return segment(model, lines)
     sents = [line.split() for line in lines if line.strip()]
     if not sents:
         raise DataError("predict: no sentences in the input")
-    return [" ".join(f"{w}/{t}" for w, t in zip(s, tags)) for s, tags in zip(sents, model.predict(sents))]
+    tagged = _predict_all(model, sents)
+    if model.cfg.scheme == "iob2":
+        return [_marked(s, tags) for s, tags in zip(sents, tagged)]
+    return [" ".join(f"{w}/{t}" for w, t in zip(s, tags)) for s, tags in zip(sents, tagged)]
+
+
+def _marked(tokens: list[str], tags: list[str]) -> str:
+    """The sentence with each entity span bracketed with its type."""
+    out, at = [], 0
+    for kind, a, b in entities(tags):
+        out += tokens[at:a] + [f"[{kind}: {' '.join(tokens[a:b + 1])}]"]
+        at = b + 1
+    return " ".join(out + tokens[at:])

@@ -212,3 +212,34 @@ def test_help_shows_defaults_a_user_can_read_and_the_classifier_starts_small(tmp
     assert res.exit_code == 0, res.output
     info = json.loads(CliRunner().invoke(cli, ["describe", str(tmp_path / "c/best.safetensors")]).output)
     assert info["config"]["model"]["embedding_init_std"] == 0.05
+
+
+def test_ner_and_segmentation_commands(tmp_path):
+    runner = CliRunner()
+    common = ["--epochs", "1", "--hidden-size", "8", "--quiet"]
+    ner = tmp_path / "n.conll"
+    ner.write_text("Ann\tB-PER\nlives\tO\nin\tO\nParis\tB-LOC\n\t\n" * 10)
+    res = runner.invoke(cli, ["train-tagger", str(ner), str(ner), "--scheme", "iob2", "--crf",
+                              "--run-dir", str(tmp_path / "n"), *common])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(cli, ["evaluate", str(tmp_path / "n/best.safetensors"), str(ner)])
+    assert res.exit_code == 0 and {"accuracy", "entity_f1", "entity_precision"} <= set(json.loads(res.output))
+    res = runner.invoke(cli, ["predict", str(tmp_path / "n/best.safetensors")], input="Ann lives in Paris\n")
+    assert res.exit_code == 0 and len(res.output.splitlines()) == 1
+    res = runner.invoke(cli, ["segment", str(tmp_path / "n/best.safetensors")], input="我们\n")
+    assert res.exit_code == 2 and "a word segmenter (scheme 'bmes') is needed" in res.output
+
+    seg = tmp_path / "s.txt"
+    seg.write_text("我们 是 学生\n老师 好\n" * 10, encoding="utf-8")
+    res = runner.invoke(cli, ["train-tagger", str(seg), str(seg), "--scheme", "bmes", "--crf",
+                              "--run-dir", str(tmp_path / "s"), *common])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(cli, ["segment", str(tmp_path / "s/best.safetensors")], input="我们是学生\n老师好\n")
+    assert res.exit_code == 0 and [line.replace(" ", "") for line in res.output.splitlines()] == ["我们是学生", "老师好"]
+    res = runner.invoke(cli, ["evaluate", str(tmp_path / "s/best.safetensors"), str(seg)])
+    assert res.exit_code == 0 and "word_f1" in json.loads(res.output)
+    res = runner.invoke(cli, ["train-tagger", str(seg), str(seg), "--scheme", "iob2", "--run-dir",
+                              str(tmp_path / "x"), *common])
+    assert res.exit_code == 2 and "expected tab-separated token<TAB>tag" in res.output
+    res = runner.invoke(cli, ["segment", str(tmp_path / "nothing.safetensors")])
+    assert res.exit_code == 2 and "Traceback" not in res.output

@@ -69,6 +69,55 @@ def test_tagger_gradcheck_with_unknown_word(char_hidden):
     gradcheck_model(m, batch)
 
 
+@pytest.mark.parametrize("scheme", ["none", "iob2"])
+def test_tagger_with_crf_gradcheck_and_viterbi_predictions(scheme):
+    words = Vocab.build("ann lives in paris now".split())
+    chars = Vocab.build("annlivesinparisnow")
+    tags = Vocab(["O", "B-PER", "I-PER", "B-LOC"])
+    cfg = TaggerConfig(3, 3, 2, RecurrentConfig("gru", 3, 1, 0.0, True), dropout=0.2, crf=True, scheme=scheme)
+    m = Tagger(words, chars, tags, cfg, rng=0, **F64)
+    assert [k for k, _ in m.named_parameters()][-3:] == ["crf.start_transitions", "crf.end_transitions",
+                                                       "crf.transitions"]
+    assert (m.crf.allowed is not None) == (scheme == "iob2")
+    sents = [["ann", "lives", "in", "paris"], ["paris", "now"]]
+    gold = [["B-PER", "O", "O", "B-LOC"], ["B-LOC", "O"]]
+    batch = m.make_batch(sents, gold)
+    gradcheck_model(m, batch)
+    m.eval()
+    emissions = m._logits(batch, False)
+    paths = m.crf.decode(emissions, np.arange(4)[:, None] < batch.lengths[None, :])
+    assert m.predict(sents) == [tags.decode(p) for p in paths]
+    assert Tagger.parameter_floor(m.config()) <= m.num_parameters()
+
+
+@pytest.mark.parametrize("char_hidden", [0, 2])
+def test_segmenter_with_bigrams_gradcheck(char_hidden):
+    from rnnlab.models.tagger import bigram_keys
+    sents = [list("我们是学生"), list("好人")]
+    chars = Vocab.build(c for s in sents for c in s)
+    bigrams = Vocab.build(k for s in sents[:1] for k in bigram_keys(s))      # the second's are unknown
+    tags = Vocab(["B", "M", "E", "S"])
+    cfg = TaggerConfig(3, 2, char_hidden, RecurrentConfig("lstm", 3, 1, 0.0, True), dropout=0.2, crf=True,
+                       scheme="bmes", bigram_dim=2)
+    m = Tagger(chars, chars, tags, cfg, bigrams=bigrams, rng=0, **F64)
+    assert bigram_keys(["a", "b"]) == ["<s>\x1fa", "a\x1fb", "a\x1fb", "b\x1f</s>"]
+    batch = m.make_batch(sents, [["B", "E", "S", "B", "E"], ["S", "S"]])
+    assert batch.bigrams.shape == (5, 2, 2) and batch.bigrams[0, 1, 0] == bigrams.unk_id
+    gradcheck_model(m, batch)
+    assert Tagger.from_config(m.config()).bigrams.itos == bigrams.itos
+    assert Tagger.parameter_floor(m.config()) <= m.num_parameters()
+    with pytest.raises(ValueError, match="bigrams: expected the bigram vocabulary"):
+        Tagger(chars, chars, tags, cfg)
+
+
+def test_tagger_rejects_an_unknown_scheme_and_tags_outside_it():
+    with pytest.raises(ValueError, match="scheme: expected one of"):
+        TaggerConfig(scheme="bio")
+    cfg = TaggerConfig(3, 3, 0, RecurrentConfig("lstm", 3, 1, 0.0, True), crf=True, scheme="iob2")
+    with pytest.raises(ValueError, match="'NOUN' is not a iob2 tag"):
+        Tagger(Vocab.build(["a"]), Vocab.build("a"), Vocab(["O", "NOUN"]), cfg, rng=0)
+
+
 def test_tagger_rejects_unseen_tags():
     m = make_tagger()
     with pytest.raises(ValueError, match=r"tags: 'PRON' is not in the vocabulary"):

@@ -1,0 +1,55 @@
+"""Chinese word segmentation on UD Chinese GSDSimp: a character BiLSTM-CRF with B/M/E/S tags
+(and character bigram embeddings), word F1 on test with gold sentence boundaries (the SIGHAN
+definition: a word is right when both its boundaries are), and the recall of test words never
+seen in training (OOV recall).
+
+Data: ../shared/data/ud_chinese_gsdsimp: the training sentences' words
+(`zh_gsdsimp-ud-train.iob2`, 3,997 sentences), dev (picks the epoch, lowest dev loss) and test
+(.conllu, 500 each). Published end-to-end systems on raw text: UDPipe 2 90.3, Stanza 92.1.
+Target: 93.
+
+    python benchmarks/train_chinese_segmentation.py [--minutes 20] [--seed 0] [--no-crf] [--bigram-dim 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from _common import RESULTS, Timer, need, report
+
+from rnnlab.data.segmentation import read_segmented
+from rnnlab.recipes.common import load_model
+from rnnlab.recipes.tagger import evaluate_tagger, train_tagger
+from rnnlab.train import TrainConfig
+
+SETTINGS = dict(scheme="bmes", cell="lstm", hidden_size=200, num_layers=1, word_dim=100, char_hidden=0,
+                bigram_dim=50, dropout=0.3, min_freq=1, batch_size=16)
+TRAIN = dict(epochs=30, optimizer="adam", lr=1e-3, clip=5.0, patience=3)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--minutes", type=float, default=None, help="the training budget")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-crf", action="store_true", help="a softmax per character instead of the CRF")
+    ap.add_argument("--bigram-dim", type=int, default=SETTINGS["bigram_dim"])
+    args = ap.parse_args()
+    ud = need("ud_chinese_gsdsimp")
+    settings = {**SETTINGS, "bigram_dim": args.bigram_dim, "crf": not args.no_crf}
+    name = f"zh_gsdsimp_segmentation_{'crf' if settings['crf'] else 'softmax'}_bigram{args.bigram_dim}"
+    train = ud / "zh_gsdsimp-ud-train.iob2"
+    with Timer() as t:
+        r = train_tagger(train, ud / "zh_gsdsimp-ud-dev.conllu", RESULTS / "runs" / f"{name}_seed{args.seed}",
+                         train_config=TrainConfig(**TRAIN, seed=args.seed, max_minutes=args.minutes),
+                         progress=False, **settings)
+    known = {w for s in read_segmented(train) for w in s}
+    model, _ = load_model(r.best_checkpoint)
+    report(name, {"settings": settings, "train": {**TRAIN, "seed": args.seed, "max_minutes": args.minutes},
+                  "epochs_run": r.epochs_run, "stopped": r.stopped, "wall_seconds": t.seconds,
+                  "history": r.history,
+                  "dev": evaluate_tagger(model, ud / "zh_gsdsimp-ud-dev.conllu", known=known),
+                  "test": evaluate_tagger(model, ud / "zh_gsdsimp-ud-test.conllu", known=known)})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""WNUT-17 emerging entities: a BiLSTM tagger (word embeddings + character BiLSTM) with and
+without a CRF, trained only on the shared task's data; entity F1 on test (seqeval, the
+conlleval definition), the mean and spread over seeds.
+
+Data: ../shared/data/ner_wnut17 (train 3,394 / dev 1,009 / test 1,287 sentences). The dev set
+picks the epoch (lowest dev loss); test is scored once, at the end. Best shared-task system:
+41.86 (pretrained embeddings and gazetteers). Target: 35.
+
+    python benchmarks/train_wnut_ner.py [--seeds 0 1 2] [--variants crf softmax] [--minutes 10]
+
+--minutes is each run's training budget; a run cut short resumes when called again with the
+same run directory (benchmarks/results/runs/wnut17_*).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+
+from _common import RESULTS, Timer, need, report
+
+from rnnlab.recipes.common import load_model
+from rnnlab.recipes.tagger import evaluate_tagger, train_tagger
+from rnnlab.train import TrainConfig
+
+SETTINGS = dict(scheme="iob2", cell="lstm", hidden_size=128, num_layers=1, word_dim=100, char_dim=32,
+                char_hidden=50, dropout=0.5, min_freq=1, batch_size=16)
+TRAIN = dict(epochs=30, optimizer="adam", lr=1e-3, clip=5.0, patience=4)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--variants", nargs="+", choices=["crf", "softmax"], default=["crf", "softmax"])
+    ap.add_argument("--minutes", type=float, default=None, help="each run's training budget")
+    args = ap.parse_args()
+    data = need("ner_wnut17")
+    runs, scores = {}, {}
+    for variant in args.variants:
+        for seed in args.seeds:
+            name = f"{variant}_seed{seed}"
+            tc = TrainConfig(**TRAIN, seed=seed, max_minutes=args.minutes)
+            with Timer() as t:
+                r = train_tagger(data / "wnut17train.conll", data / "emerging.dev.conll",
+                                 RESULTS / "runs" / f"wnut17_{name}", crf=variant == "crf", train_config=tc,
+                                 progress=False, **SETTINGS)
+            model, _ = load_model(r.best_checkpoint)
+            dev = evaluate_tagger(model, data / "emerging.dev.conll")
+            test = evaluate_tagger(model, data / "emerging.test.annotated")
+            runs[name] = {"epochs_run": r.epochs_run, "stopped": r.stopped, "seconds": t.seconds,
+                          "best_epoch": min(r.history, key=lambda h: h["val_loss"])["epoch"] if r.history else None,
+                          "dev": dev, "test": test}
+            scores.setdefault(variant, []).append(test["entity_f1"])
+            print(name, f"dev F1 {dev['entity_f1']:.2f}  test F1 {test['entity_f1']:.2f}  ({t.seconds:.0f} s)",
+                  flush=True)
+    summary = {v: {"test_entity_f1_mean": statistics.mean(f), "test_entity_f1_std": statistics.pstdev(f),
+                   "min": min(f), "max": max(f), "seeds": args.seeds} for v, f in scores.items()}
+    report("wnut17_ner", {"settings": SETTINGS, "train": {**TRAIN, "max_minutes": args.minutes},
+                          "summary": summary, "runs": runs})
+
+
+if __name__ == "__main__":
+    main()
