@@ -15,12 +15,15 @@ padding masked; ht = tanh(W_c [context; h]); a dense layer over the English voca
 0.1 on embeddings and ht; cross-entropy with label smoothing 0.1; Adam lr 1e-3, global-norm clip
 5, batches of 32 pairs bucketed by source length, the same batches in the same order for both.
 
-    python benchmarks/translate_tutorial.py --minutes 10 [--threads 2] [--pairs FILE]
+    python benchmarks/translate_tutorial.py --minutes 10 [--seeds 0 1 2] [--threads 2] [--pairs FILE]
 
 Each library trains for the budget (checked after every batch, whole epochs not required),
 measuring its validation loss (NLL, no smoothing) after each epoch and when the budget runs out,
 and keeps the weights of the best one (the budget includes these measurements); then it
-translates the test sources greedily with those weights. rnnlab runs inside shared_pool() (as its commands
+translates the test sources greedily with those weights. Each seed sets both libraries' initial
+weights and dropout and the batches' order (the same batches for both); each run reports its
+validation-loss curve against wall time, so the time each library takes to reach a loss can
+be read off. rnnlab runs inside shared_pool() (as its commands
 do); torch on --threads threads.
 """
 
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
 from pathlib import Path
 
@@ -39,6 +43,7 @@ from rnnlab.models.base import RecurrentConfig
 from rnnlab.models.translator import BOS, EOS, Translator, TranslatorConfig
 from rnnlab.optim import Adam, clip_grad_norm
 from rnnlab.recipes.bench import _blas_kernels, _cores, _cpu_name, _vector_isa
+from rnnlab.recipes.bench_models import torch_translator
 from rnnlab.recipes.translator import load_pairs, recased, score_translations
 from rnnlab.threads import shared_pool
 
@@ -56,31 +61,32 @@ def data(path: Path):
     return pairs, train, test, src, tgt, ids, valid_ids
 
 
-def batches(ids, tgt, epoch: int):
-    return bucketed_batches(ids, tgt.stoi[BOS], tgt.stoi[EOS], BATCH, np.random.default_rng([0, epoch]))
+def batches(ids, tgt, epoch: int, seed: int = 0):
+    return bucketed_batches(ids, tgt.stoi[BOS], tgt.stoi[EOS], BATCH, np.random.default_rng([seed, epoch]))
 
 
-def budgeted(step, keep_best, ids, tgt, minutes: float) -> tuple[int, float]:
+def budgeted(step, keep_best, ids, tgt, minutes: float, seed: int):
     """Training steps over the epochs' batches until `minutes` run out (checked after every
-    step), `keep_best()` after each epoch and at the end; -> (steps, seconds)."""
-    steps, epoch, t0 = 0, 0, time.perf_counter()
+    step), `keep_best()` (-> the validation loss) after each epoch and at the end;
+    -> (steps, seconds, [(seconds, steps, validation loss), ...])."""
+    steps, epoch, t0, curve = 0, 0, time.perf_counter(), []
     while time.perf_counter() - t0 < minutes * 60:
-        for b in batches(ids, tgt, epoch):
+        for b in batches(ids, tgt, epoch, seed):
             step(b)
             steps += 1
             if time.perf_counter() - t0 >= minutes * 60:
                 break
         else:
             epoch += 1
-        keep_best()
-    return steps, time.perf_counter() - t0
+        curve.append((round(time.perf_counter() - t0, 1), steps, keep_best()))
+    return steps, time.perf_counter() - t0, curve
 
 
-def run_rnnlab(src, tgt, ids, valid_ids, minutes: float, test_sources: list[str]):
+def run_rnnlab(src, tgt, ids, valid_ids, minutes: float, test_sources: list[str], seed: int):
     from rnnlab.train import evaluate
     cfg = TranslatorConfig(E, RecurrentConfig("gru", H, 1, bidirectional=True), 0, "general", 0, True, False,
                            DROPOUT, SMOOTHING)
-    model = Translator(src, tgt, cfg, rng=0)
+    model = Translator(src, tgt, cfg, rng=seed)
     opt = Adam(model.named_parameters(), lr=LR)
     valid = batches(valid_ids, tgt, 0)
     best, kept = float("inf"), None
@@ -90,70 +96,34 @@ def run_rnnlab(src, tgt, ids, valid_ids, minutes: float, test_sources: list[str]
         loss = evaluate(model, valid)["loss"]
         if loss < best:
             best, kept = loss, {k: a.copy() for k, a in model.named_parameters()}
+        return loss
     def step(b):
         model.forward_backward(b)
         g = dict(model.named_grads())
         clip_grad_norm(g, CLIP)
         opt.step(g)
     with shared_pool():
-        steps, train_s = budgeted(step, keep_best, ids, tgt, minutes)
+        steps, train_s, curve = budgeted(step, keep_best, ids, tgt, minutes, seed)
         for k, a in model.named_parameters():
             a[...] = kept[k]
         from rnnlab.recipes.translator import translate
         t1 = time.perf_counter()
         hyps = translate(model, test_sources, batch_size=256)
         decode_s = time.perf_counter() - t1
-    return hyps, {"steps": steps, "epochs": steps / len(batches(ids, tgt, 0)), "train_s": train_s,
-                  "decode_s": decode_s, "best_valid_loss": best}
+    return hyps, {"steps": steps, "epochs": steps / len(batches(ids, tgt, 0, seed)), "train_s": train_s,
+                  "decode_s": decode_s, "best_valid_loss": best, "curve": curve}
 
 
-def run_torch(src, tgt, ids, valid_ids, minutes: float, test_sources: list[str], threads: int):
+def run_torch(src, tgt, ids, valid_ids, minutes: float, test_sources: list[str], threads: int, seed: int):
     import torch
-    import torch.nn.functional as F
     from torch import nn
     torch.set_num_threads(threads)
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     Vs, Vt, Hd = len(src), len(tgt), 2 * H
 
-    class Model(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.src_emb, self.tgt_emb = nn.Embedding(Vs, E, padding_idx=0), nn.Embedding(Vt, E, padding_idx=0)
-            self.enc = nn.GRU(E, H, bidirectional=True)
-            self.dec = nn.GRUCell(E + Hd, Hd)
-            self.w = nn.Parameter(torch.empty(Hd, Hd).uniform_(-Hd ** -0.5, Hd ** -0.5))
-            self.combine, self.head = nn.Linear(2 * Hd, Hd), nn.Linear(Hd, Vt)
-            self.drop = nn.Dropout(DROPOUT)
-
-        def encode(self, s, lens):
-            e = self.drop(self.src_emb(s))
-            out, h = self.enc(nn.utils.rnn.pack_padded_sequence(e, lens, enforce_sorted=False))
-            out, _ = nn.utils.rnn.pad_packed_sequence(out)
-            mem = out.transpose(0, 1)                                      # (B, S, F)
-            mask = torch.arange(mem.shape[1])[None, :] < lens[:, None]
-            return mem, mask, torch.cat([h[0], h[1]], -1)
-
-        def step(self, e, ht, h, mem, mask):
-            h = self.dec(torch.cat([e, ht], -1), h)
-            scores = torch.bmm(mem, (h @ self.w)[:, :, None])[..., 0].masked_fill(~mask, float("-inf"))
-            ctx = torch.bmm(torch.softmax(scores, 1)[:, None, :], mem)[:, 0]
-            return torch.tanh(self.combine(torch.cat([ctx, h], -1))), h
-
-        def loss(self, b, smoothing=SMOOTHING):
-            mem, mask, h = self.encode(b["src"], b["src_len"])
-            et = self.drop(self.tgt_emb(b["tgt_in"]))
-            ht, outs = torch.zeros(h.shape[0], Hd), []
-            for t in range(et.shape[0]):
-                ht, h = self.step(et[t], ht, h, mem, mask)
-                outs.append(ht)
-            logits = self.head(self.drop(torch.stack(outs)))
-            return F.cross_entropy(logits.reshape(-1, Vt), b["tgt_out"].reshape(-1), ignore_index=0,
-                                   label_smoothing=smoothing)
-
-    model = Model()
+    model = torch_translator(torch, Vs, Vt, E, H, DROPOUT)
     opt = torch.optim.Adam(model.parameters(), lr=LR)
-    as_torch = lambda b: {"src": torch.from_numpy(b.src), "src_len": torch.from_numpy(b.src_lengths),
-                          "tgt_in": torch.from_numpy(b.tgt_in), "tgt_out": torch.from_numpy(b.tgt_out)}
+    as_torch = lambda b: [torch.from_numpy(a) for a in (b.src, b.src_lengths, b.tgt_in, b.tgt_out)]
     valid = [(as_torch(b), int(b.tgt_lengths.sum())) for b in batches(valid_ids, tgt, 0)]
     best, kept = float("inf"), None
 
@@ -161,16 +131,17 @@ def run_torch(src, tgt, ids, valid_ids, minutes: float, test_sources: list[str],
         nonlocal best, kept
         model.eval()
         with torch.inference_mode():
-            loss = sum(model.loss(b, 0.0).item() * n for b, n in valid) / sum(n for _, n in valid)
+            loss = sum(model.loss(*b, 0.0).item() * n for b, n in valid) / sum(n for _, n in valid)
         model.train()
         if loss < best:
             best, kept = loss, {k: v.detach().clone() for k, v in model.state_dict().items()}
+        return loss
     def step(b):
         opt.zero_grad(set_to_none=True)
-        model.loss(as_torch(b)).backward()
+        model.loss(*as_torch(b), SMOOTHING).backward()
         nn.utils.clip_grad_norm_(model.parameters(), CLIP)
         opt.step()
-    steps, train_s = budgeted(step, keep_best, ids, tgt, minutes)
+    steps, train_s, curve = budgeted(step, keep_best, ids, tgt, minutes, seed)
     model.load_state_dict(kept)
     model.eval()
     t1 = time.perf_counter()
@@ -201,13 +172,14 @@ def run_torch(src, tgt, ids, valid_ids, minutes: float, test_sources: list[str],
                     break
             hyps += [recased(detokenize(words), english=True) for words in out]
     decode_s = time.perf_counter() - t1
-    return hyps, {"steps": steps, "epochs": steps / len(batches(ids, tgt, 0)), "train_s": train_s,
-                  "decode_s": decode_s, "best_valid_loss": best}
+    return hyps, {"steps": steps, "epochs": steps / len(batches(ids, tgt, 0, seed)), "train_s": train_s,
+                  "decode_s": decode_s, "best_valid_loss": best, "curve": curve}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--minutes", type=float, default=10.0, help="training budget per library")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--threads", type=int, default=2, help="torch's threads")
     ap.add_argument("--pairs", type=Path, default=DATA)
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "translate_tutorial.json")
@@ -222,18 +194,26 @@ def main() -> None:
     report = {"machine": machine, "pairs": len(pairs), "train_pairs": len(train), "test_pairs": len(test),
               "test_sources": len(unique), "vocab": [len(src), len(tgt)], "minutes": args.minutes}
     print(json.dumps(report), flush=True)
-    for name in ("rnnlab", "torch"):
-        if name == "rnnlab":
-            hyps, info = run_rnnlab(src, tgt, ids, valid_ids, args.minutes, unique)
-        else:
-            import torch
-            hyps, info = run_torch(src, tgt, ids, valid_ids, args.minutes, unique, args.threads)
-            info["torch"] = torch.__version__
-        by = dict(zip(unique, hyps))
-        info.update(score_translations([by[s] for s in sources], sources, refs))
-        info["samples"] = [[s, by[s]] for s in unique[:8]]
-        report[name] = info
-        print(name, json.dumps(info, ensure_ascii=False), flush=True)
+    for seed in args.seeds:
+        for name in ("rnnlab", "torch"):
+            if name == "rnnlab":
+                hyps, info = run_rnnlab(src, tgt, ids, valid_ids, args.minutes, unique, seed)
+            else:
+                import torch
+                hyps, info = run_torch(src, tgt, ids, valid_ids, args.minutes, unique, args.threads, seed)
+                info["torch"] = torch.__version__
+            by = dict(zip(unique, hyps))
+            info.update(score_translations([by[s] for s in sources], sources, refs))
+            info["samples"] = [[s, by[s]] for s in unique[:8]]
+            report.setdefault("runs", {}).setdefault(f"seed{seed}", {})[name] = info
+            print(seed, name, json.dumps({k: v for k, v in info.items() if k != "curve"}, ensure_ascii=False),
+                  flush=True)
+    runs = report["runs"].values()
+    report["summary"] = {name: {k: statistics.mean(r[name][k] for r in runs) for k in ("bleu", "chrf", "steps")}
+                         for name in ("rnnlab", "torch")}
+    report["summary"]["bleu_rnnlab_minus_torch"] = [r["rnnlab"]["bleu"] - r["torch"]["bleu"] for r in runs]
+    report["summary"]["steps_ratio"] = [r["rnnlab"]["steps"] / r["torch"]["steps"] for r in runs]
+    print(json.dumps(report["summary"]), flush=True)
     args.out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"results: {args.out}")
 

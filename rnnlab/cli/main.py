@@ -618,7 +618,7 @@ def _int_list(value: str, name: str) -> tuple[int, ...]:
               help="Also write the table (Markdown) here.")
 @click.option("--models", default=None, metavar="NAMES",
               help="Whole models instead of the layer grid: 'all' or some of char lstm, char gru, "
-                   "word small, word medium, tagger, classifier, forecaster (comma-separated); "
+                   "word small, word medium, tagger, classifier, forecaster, translator (comma-separated); "
                    "training and evaluation steps against the same model in torch.")
 @click.pass_context
 def bench_cmd(ctx, kinds, hs, bs, ts, modes, rounds, threads, no_memory, out, models):
@@ -647,7 +647,7 @@ def bench_cmd(ctx, kinds, hs, bs, ts, modes, rounds, threads, no_memory, out, mo
 
 
 def _bench_models(models: str, rounds: int, threads: int, no_memory: bool, out: Path | None) -> None:
-    from ..recipes.bench_models import CASES, HEADER, format_memory, format_models, format_result, run_models
+    from ..recipes.bench_models import CASES, HEADER, format_models, format_result, run_models
     names = tuple(CASES) if models.strip() == "all" else _names(models, "--models", tuple(CASES))
     click.echo(HEADER + "\n|" + "---|" * (HEADER.count("|") - 1))
     results = run_models(names, rounds, threads, memory=not no_memory,

@@ -10,7 +10,7 @@ steps each; the figure is the median. rnnlab runs inside `shared_pool()`, as its
 
 Where rnnlab's training step goes comes from one profiled run of a few steps (cProfile): the
 time spent inside each part of the package, entered from outside it: recurrent layers
-(networks, kernels), embedding, head (the dense layer), loss, clip, optimizer; the rest
+(networks, kernels), embedding, attention, head (the dense layer), loss, clip, optimizer; the rest
 (dropout, gathering, the model's glue) is "other".
 
 Memory: peak resident memory of one step over the resident memory before it (Linux: the peak
@@ -240,6 +240,84 @@ def forecaster(torch, window: int = 48, H: int = 32, B: int = 32) -> Case:
     return _case(f"{B} x {window}", m, opt, batch, theirs)
 
 
+def torch_translator(torch, Vs: int, Vt: int, E: int, H: int, dropout: float = 0.1):
+    """The translator of the tutorial setting in torch: embeddings E, a bidirectional GRU of H
+    a direction, a GRU decoder of 2H from the encoder's final states side by side, input
+    feeding, Luong "general" attention with source padding masked, ht = tanh(W_c [context; h]),
+    a dense layer over Vt; dropout on embeddings and ht. Time-major ids as TranslationBatch."""
+    nn, F = torch.nn, torch.nn.functional
+    Hd = 2 * H
+
+    class TorchTranslator(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.src_emb, self.tgt_emb = nn.Embedding(Vs, E, padding_idx=0), nn.Embedding(Vt, E, padding_idx=0)
+            self.enc = nn.GRU(E, H, bidirectional=True)
+            self.dec = nn.GRUCell(E + Hd, Hd)
+            self.w = nn.Parameter(torch.empty(Hd, Hd).uniform_(-Hd ** -0.5, Hd ** -0.5))
+            self.combine, self.head = nn.Linear(2 * Hd, Hd), nn.Linear(Hd, Vt)
+            self.drop = nn.Dropout(dropout)
+
+        def encode(self, s, lens):
+            """-> memory (B, S, 2H), its mask (B, S), the decoder's first state (B, 2H)."""
+            e = self.drop(self.src_emb(s))
+            out, h = self.enc(nn.utils.rnn.pack_padded_sequence(e, lens, enforce_sorted=False))
+            out, _ = nn.utils.rnn.pad_packed_sequence(out)
+            mem = out.transpose(0, 1)
+            mask = torch.arange(mem.shape[1])[None, :] < lens[:, None]
+            return mem, mask, torch.cat([h[0], h[1]], -1)
+
+        def step(self, e, ht, h, mem, mask):
+            """One decoder step -> (attentional state ht, decoder state h)."""
+            h = self.dec(torch.cat([e, ht], -1), h)
+            scores = torch.bmm(mem, (h @ self.w)[:, :, None])[..., 0].masked_fill(~mask, float("-inf"))
+            ctx = torch.bmm(torch.softmax(scores, 1)[:, None, :], mem)[:, 0]
+            return torch.tanh(self.combine(torch.cat([ctx, h], -1))), h
+
+        def logits(self, src, src_len, tgt_in):
+            mem, mask, h = self.encode(src, src_len)
+            et = self.drop(self.tgt_emb(tgt_in))
+            ht, outs = torch.zeros(h.shape[0], Hd), []
+            for t in range(et.shape[0]):
+                ht, h = self.step(et[t], ht, h, mem, mask)
+                outs.append(ht)
+            return self.head(self.drop(torch.stack(outs)))             # (T, B, Vt)
+
+        def loss(self, src, src_len, tgt_in, tgt_out, smoothing: float = 0.1):
+            return F.cross_entropy(self.logits(src, src_len, tgt_in).reshape(-1, Vt), tgt_out.reshape(-1),
+                                   ignore_index=0, label_smoothing=smoothing)
+
+    return TorchTranslator()
+
+
+def translator(torch, Vs: int = 4300, Vt: int = 2800, E: int = 256, H: int = 128, B: int = 32, T: int = 10) -> Case:
+    """The tutorial setting of benchmarks/translate_tutorial.py: a bidirectional GRU encoder of
+    128 a direction, a GRU decoder of 256 with input feeding and "general" attention, dropout
+    0.1, label smoothing 0.1; sources and targets of 3-10 words (the vocabularies' sizes)."""
+    from ..data.pairs import translation_batch
+    from ..models.translator import BOS, EOS, Translator, TranslatorConfig
+    rng = np.random.default_rng(0)
+    src, tgt = _words(Vs), Vocab(["<pad>", "<unk>", BOS, EOS] + [f"w{i}" for i in range(Vt - 4)])
+    pairs = [(rng.integers(4, Vs, rng.integers(3, T + 1)), rng.integers(4, Vt, rng.integers(3, T))) for _ in range(B)]
+    batch = translation_batch(pairs, tgt.stoi[BOS], tgt.stoi[EOS])
+    cfg = TranslatorConfig(E, RecurrentConfig("gru", H, 1, bidirectional=True), 0, "general", 0, True, False, 0.1, 0.1)
+    m = Translator(src, tgt, cfg, rng=0)
+    opt = Adam(m.named_parameters(), lr=1e-3)
+    theirs = (None, None, None)
+    if torch is not None:
+        model = torch_translator(torch, Vs, Vt, E, H)
+        args = [torch.from_numpy(a) for a in (batch.src, batch.src_lengths, batch.tgt_in)]
+        yt = torch.from_numpy(batch.tgt_out)
+
+        def loss():
+            logits = model.logits(*args)
+            keep = yt != 0
+            return (torch.nn.functional.cross_entropy(logits[keep], yt[keep], label_smoothing=0.1),
+                    logits[keep], yt[keep])
+        theirs = _torch_steps(torch, (model,), loss)
+    return _case(f"{B} x {batch.tgt_in.shape[0]}", m, opt, batch, theirs)
+
+
 CASES: dict[str, Callable[[object], Case]] = {
     "char lstm": lambda torch: language_model(torch, "lstm", "char", 65, 64, 512, 64, 100),
     "char gru": lambda torch: language_model(torch, "gru", "char", 65, 64, 256, 32, 100),
@@ -248,10 +326,12 @@ CASES: dict[str, Callable[[object], Case]] = {
     "tagger": tagger,
     "classifier": classifier,
     "forecaster": forecaster,
+    "translator": translator,
 }
 PARTS = {  # part of the step -> the package's modules whose time it counts
     "recurrent": ("networks", "recurrent", "kernels", "cells"),
     "embedding": ("layers.embedding",),
+    "attention": ("layers.attention",),
     "head": ("layers.dense",),
     "loss": ("losses",),
     "clip": ("optim.clip",),

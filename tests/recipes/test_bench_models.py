@@ -29,6 +29,7 @@ def test_a_case_runs_without_torch():
 def test_parts_are_found_by_module():
     assert bm._part("/x/site-packages/rnnlab/kernels/_jit.py") == "recurrent"
     assert bm._part("/x/rnnlab/layers/embedding.py") == "embedding"
+    assert bm._part("/x/rnnlab/layers/attention.py") == "attention"
     assert bm._part("/x/rnnlab/optim/_fused.py") == "optimizer"
     assert bm._part("/x/rnnlab/models/tagger.py") is None       # the model's glue: "other"
     assert bm._part("/usr/lib/python3.11/json/__init__.py") is None
