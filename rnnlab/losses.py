@@ -1,6 +1,7 @@
 """Losses and their gradients, as pure functions: (value, d value / d prediction).
 
-No clipping, no parameter updates: a loss only measures. Means are over the counted elements
+No clipping, no parameter updates: a loss only measures. `ctc_loss` (Connectionist Temporal
+Classification) lives in rnnlab.ctc beside its decoders. Means are over the counted elements
 (unmasked positions), as torch's `reduction="mean"` with `ignore_index`.
 """
 
@@ -8,7 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from .ctc import ctc_loss
 from .errors import ConfigError, ShapeError, ValueRangeError
+
+__all__ = ["log_softmax", "softmax_cross_entropy", "binary_cross_entropy_with_logits", "mean_squared_error",
+           "ctc_loss"]
 
 
 def log_softmax(z: np.ndarray) -> np.ndarray:

@@ -79,3 +79,25 @@ def segmentation_scores(gold: Sequence[Sequence[str]], predicted: Sequence[Seque
         out["oov_recall"] = 100 * oov_right / max(oov, 1)
         out["oov_rate"] = 100 * oov / max(n_gold, 1)
     return out
+
+
+def edit_distance(reference: Sequence, hypothesis: Sequence) -> int:
+    """Levenshtein distance: the fewest substitutions, insertions and deletions between them."""
+    prev = list(range(len(hypothesis) + 1))
+    for i, r in enumerate(reference, start=1):
+        cur = [i]
+        for j, h in enumerate(hypothesis, start=1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h)))   # delete, insert, substitute
+        prev = cur
+    return prev[-1]
+
+
+def label_error_rate(references: Sequence[Sequence], hypotheses: Sequence[Sequence]) -> dict[str, float]:
+    """Edit distance over labels (digits, characters) summed and divided by the reference
+    labels ("error_rate", in %), and the share of sequences exactly right ("sequence_accuracy")."""
+    if len(references) != len(hypotheses):
+        raise DataError(f"hypotheses: expected {len(references)} sequences, got {len(hypotheses)}")
+    edits = sum(edit_distance(r, h) for r, h in zip(references, hypotheses))
+    labels = sum(len(r) for r in references)
+    exact = sum(list(r) == list(h) for r, h in zip(references, hypotheses))
+    return {"error_rate": 100 * edits / max(labels, 1), "sequence_accuracy": 100 * exact / max(len(references), 1)}
