@@ -384,6 +384,66 @@ def train_translator_cmd(pairs_file, reverse, tutorial, max_tokens, min_freq, ma
     _report(result, f"held-out pairs: {Path(result.run_dir) / 'test.tsv'} (score with `rnnlab evaluate`)")
 
 
+@cli.command("train-speech")
+@click.argument("data", type=click.Path(path_type=Path))
+@click.option("--transcripts", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="path<TAB>labels lines (default: labels from {digit}_{speaker}_{take}.wav names).")
+@click.option("--exclude", type=click.Path(path_type=Path), default=None,
+              help="A folder or list of recordings never trained on (e.g. FSDD's splits/test.txt).")
+@click.option("--held-out-speaker", default=None, help="Leave this FSDD speaker out of training.")
+@click.option("--connected", type=NATURAL, default=0, show_default=True,
+              help="> 0: train on this many connected-digit utterances an epoch, joined from the recordings.")
+@click.option("--features", "feature", type=click.Choice(["mfcc", "logmel"]), default="mfcc", show_default=True)
+@click.option("--n-mels", type=POSITIVE, default=40, show_default=True)
+@click.option("--n-mfcc", type=POSITIVE, default=13, show_default=True)
+@click.option("--no-deltas", is_flag=True, help="No first and second time derivatives.")
+@click.option("--per-utterance-norm", is_flag=True, help="Normalise each utterance by its own mean and variance.")
+@click.option("--stack", type=POSITIVE, default=2, show_default=True, help="Frames side by side (and the stride).")
+@click.option("--batch-size", type=POSITIVE, default=32, show_default=True)
+@click.option("--noise-snr", default=None, metavar="LOW,HIGH", help="Augment: white noise at an SNR (dB) drawn from LOW..HIGH.")
+@click.option("--speed", default=None, metavar="LOW,HIGH", help="Augment: a speed factor drawn from LOW..HIGH, e.g. 0.9,1.1.")
+@click.option("--spec-augment", is_flag=True, help="Augment: SpecAugment time and frequency masks.")
+@train_options
+def train_speech_cmd(data, transcripts, exclude, held_out_speaker, connected, feature, n_mels, n_mfcc, no_deltas,
+                     per_utterance_norm, stack, batch_size, noise_snr, speed, spec_augment, **kw):
+    """Speech recognition with CTC: a BiLSTM/BiGRU on MFCC or log-mel features of the WAV files in
+    DATA (a folder, or a list of paths)."""
+    from ..recipes.speech import Augment, train_speech
+    augment = Augment(_pair(noise_snr, "--noise-snr"), _pair(speed, "--speed"), spec_augment)
+    result = train_speech(data, kw["run_dir"] or Path("runs/speech"), transcripts=transcripts, exclude=exclude,
+                          held_out_speaker=held_out_speaker, connected=connected, feature=feature, n_mels=n_mels,
+                          n_mfcc=n_mfcc, deltas=not no_deltas, per_utterance_norm=per_utterance_norm, stack=stack,
+                          dropout=_given(kw["dropout"], 0.2), batch_size=batch_size, augment=augment,
+                          train_config=_train_config(kw, epochs=20, lr=1e-3), **_rnn_kw(kw, 128, 2))
+    _report(result)
+
+
+def _pair(value: str | None, name: str) -> tuple[float, float] | None:
+    """"LOW,HIGH" -> (low, high)."""
+    if value is None:
+        return None
+    try:
+        low, high = (float(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected LOW,HIGH (two numbers), got {value!r}", param_hint=name) from None
+    return low, high
+
+
+@cli.command("transcribe")
+@click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--beam", type=POSITIVE, default=1, show_default=True, help="1: best path; more: prefix beam search.")
+def transcribe_cmd(checkpoint, files, beam):
+    """The labels (digits) spoken in each WAV file, one line each: FILE<TAB>labels."""
+    from ..recipes.common import load_model
+    from ..recipes.speech import transcribe
+    model, meta = load_model(checkpoint)
+    if meta["kind"] != "speech":
+        raise click.BadParameter(f"expected a speech model (train-speech), got a {meta['kind']}", param_hint="CHECKPOINT")
+    for f, labels in zip(files, transcribe(model, list(files), beam=beam)):
+        click.echo(f"{f}\t{' '.join(labels)}")
+
+
 @cli.command("translate")
 @click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("input_file", required=False, type=click.Path(dir_okay=False, path_type=Path))
@@ -413,13 +473,15 @@ def translate_cmd(checkpoint, input_file, beam, length_penalty, attention_plot):
 
 @cli.command("evaluate")
 @click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
-@click.argument("data", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("data", type=click.Path(path_type=Path))
 @click.option("--column", default=None, help="Forecasters: the CSV column (default: the one it was trained on).")
 @click.option("--held-out", is_flag=True,
               help="Forecasters: score only the part of the series held out from training.")
-@click.option("--beam", type=POSITIVE, default=None, help="Translators: beam size of the translations scored (default 1).")
+@click.option("--beam", type=POSITIVE, default=None,
+              help="Translators and speech models: the beam of the decoding scored (default 1: greedy).")
 def evaluate_cmd(checkpoint, data, column, held_out, beam):
-    """Metrics of CHECKPOINT on DATA (a file in the format its model was trained on)."""
+    """Metrics of CHECKPOINT on DATA (a file in the format its model was trained on; speech
+    models: a folder or list of WAV files, scored as they are and joined into connected digits)."""
     from ..recipes import evaluate_checkpoint
     options = {"column": _column(column), "held_out": held_out} if column is not None or held_out else {}
     if beam is not None:

@@ -27,8 +27,11 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, *, column: int
     if kind == "translator":
         from .translator import evaluate_translator
         return evaluate_translator(model, data, beam=beam or 1)
+    if kind == "speech":
+        from .speech import evaluate_speech
+        return evaluate_speech(model, data, beam=beam or 1)
     if beam is not None:
-        raise RnnlabError(f"beam: only translators take it; {checkpoint} is a {kind}")
+        raise RnnlabError(f"beam: only translators and speech models take it; {checkpoint} is a {kind}")
     if kind == "language_model":
         return evaluate_language_model(checkpoint, data)
     run = {"sequence_classifier": evaluate_classifier, "tagger": evaluate_tagger,
@@ -56,6 +59,8 @@ def predict_checkpoint(checkpoint: str | Path, inputs: list[str] | str | Path, *
         return predict_tagger(model, list(inputs))
     if kind == "translator":
         raise RnnlabError(f"{checkpoint}: a translator; use `rnnlab translate`")
+    if kind == "speech":
+        raise RnnlabError(f"{checkpoint}: a speech model; use `rnnlab transcribe`")
     raise RnnlabError(f"{checkpoint}: a {kind} does not predict from input; "
                       + ("use `rnnlab sample`" if kind == "language_model" else "use `rnnlab evaluate`"))
 

@@ -1,0 +1,247 @@
+"""Speech recognition with CTC: train on recordings, transcribe, score label error rates.
+
+Recordings come as a folder of WAV files or a list file of their paths (one a line, relative
+to the list's folder or the folder above it, as FSDD's `splits/train.txt`). Their labels come
+from a transcript file (`path<TAB>labels separated by spaces`, paths as the list's) or, for
+files named the Free Spoken Digit Dataset way (`{digit}_{speaker}_{take}.wav`), from the name.
+
+Isolated: every recording is one utterance. Connected (FSDD names): each epoch draws fresh
+utterances of 3-7 recordings of one speaker joined by 50-300 ms of low noise (data.audio);
+evaluation draws a fixed, seeded set. Every tenth training recording (sorted by name) is held
+out for validation, which picks the best epoch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .. import _checks as check
+from ..data import DataError, bucket_batches, read_text, split_lines
+from ..data.audio import (FSDD_NAME, FeatureConfig, Normaliser, Recording, add_noise, change_speed,
+                          connected_digits, features, join_digits, read_wav, spec_augment)
+from ..errors import ConfigError
+from ..metrics import label_error_rate
+from ..models.base import RecurrentConfig, Regularisers
+from ..models.speech import SpeechConfig, SpeechRecognizer
+from ..train import TrainConfig, TrainResult, evaluate, train
+
+
+@dataclass(frozen=True)
+class Utterance:
+    parts: tuple[Path, ...]                   # recordings, in order
+    labels: tuple[str, ...]
+    gap_seed: int | None = None               # None: one recording as it is; else joined with gaps
+
+
+@dataclass
+class Augment:
+    """Training-time changes: white noise at an SNR drawn from `noise_snr` (dB, low and high),
+    a speed factor drawn from `speed`, SpecAugment masks."""
+    noise_snr: tuple[float, float] | None = None
+    speed: tuple[float, float] | None = None
+    spec_augment: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("noise_snr", "speed"):
+            v = getattr(self, name)
+            if v is not None and (len(v) != 2 or v[0] > v[1]):
+                raise ConfigError(f"{name}: expected (low, high), got {v!r}")
+        if self.speed is not None and self.speed[0] <= 0:
+            raise ConfigError(f"speed: expected positive factors, got {self.speed!r}")
+
+
+class AudioBank:
+    """Each file's samples, read once."""
+
+    def __init__(self) -> None:
+        self._cache: dict[Path, tuple[np.ndarray, int]] = {}
+
+    def __call__(self, path: Path) -> tuple[np.ndarray, int]:
+        if path not in self._cache:
+            self._cache[path] = read_wav(path)
+        return self._cache[path]
+
+    def signal(self, u: Utterance) -> tuple[np.ndarray, int]:
+        if u.gap_seed is None:
+            return self(u.parts[0])
+        parts = [self(p) for p in u.parts]
+        rates = {r for _, r in parts}
+        if len(rates) != 1:
+            raise DataError(f"recordings: cannot join rates {sorted(rates)} into one utterance")
+        rate = rates.pop()
+        return join_digits([s for s, _ in parts], rate, np.random.default_rng(u.gap_seed)), rate
+
+
+def read_recordings(data: str | Path, transcripts: str | Path | None = None) -> list[tuple[Path, tuple[str, ...]]]:
+    """(path, labels) of every recording a folder or list file names (see the module)."""
+    data = Path(data)
+    if data.is_dir():
+        paths = sorted(p for p in data.iterdir() if p.suffix.lower() == ".wav")
+    elif data.is_file():
+        paths = [_resolve(data, line.strip()) for line in split_lines(read_text(data)) if line.strip()]
+    else:
+        raise DataError(f"{data}: expected a folder of WAV files or a list of their paths, found nothing there")
+    if not paths:
+        raise DataError(f"{data}: no WAV files")
+    if transcripts is not None:
+        table = {}
+        for n, line in enumerate(split_lines(read_text(transcripts)), start=1):
+            if not line.strip():
+                continue
+            name, sep, labels = line.partition("\t")
+            if not sep or not labels.split():
+                raise DataError(f"{transcripts}:{n}: expected path<TAB>labels, got {line[:60]!r}")
+            table[_resolve(Path(transcripts), name.strip()).resolve()] = tuple(labels.split())
+        missing = [p for p in paths if p.resolve() not in table]
+        if missing:
+            raise DataError(f"{transcripts}: no transcript for {missing[0]} ({len(missing)} recordings)")
+        return [(p, table[p.resolve()]) for p in paths]
+    unnamed = [p for p in paths if not FSDD_NAME.match(p.name)]
+    if unnamed:
+        raise DataError(f"{unnamed[0]}: not named {{digit}}_{{speaker}}_{{take}}.wav; give --transcripts")
+    return [(p, (FSDD_NAME.match(p.name).group(1),)) for p in paths]
+
+
+def _resolve(listing: Path, name: str) -> Path:
+    """A path of a list or transcript file: as given, or relative to its folder or the one above."""
+    p = Path(name)
+    if p.is_absolute():
+        return p
+    for base in (listing.parent, listing.parent.parent):
+        if (base / p).exists():
+            return base / p
+    raise DataError(f"{listing}: {name} is not there (looked beside the list and one folder up)")
+
+
+def _as_recordings(items: list[tuple[Path, tuple[str, ...]]]) -> list[Recording]:
+    out = []
+    for p, _ in items:
+        m = FSDD_NAME.match(p.name)
+        if m is None:
+            raise DataError(f"{p}: connected digits need recordings named {{digit}}_{{speaker}}_{{take}}.wav")
+        out.append(Recording(p, int(m.group(1)), m.group(2), int(m.group(3))))
+    return out
+
+
+def connected_utterances(items: list[tuple[Path, tuple[str, ...]]], count: int, seed: int) -> list[Utterance]:
+    """`count` connected-digit utterances joined from FSDD-named recordings, fixed by `seed`."""
+    return [Utterance(tuple(r.path for r in parts), tuple(str(r.digit) for r in parts), gap)
+            for parts, gap in connected_digits(_as_recordings(items), count, seed)]
+
+
+@dataclass
+class SpeechTask:
+    model: SpeechRecognizer
+    bank: AudioBank
+    train_items: list[tuple[Path, tuple[str, ...]]]
+    valid: list[Utterance]
+    batch_size: int
+    connected: int = 0                        # > 0: fresh connected utterances per epoch
+    augment: Augment = field(default_factory=Augment)
+    carries_state: bool = False
+
+    def _features(self, u: Utterance, rng: np.random.Generator | None) -> np.ndarray:
+        y, rate = self.bank.signal(u)
+        a = self.augment if rng is not None else Augment()
+        if a.speed is not None:
+            y = change_speed(y, float(rng.uniform(*a.speed)))
+        if a.noise_snr is not None:
+            y = add_noise(y, float(rng.uniform(*a.noise_snr)), rng)
+        f = features(y, rate, self.model.cfg.features)
+        if a.spec_augment:                                    # masked to the mean: 0 once normalised
+            f = spec_augment(f, rng, fill=self.model.cfg.normaliser.centre(f))
+        return f
+
+    def _batches(self, utts: list[Utterance], size: int, rng: np.random.Generator | None, cache=None):
+        feats = cache if cache is not None else [self._features(u, rng) for u in utts]
+        lengths = np.array([len(f) for f in feats])
+        return [self.model.make_batch([feats[i] for i in b], [list(utts[i].labels) for i in b])
+                for b in bucket_batches(lengths, size, rng)]
+
+    def train_batches(self, rng):
+        if self.connected:
+            utts = connected_utterances(self.train_items, self.connected, int(rng.integers(2 ** 31)))
+        else:
+            utts = [Utterance((p,), labels) for p, labels in self.train_items]
+        return self._batches(utts, self.batch_size, rng)
+
+    def valid_batches(self):
+        if not hasattr(self, "_valid_feats"):
+            self._valid_feats = [self._features(u, None) for u in self.valid]
+        return self._batches(self.valid, 64, None, self._valid_feats)
+
+
+def train_speech(data: str | Path, run_dir: str | Path = "runs/speech", *, transcripts: str | Path | None = None,
+                 exclude: str | Path | None = None, held_out_speaker: str | None = None, connected: int = 0,
+                 feature: str = "mfcc", n_mels: int = 40, n_mfcc: int = 13, deltas: bool = True,
+                 per_utterance_norm: bool = False, stack: int = 2, cell: str = "lstm", hidden_size: int = 128,
+                 num_layers: int = 2, dropout: float = 0.2, batch_size: int = 32, augment: Augment | None = None,
+                 train_config: TrainConfig | None = None, resume: bool = True, progress: bool = True,
+                 regularisers: Regularisers | None = None) -> TrainResult:
+    """A BiLSTM/BiGRU acoustic model with CTC on recordings (see the module). `exclude`: a folder
+    or list of recordings never trained on (e.g. FSDD's splits/test.txt); `held_out_speaker`:
+    an FSDD speaker left out; `connected` > 0: that many connected-digit utterances an epoch."""
+    check.positive_int(batch_size, "batch_size")
+    check.positive_int(connected, "connected", allow_zero=True)
+    items = read_recordings(data, transcripts)
+    if exclude is not None:
+        out = {p.resolve() for p, _ in read_recordings(exclude, None if transcripts is None else transcripts)}
+        items = [(p, lab) for p, lab in items if p.resolve() not in out]
+    if held_out_speaker is not None:
+        before = len(items)
+        items = [(p, lab) for p, lab in items if p.name.split("_")[1:2] != [held_out_speaker]]
+        if len(items) == before:
+            raise DataError(f"held_out_speaker: no recordings of {held_out_speaker!r} among the training ones")
+    if len(items) < 10:
+        raise DataError(f"{data}: {len(items)} recordings are too few to train on (10 at least)")
+    valid_items = items[::10]
+    train_items = [it for i, it in enumerate(items) if i % 10]
+    labels = sorted({lab for _, labs in items for lab in labs})
+    fc = FeatureConfig(feature, n_mels=n_mels, n_mfcc=n_mfcc, deltas=deltas)
+    bank = AudioBank()
+    norm = Normaliser.fit([features(*bank(p), fc) for p, _ in train_items], per_utterance_norm)
+    tc = train_config or TrainConfig(epochs=20, lr=1e-3, clip=5.0)
+    cfg = SpeechConfig(labels, fc, norm, RecurrentConfig.make(cell, hidden_size, num_layers, 0.0, True, regularisers),
+                       stack, dropout)
+    model = SpeechRecognizer(cfg, rng=tc.seed)
+    valid = (connected_utterances(valid_items, max(len(valid_items), 200), seed=1) if connected
+             else [Utterance((p,), lab) for p, lab in valid_items])
+    task = SpeechTask(model, bank, train_items, valid, batch_size, connected, augment or Augment())
+    return train(model, task, tc, run_dir, resume=resume, progress=progress)
+
+
+def transcribe(model: SpeechRecognizer, paths: list[str | Path], *, beam: int = 1) -> list[list[str]]:
+    """The label sequence of each WAV file."""
+    check.positive_int(beam, "beam")
+    bank = AudioBank()
+    return model.transcribe([features(*bank(Path(p)), model.cfg.features) for p in paths], beam=beam)
+
+
+def evaluate_speech(model: SpeechRecognizer, data: str | Path, *, transcripts: str | Path | None = None,
+                    beam: int = 1, connected: int = 1000, seed: int = 0) -> dict[str, float]:
+    """Loss, label error rate and sequence accuracy (%) of the recordings as they are
+    ("isolated_..."), and, for FSDD-named recordings, of `connected` utterances joined from them
+    with `seed` ("connected_..."); decoding greedy (`beam` 1) or prefix beam search."""
+    check.positive_int(beam, "beam")
+    items = read_recordings(data, transcripts)
+    unknown = sorted({lab for _, labs in items for lab in labs if lab not in model.cfg.labels})
+    if unknown:
+        raise DataError(f"{data}: labels {unknown} are not among the model's {model.cfg.labels}")
+    sets = {"isolated": [Utterance((p,), lab) for p, lab in items]}
+    if connected and all(FSDD_NAME.match(p.name) for p, _ in items):
+        sets["connected"] = connected_utterances(items, connected, seed)
+    task = SpeechTask(model, AudioBank(), [], [], 64)
+    out: dict[str, float] = {}
+    for name, utts in sets.items():
+        feats = [task._features(u, None) for u in utts]
+        out[f"{name}_loss"] = evaluate(model, task._batches(utts, 64, None, feats))["loss"]
+        hyps = []
+        for i in range(0, len(feats), 64):
+            hyps += model.transcribe(feats[i:i + 64], beam=beam)
+        for k, v in label_error_rate([list(u.labels) for u in utts], hyps).items():
+            out[f"{name}_{k}"] = v
+        out[f"{name}_utterances"] = len(utts)
+    return out

@@ -1,0 +1,98 @@
+"""Speech end to end on synthetic recordings named the FSDD way: three "digits" as tones of
+different pitch, three speakers; a BiGRU with CTC learns them isolated and connected, evaluate
+reports error rates both ways, transcribe reads WAV files; the CLI commands and bad inputs."""
+
+import json
+import wave
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from rnnlab.cli import cli
+from rnnlab.data import DataError
+from rnnlab.recipes.common import load_model
+from rnnlab.recipes.speech import Augment, evaluate_speech, read_recordings, train_speech, transcribe
+from rnnlab.train import TrainConfig
+
+pytest.importorskip("librosa")
+RATE = 8000
+PITCH = {0: 400.0, 1: 900.0, 2: 1800.0}
+
+
+def _corpus(folder, takes=8):
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for speaker, shift in (("ann", 1.0), ("bo", 1.06), ("cy", 0.95)):
+        for digit, hz in PITCH.items():
+            for take in range(takes):
+                n = int(RATE * rng.uniform(0.25, 0.35))
+                t = np.arange(n) / RATE
+                x = 0.4 * np.sin(2 * np.pi * hz * shift * t) * np.hanning(n) + rng.normal(0, 0.01, n)
+                with wave.open(str(folder / f"{digit}_{speaker}_{take}.wav"), "wb") as w:
+                    w.setnchannels(1)
+                    w.setsampwidth(2)
+                    w.setframerate(RATE)
+                    w.writeframes((x * 32767).astype(np.int16).tobytes())
+    return folder
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return _corpus(tmp_path_factory.mktemp("speech") / "recordings")
+
+
+def test_isolated_digits_learned_and_scored_joined_too(corpus, tmp_path):
+    tc = TrainConfig(epochs=15, lr=1e-2, seed=0)
+    r = train_speech(corpus, tmp_path / "run", feature="logmel", n_mels=20, deltas=False,
+                     cell="gru", hidden_size=32, num_layers=1, dropout=0.0, batch_size=8, stack=2,
+                     augment=Augment(noise_snr=(25, 35), speed=(0.97, 1.03), spec_augment=True),
+                     train_config=tc, progress=False)
+    model, _ = load_model(r.best_checkpoint)
+    scores = evaluate_speech(model, corpus, connected=40, seed=3)
+    assert scores["connected_utterances"] == 40 and scores["isolated_utterances"] == 72
+    assert scores["isolated_error_rate"] < 5 and scores["isolated_sequence_accuracy"] > 95
+    assert 0 <= scores["connected_sequence_accuracy"] <= 100          # joined: scored, not trained on
+    beam = evaluate_speech(model, corpus, connected=40, seed=3, beam=4)
+    assert beam["isolated_error_rate"] < 5
+    files = [corpus / "2_bo_3.wav", corpus / "0_cy_1.wav"]
+    assert transcribe(model, files) == [["2"], ["0"]]
+
+
+def test_reading_lists_transcripts_and_errors(corpus, tmp_path):
+    listing = tmp_path / "list.txt"
+    listing.write_text("".join(f"{corpus.name}/{d}_ann_0.wav\n" for d in PITCH))
+    (tmp_path / corpus.name).symlink_to(corpus)
+    assert [lab for _, lab in read_recordings(listing)] == [("0",), ("1",), ("2",)]
+    tr = tmp_path / "t.tsv"
+    tr.write_text("".join(f"{corpus.name}/{d}_ann_0.wav\tx y\n" for d in PITCH))
+    assert [lab for _, lab in read_recordings(listing, tr)] == [("x", "y")] * 3
+    tr.write_text(f"{corpus.name}/0_ann_0.wav\tx\n")
+    with pytest.raises(DataError, match="no transcript for"):
+        read_recordings(listing, tr)
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    (odd / "hello.wav").write_bytes((corpus / "0_ann_0.wav").read_bytes())
+    with pytest.raises(DataError, match="not named .digit._.speaker._.take..wav; give --transcripts"):
+        read_recordings(odd)
+    with pytest.raises(DataError, match="held_out_speaker: no recordings of 'zed'"):
+        train_speech(corpus, tmp_path / "r", held_out_speaker="zed", progress=False)
+
+
+def test_cli(corpus, tmp_path):
+    runner = CliRunner()
+    res = runner.invoke(cli, ["train-speech", str(corpus), "--run-dir", str(tmp_path / "s"), "--epochs", "1",
+                              "--hidden-size", "8", "--num-layers", "1", "--features", "logmel", "--n-mels", "10",
+                              "--held-out-speaker", "cy", "--connected", "8", "--quiet"])
+    assert res.exit_code == 0, res.output
+    ckpt = str(tmp_path / "s/best.safetensors")
+    res = runner.invoke(cli, ["transcribe", ckpt, str(corpus / "1_cy_0.wav"), "--beam", "3"])
+    assert res.exit_code == 0 and res.output.startswith(str(corpus / "1_cy_0.wav") + "\t")
+    res = runner.invoke(cli, ["evaluate", ckpt, str(corpus)])
+    assert res.exit_code == 0 and {"isolated_error_rate", "connected_sequence_accuracy"} <= set(json.loads(res.output))
+    res = runner.invoke(cli, ["train-speech", str(corpus), "--speed", "fast", "--run-dir", str(tmp_path / "x")])
+    assert res.exit_code == 2 and "--speed" in res.output and "LOW,HIGH" in res.output
+    res = runner.invoke(cli, ["transcribe", ckpt, str(tmp_path / "missing.wav")])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    res = runner.invoke(cli, ["predict", ckpt], input="x\n")
+    assert res.exit_code == 2 and "use `rnnlab transcribe`" in res.output
