@@ -24,7 +24,8 @@ from rnnlab.recipes.tagger import evaluate_tagger, train_tagger
 from rnnlab.train import TrainConfig
 
 SETTINGS = dict(scheme="iob2", cell="lstm", hidden_size=128, num_layers=1, word_dim=100, char_dim=32,
-                char_hidden=50, dropout=0.5, min_freq=1, batch_size=16)
+                char_hidden=50, lowercase=True, case_dim=8, word_dropout=0.1, dropout=0.5, min_freq=1,
+                batch_size=16)
 TRAIN = dict(epochs=30, optimizer="adam", lr=1e-3, clip=5.0, patience=4)
 
 

@@ -3,7 +3,10 @@ each word's letters (so unknown words still get a representation; Plank et al. 2
 bidirectional recurrent net over the sentence and either a softmax per token or a linear-chain
 CRF over the whole sentence (Huang et al. 2015; Lample et al. 2016).
 
-`bigram_dim` > 0 adds embeddings of each token's left and right bigrams (the token with its
+`lowercase` looks words up lower-cased (the character model still reads them as written) and
+`case_dim` > 0 adds an embedding of each word's casing class (Reimers and Gurevych 2017;
+mentions, hashtags and URLs get their own, for social-media text); `word_dropout` turns
+training words into <unk> at random so its vector is learnt. `bigram_dim` > 0 adds embeddings of each token's left and right bigrams (the token with its
 neighbour; Chen et al. 2015's features for segmenting Chinese, whose tokens are characters).
 
 `scheme` says how the tags make spans: "iob2" (named entities), "bmes" (word segmentation,
@@ -39,6 +42,9 @@ class TaggerConfig:
     crf: bool = False                         # a CRF over the sentence instead of a softmax per token
     scheme: str = "none"                      # how tags make spans: "iob2", "bmes" or "none"
     bigram_dim: int = 0                       # > 0: left and right bigram embeddings of each token
+    lowercase: bool = False                   # words looked up lower-cased
+    case_dim: int = 0                         # > 0: an embedding of each word's casing class
+    word_dropout: float = 0.0                 # training: each word becomes <unk> with this probability
 
     def __post_init__(self) -> None:
         if self.scheme not in ("none", *SCHEMES):
@@ -50,6 +56,8 @@ class TaggerConfig:
         check.positive_int(self.char_dim, "char_dim")
         check.positive_int(self.char_hidden, "char_hidden", allow_zero=True)
         check.positive_int(self.bigram_dim, "bigram_dim", allow_zero=True)
+        check.positive_int(self.case_dim, "case_dim", allow_zero=True)
+        check.probability(self.word_dropout, "word_dropout")
 
 
 @dataclass
@@ -61,9 +69,40 @@ class TagBatch:
     char_lengths: np.ndarray | None = None    # (W,)
     word_index: np.ndarray | None = None      # (T, B) row of each token in `chars`
     bigrams: np.ndarray | None = None         # (T, B, 2) ids of each token's left and right bigram
+    cases: np.ndarray | None = None           # (T, B) casing class of each word
 
 
 SEP, START, END = "\x1f", "<s>", "</s>"      # bigram keys: "a\x1fb"; the sentence's edges
+
+
+CASES = ("<pad>", "numeric", "mostly_numeric", "has_digit", "lower", "upper", "title", "mention", "hashtag",
+         "url", "other")
+
+
+def casing(word: str) -> int:
+    """The CASES index of a word's shape."""
+    digits = sum(c.isdigit() for c in word)
+    if word.startswith("@") and len(word) > 1:
+        kind = "mention"
+    elif word.startswith("#") and len(word) > 1:
+        kind = "hashtag"
+    elif word.lower().startswith(("http://", "https://", "www.")):
+        kind = "url"
+    elif word.isdigit():
+        kind = "numeric"
+    elif digits / max(len(word), 1) > 0.5:
+        kind = "mostly_numeric"
+    elif digits:
+        kind = "has_digit"
+    elif word.islower():
+        kind = "lower"
+    elif word.isupper():
+        kind = "upper"
+    elif word[:1].isupper():
+        kind = "title"
+    else:
+        kind = "other"
+    return CASES.index(kind)
 
 
 def bigram_keys(tokens: list[str]) -> list[str]:
@@ -92,7 +131,7 @@ class Tagger(Model):
             self.char_emb = Embedding(len(chars), cfg.char_dim, padding_idx=chars.pad_id, dtype=self.dtype, rng=self.rng)
             self.char_rnn = LSTM(cfg.char_dim, cfg.char_hidden, bidirectional=True, dtype=self.dtype, rng=self.rng)
             d_in += 2 * cfg.char_hidden
-        d_in += 2 * cfg.bigram_dim
+        d_in += 2 * cfg.bigram_dim + cfg.case_dim
         self.rnn = make_rnn(cfg.rnn, d_in, self.dtype, self.rng)
         width = cfg.rnn.hidden_size * (2 if cfg.rnn.bidirectional else 1)
         self.head = Dense(width, len(tags), dtype=self.dtype, rng=self.rng)
@@ -105,6 +144,9 @@ class Tagger(Model):
         if cfg.bigram_dim:
             self.bigram_emb = Embedding(len(bigrams), cfg.bigram_dim, padding_idx=bigrams.pad_id,
                                         dtype=self.dtype, rng=self.rng)
+        self.case_emb = None
+        if cfg.case_dim:
+            self.case_emb = Embedding(len(CASES), cfg.case_dim, padding_idx=0, dtype=self.dtype, rng=self.rng)
 
     def modules(self):
         mods = [("word_embedding", self.word_emb)]
@@ -112,6 +154,8 @@ class Tagger(Model):
             mods += [("char_embedding", self.char_emb), ("char_rnn", self.char_rnn)]
         if self.bigram_emb is not None:
             mods += [("bigram_embedding", self.bigram_emb)]
+        if self.case_emb is not None:
+            mods += [("case_embedding", self.case_emb)]
         mods += [("rnn", self.rnn), ("head", self.head)]
         return mods + [("crf", self.crf)] if self.crf is not None else mods
 
@@ -139,12 +183,14 @@ class Tagger(Model):
         crf = tags * (tags + 2) if cfg.crf else 0
         Eb = cfg.bigram_dim
         bigram = len(Vocab.from_json(config["bigrams"])) * Eb if Eb and "bigrams" in config else 0
-        return (words * cfg.word_dim + char + bigram + rnn_parameter_floor(rc, cfg.word_dim + 2 * Hc + 2 * Eb)
-                + width * tags + crf)
+        Ec = cfg.case_dim
+        return (words * cfg.word_dim + char + bigram + len(CASES) * Ec
+                + rnn_parameter_floor(rc, cfg.word_dim + 2 * Hc + 2 * Eb + Ec) + width * tags + crf)
 
     def make_batch(self, sentences: list[list[str]], tags: list[list[str]] | None = None) -> TagBatch:
         """Ids, lengths, the character view and the bigrams of a list of tokenised sentences."""
-        words, lengths = pad_sequences([self.words.encode(s, "words") for s in sentences],
+        lookup = [[w.lower() for w in s] for s in sentences] if self.cfg.lowercase else sentences
+        words, lengths = pad_sequences([self.words.encode(s, "words") for s in lookup],
                                        pad=self.words.pad_id or 0)
         tag_ids = (pad_sequences([self.tags.encode(t, "tags") for t in tags], pad=0)[0]
                    if tags is not None else np.zeros_like(words))
@@ -163,11 +209,18 @@ class Tagger(Model):
             for b, s in enumerate(sentences):
                 ids[:len(s), b] = self.bigrams.encode(bigram_keys(s), "bigrams").reshape(len(s), 2)
             batch.bigrams = ids
+        if self.case_emb is not None:
+            batch.cases = pad_sequences([np.array([casing(w) for w in s]) for s in sentences], pad=0)[0]
         return batch
 
     def _features(self, batch: TagBatch, keep_cache: bool) -> np.ndarray:
-        """(T, B, Ew [+ 2Hc] [+ 2Eb]): word, character-model and bigram features side by side."""
-        parts = [self.word_emb(batch.words)]                             # (T, B, Ew)
+        """(T, B, Ew [+ 2Hc] [+ 2Eb] [+ Ec]): word, character-model, bigram and casing features
+        side by side."""
+        words = batch.words
+        if self.training and self.cfg.word_dropout > 0:
+            drop = (self.rng.random(words.shape) < self.cfg.word_dropout) & (words != (self.words.pad_id or 0))
+            words = np.where(drop, self.words.unk_id, words)                # whole words -> <unk>
+        parts = [self.word_emb(words)]                                   # (T, B, Ew)
         if self.char_rnn is not None:
             _, (h, _) = self.char_rnn.forward(self.char_emb(batch.chars), None, batch.char_lengths,
                                               keep_cache=keep_cache)     # h (2, W, Hc)
@@ -176,6 +229,8 @@ class Tagger(Model):
         if self.bigram_emb is not None:
             T, B, _ = batch.bigrams.shape
             parts.append(self.bigram_emb(batch.bigrams).reshape(T, B, -1))   # (T, B, 2Eb)
+        if self.case_emb is not None:
+            parts.append(self.case_emb(batch.cases))                     # (T, B, Ec)
         return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=-1)
 
     def _logits(self, batch: TagBatch, keep_cache: bool) -> np.ndarray:
@@ -209,9 +264,12 @@ class Tagger(Model):
         dx = self.dropouts[0].backward(dx)
         Ew, Hc = self.cfg.word_dim, self.cfg.char_hidden if self.char_rnn is not None else 0
         self.word_emb.backward(dx[..., :Ew])
+        Eb, Ec = self.cfg.bigram_dim, self.cfg.case_dim
         if self.bigram_emb is not None:
             T, B, _ = batch.bigrams.shape
-            self.bigram_emb.backward(dx[..., Ew + 2 * Hc:].reshape(T, B, 2, -1))
+            self.bigram_emb.backward(dx[..., Ew + 2 * Hc:Ew + 2 * Hc + 2 * Eb].reshape(T, B, 2, -1))
+        if self.case_emb is not None:
+            self.case_emb.backward(dx[..., Ew + 2 * Hc + 2 * Eb:])
         if self.char_rnn is not None:
             dword = np.zeros((len(batch.char_lengths), 2 * Hc), dtype=self.dtype)
             np.add.at(dword, batch.word_index[mask], dx[..., Ew:Ew + 2 * Hc][mask])   # tokens -> distinct words

@@ -78,26 +78,28 @@ def check_tags(model: Tagger, sents, what: str) -> None:
 def train_tagger(train_path: str | Path, valid_path: str | Path, run_dir: str | Path = "runs/tagger", *,
                  column: str = "upos", scheme: str = "none", crf: bool = False, cell: str = "lstm",
                  hidden_size: int = 128, num_layers: int = 1, word_dim: int = 100, char_dim: int = 32,
-                 char_hidden: int | None = None, bigram_dim: int = 0, dropout: float = 0.25, min_freq: int = 2,
+                 char_hidden: int | None = None, bigram_dim: int = 0, lowercase: bool = False, case_dim: int = 0,
+                 word_dropout: float = 0.0, dropout: float = 0.25, min_freq: int = 2,
                  batch_size: int = 32, train_config: TrainConfig | None = None, resume: bool = True,
                  progress: bool = True, regularisers: Regularisers | None = None) -> TrainResult:
     """BiLSTM tagger, with a softmax or a CRF (`crf`) on top; words seen fewer than `min_freq`
     times become <unk> (the character model still reads them). `char_hidden` None: 32, or 0
     (no character model) for "bmes", whose tokens are single characters. `bigram_dim` > 0 adds
-    embeddings of each token's left and right bigrams (those seen `min_freq` times)."""
+    embeddings of each token's left and right bigrams (those seen `min_freq` times); `lowercase`,
+    `case_dim` and `word_dropout` as models.tagger says."""
     check.positive_int(batch_size, "batch_size")
     train_sents = read_tagged(train_path, scheme, column)
     valid_sents = read_tagged(valid_path, scheme, column)
     if char_hidden is None:
         char_hidden = 0 if scheme == "bmes" else 32
-    words = Vocab.build((w for ws, _ in train_sents for w in ws), min_freq=min_freq)
+    words = Vocab.build(((w.lower() if lowercase else w) for ws, _ in train_sents for w in ws), min_freq=min_freq)
     chars = Vocab.build(c for ws, _ in train_sents for w in ws for c in w)
     tags = Vocab.build((t for _, ts in train_sents for t in ts), specials=())
     if scheme != "none":
         allowed_transitions(tags.itos, scheme)               # every tag of the scheme's form
     cfg = TaggerConfig(word_dim, char_dim, char_hidden,
                        RecurrentConfig.make(cell, hidden_size, num_layers, 0.0, True, regularisers), dropout,
-                       crf, scheme, bigram_dim)
+                       crf, scheme, bigram_dim, lowercase, case_dim, word_dropout)
     bigrams = (Vocab.build((k for ws, _ in train_sents for k in bigram_keys(ws)), min_freq=min_freq)
                if bigram_dim else None)
     tc = train_config or TrainConfig()

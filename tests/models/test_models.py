@@ -110,6 +110,22 @@ def test_segmenter_with_bigrams_gradcheck(char_hidden):
         Tagger(chars, chars, tags, cfg)
 
 
+def test_tagger_with_casing_lowercase_and_word_dropout_gradcheck():
+    from rnnlab.models.tagger import CASES, casing
+    words = Vocab.build("ann lives in paris".split())
+    cfg = TaggerConfig(3, 2, 2, RecurrentConfig("lstm", 3, 1, 0.0, True), dropout=0.1, crf=True, scheme="iob2",
+                       lowercase=True, case_dim=2, word_dropout=0.3)
+    m = Tagger(words, Vocab.build("AnnlivesinParis#@"), Vocab(["O", "B-PER", "B-LOC"]), cfg, rng=0, **F64)
+    batch = m.make_batch([["Ann", "lives", "in", "PARIS"], ["#paris", "@ann"]], [["B-PER", "O", "O", "B-LOC"], ["O", "O"]])
+    assert batch.words[0, 0] == words.stoi["ann"] and batch.words[3, 0] == words.stoi["paris"]   # looked up lower-cased
+    assert [CASES[c] for c in batch.cases[:, 0]] == ["title", "lower", "lower", "upper"]
+    assert [CASES[c] for c in batch.cases[:2, 1]] == ["hashtag", "mention"]
+    assert [CASES[casing(w)] for w in ("2016", "30s", "B52s", "http://x.io", "iPhone")] == [
+        "numeric", "mostly_numeric", "has_digit", "url", "other"]
+    gradcheck_model(m, batch)
+    assert Tagger.parameter_floor(m.config()) <= m.num_parameters()
+
+
 def test_tagger_rejects_an_unknown_scheme_and_tags_outside_it():
     with pytest.raises(ValueError, match="scheme: expected one of"):
         TaggerConfig(scheme="bio")
