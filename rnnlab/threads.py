@@ -58,3 +58,30 @@ def shared_pool() -> Iterator[None]:
         pool = sys.modules.get("rnnlab.kernels._pool")   # loaded only if a call used it
         if last and pool is not None:
             pool.share(False)
+
+
+@contextmanager
+def limited(n: int) -> Iterator[None]:
+    """Within the block NumPy's BLAS (threadpoolctl) and rnnlab's compiled loops (numba) use at
+    most `n` threads each, as before afterwards. For several processes on one machine, as
+    `mpiexec -n N` starts them: rnnlab's commands give each rank cores / ranks-on-the-machine
+    threads (`rnnlab --threads-per-rank K ...` to choose), so ranks x threads = cores."""
+    from threadpoolctl import threadpool_limits
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        from .errors import ConfigError
+        raise ConfigError(f"threads: expected an int >= 1, got {n!r}")
+    try:
+        import numba
+    except ImportError:
+        numba = None
+    before = None
+    if numba is not None:
+        from .kernels import _pool
+        before = _pool.launch()                           # starts numba's threads in rnnlab's order
+        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    try:
+        with threadpool_limits(limits=n):
+            yield
+    finally:
+        if before is not None:
+            numba.set_num_threads(before)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -49,9 +50,18 @@ class _Group(click.Group):
         sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx):
-        from ..threads import shared_pool
+        from contextlib import ExitStack
+
+        from ..threads import limited, shared_pool
+        from ..train.distributed import launch_rank, launched, local_ranks
         try:
-            with shared_pool():                   # rnnlab's own process: the fastest loops
+            with ExitStack() as stack:
+                stack.enter_context(shared_pool())    # rnnlab's own process: the fastest loops
+                per_rank = ctx.params.get("threads_per_rank")
+                if per_rank or launched():            # mpiexec's ranks share the machine's cores
+                    stack.enter_context(limited(per_rank or max(1, (os.cpu_count() or 1) // local_ranks())))
+                if launched() and launch_rank() != 0:   # rank 0 alone reports; errors still show
+                    stack.enter_context(contextlib.redirect_stdout(stack.enter_context(open(os.devnull, "w"))))
                 return super().invoke(ctx)
         except RnnlabError as exc:
             raise InputError(_one_line(exc)) from None
@@ -79,7 +89,10 @@ POSITIVE_FLOAT = click.FloatRange(min=0.0, min_open=True)
 
 @click.group(cls=_Group)
 @click.version_option(package_name="rnnlab")
-def cli() -> None:
+@click.option("--threads-per-rank", type=click.IntRange(min=1), default=None,
+              help="Threads of each process (NumPy's BLAS and rnnlab's loops). Default: unchanged; "
+                   "under mpiexec, the cores divided among the ranks on this machine.")
+def cli(threads_per_rank) -> None:
     """Recurrent neural networks in NumPy: train, evaluate, sample and inspect models."""
 
 

@@ -107,8 +107,20 @@ class Model:
     """Base class: subclasses set `kind`, build submodules and list them in `modules()`."""
 
     kind: ClassVar[str]
+    batch_axes: ClassVar[tuple[int, ...] | None] = None   # tuple batches: each element's batch axis
     rng: np.random.Generator
     training: bool = True
+
+    def shard_batch(self, batch, comm):
+        """This process's share of a global batch for data-parallel training (None when it is
+        empty): of a tuple batch, the columns `train.distributed.shard` gives this rank, along
+        each element's batch axis (`batch_axes`). Models with other batches override it."""
+        if self.batch_axes is None:
+            raise ConfigError(f"a {self.kind} cannot be trained across processes")
+        cols = shard_columns(batch[0].shape[self.batch_axes[0]], comm)
+        if not len(cols):
+            return None
+        return tuple(np.take(a, cols, axis=ax) for a, ax in zip(batch, self.batch_axes))
 
     def modules(self) -> list[tuple[str, Any]]:
         raise NotImplementedError
@@ -149,6 +161,30 @@ class Model:
 
     def eval(self) -> "Model":
         return self.train(False)
+
+
+def shard_columns(B: int, comm) -> np.ndarray:
+    """This rank's columns of a batch of B (contiguous blocks as even as they go)."""
+    return np.array_split(np.arange(B), comm.size)[comm.rank]
+
+
+def shard_dataclass(batch, comm, axes: dict[str, int], lengths: str | None = None, time: tuple[str, ...] = ()):
+    """A dataclass batch's share: each field in `axes` taken at this rank's columns along its
+    axis (None fields stay None); then the fields in `time` cut to the longest of `lengths`."""
+    B = getattr(batch, next(iter(axes))).shape[axes[next(iter(axes))]]
+    cols = shard_columns(B, comm)
+    if not len(cols):
+        return None
+    out = {f.name: getattr(batch, f.name) for f in fields(batch)}
+    for name, ax in axes.items():
+        if out[name] is not None:
+            out[name] = np.take(out[name], cols, axis=ax)
+    if lengths is not None:
+        longest = int(out[lengths].max())
+        for name in time:
+            if out[name] is not None:
+                out[name] = out[name][:longest]
+    return type(batch)(**out)
 
 
 def dataclass_dict(obj: Any) -> dict[str, Any]:

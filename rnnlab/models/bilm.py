@@ -25,6 +25,7 @@ class BidirectionalLM(Model):
     and previous-token losses over the valid positions; gradients reach the shared encoder."""
 
     kind = "bidirectional_lm"
+    batch_axes = (1, 0)                       # x (T, B), lengths (B,)
 
     def __init__(self, vocab: Vocab, embedding: Embedding, rnn, *, out_words: int = 3000,
                  dropout: float = 0.0, rng: np.random.Generator) -> None:

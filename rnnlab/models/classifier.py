@@ -66,6 +66,7 @@ def pool_backward(dpooled: np.ndarray, saved, lengths: np.ndarray, how: str, T: 
 
 class SequenceClassifier(Model):
     kind = "sequence_classifier"
+    batch_axes = (1, 0, 0)                    # x (T, B[, C]), lengths (B,), y (B,)
 
     def __init__(self, vocab: Vocab | None, cfg: ClassifierConfig, labels: list[str], *,
                  dtype: object = np.float32, rng: np.random.Generator | int | None = None) -> None:

@@ -46,6 +46,7 @@ class LanguageModelConfig:
 
 class LanguageModel(Model):
     kind = "language_model"
+    batch_axes = (1, 1, 0)                    # x, y (T, B); lengths (B,)
 
     def __init__(self, vocab: Vocab, cfg: LanguageModelConfig, *, dtype: object = np.float32,
                  rng: np.random.Generator | int | None = None) -> None:

@@ -33,6 +33,7 @@ class SequenceRegressor(Model):
     """Many-to-one regression: x (T, B, D) -> recurrent net -> dense layer on the last state
     (B, K), mean squared error. The adding problem is one."""
     kind = "sequence_regressor"
+    batch_axes = (1, 0)                       # x (T, B[, D]), y (B, K)
 
     def __init__(self, cfg: RegressorConfig, *, dtype: object = np.float32,
                  rng: np.random.Generator | int | None = None) -> None:
@@ -150,6 +151,7 @@ class PianoRollModel(Model):
     """Predicts which of 88 keys sound at step t+1 from the rolls up to t (Boulanger-
     Lewandowski et al. 2012; Chung et al. 2014). Loss: NLL per step summed over keys."""
     kind = "piano_roll"
+    batch_axes = (1, 0)                       # rolls (T+1, B, K), lengths (B,)
 
     def __init__(self, cfg: PianoRollConfig, *, dtype: object = np.float32,
                  rng: np.random.Generator | int | None = None) -> None:

@@ -20,7 +20,8 @@ from ..init import make_rng
 from ..layers import Dense, Dropout
 from ..losses import log_softmax
 from ..metrics import edit_distance
-from .base import Model, RecurrentConfig, config_from_dict, dataclass_dict, make_rnn, rnn_parameter_floor
+from .base import (Model, RecurrentConfig, config_from_dict, dataclass_dict, make_rnn, rnn_parameter_floor,
+                   shard_dataclass)
 
 
 @dataclass
@@ -111,6 +112,10 @@ class SpeechRecognizer(Model):
         for b, seq in enumerate(labels):
             targets[b, :len(seq)] = [index[lab] for lab in seq]
         return SpeechBatch(x, lengths, targets, tl)
+
+    def shard_batch(self, batch: SpeechBatch, comm) -> SpeechBatch | None:
+        """This rank's utterances of a batch."""
+        return shard_dataclass(batch, comm, {"x": 1, "lengths": 0, "targets": 0, "target_lengths": 0}, "lengths", ("x",))
 
     def log_probs(self, batch: SpeechBatch, keep_cache: bool = False) -> np.ndarray:
         """(T', B, C) log-probabilities of the blank (0) and the labels at every (stacked) frame."""

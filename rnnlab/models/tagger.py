@@ -28,8 +28,8 @@ from ..layers import Dense, Dropout, Embedding
 from ..layers.crf import CRF, SCHEMES, allowed_transitions
 from ..losses import softmax_cross_entropy
 from ..networks import LSTM
-from .base import (Model, RecurrentConfig, config_from_dict, dataclass_dict, make_rnn,
-                   rnn_parameter_floor)
+from .base import (Model, RecurrentConfig, config_from_dict, dataclass_dict, make_rnn, rnn_parameter_floor,
+                   shard_dataclass)
 
 
 @dataclass
@@ -212,6 +212,17 @@ class Tagger(Model):
         if self.case_emb is not None:
             batch.cases = pad_sequences([np.array([casing(w) for w in s]) for s in sentences], pad=0)[0]
         return batch
+
+    def shard_batch(self, batch: TagBatch, comm) -> TagBatch | None:
+        """This rank's sentences of a batch, with only the distinct words they use."""
+        out = shard_dataclass(batch, comm, {"words": 1, "lengths": 0, "tags": 1, "word_index": 1, "bigrams": 1,
+                                            "cases": 1}, "lengths", ("words", "tags", "word_index", "bigrams", "cases"))
+        if out is not None and out.chars is not None:
+            used, out.word_index = np.unique(out.word_index, return_inverse=True)
+            out.word_index = out.word_index.reshape(out.words.shape)
+            out.chars, out.char_lengths = out.chars[:, used], out.char_lengths[used]
+            out.chars = out.chars[:int(out.char_lengths.max())]
+        return out
 
     def _features(self, batch: TagBatch, keep_cache: bool) -> np.ndarray:
         """(T, B, Ew [+ 2Hc] [+ 2Eb] [+ Ec]): word, character-model, bigram and casing features

@@ -40,7 +40,7 @@ from ..losses import log_softmax, softmax_cross_entropy
 from .decoding import Hypothesis, beam_search, greedy, max_lengths
 from ..module import ParamModule
 from ..params import CellParams
-from .base import Model, RecurrentConfig, config_from_dict, dataclass_dict, make_rnn
+from .base import Model, RecurrentConfig, config_from_dict, dataclass_dict, make_rnn, shard_dataclass
 
 STEP_CELLS = {  # the decoder's cells: one step function each
     "lstm": lambda H: LSTMCellConfig(H),
@@ -400,6 +400,14 @@ class Translator(Model):
 
     def _target_mask(self, batch: TranslationBatch) -> np.ndarray:
         return np.arange(batch.tgt_out.shape[0])[:, None] < batch.tgt_lengths[None, :]   # (T, B)
+
+    def shard_batch(self, batch: TranslationBatch, comm) -> TranslationBatch | None:
+        """This rank's pairs of a batch, sources and targets cut to their longest."""
+        out = shard_dataclass(batch, comm, {"src": 1, "src_lengths": 0, "tgt_in": 1, "tgt_out": 1, "tgt_lengths": 0},
+                              "tgt_lengths", ("tgt_in", "tgt_out"))
+        if out is not None:
+            out.src = out.src[:int(out.src_lengths.max())]
+        return out
 
     def forward_backward(self, batch: TranslationBatch, carry=None):
         HT, (memory, mask, keys, saved) = self._decode_all(batch, True)

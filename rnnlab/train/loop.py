@@ -27,6 +27,7 @@ from ..errors import ConfigError, RnnlabError
 from ..optim import OPTIMIZERS, clip_grad_norm
 from ..optim.schedules import SCHEDULES
 from .checkpoint import atomic_write_bytes, load_checkpoint, remove_stale_temporaries, save_checkpoint
+from .distributed import Comm, GradientSum, bcast_arrays, gather_columns, shard, world
 
 
 class Task(Protocol):
@@ -107,6 +108,9 @@ class TrainResult:
     epochs_run: int
     history: list[dict] = field(default_factory=list)
     stopped: str | None = None                # "time": max_minutes ran out mid-run
+    processes: int = 1                        # data-parallel ranks that trained it (mpiexec -n)
+    allreduce_steps: int = 0                  # steps whose gradients were summed across them
+    allreduce_seconds: float = 0.0            # time those sums took on this rank
 
 
 def _carry_arrays(carry) -> list[np.ndarray]:
@@ -121,28 +125,51 @@ def _carry_from(arrays: list[np.ndarray]):
     return tuple(arrays) if len(arrays) == 2 else arrays[0]
 
 
-def evaluate(model, batches: Sequence[Any], carries_state: bool = False) -> dict[str, float]:
-    """Mean metrics of a model over batches (per counted element), in evaluation mode."""
+def evaluate(model, batches: Sequence[Any], carries_state: bool = False, comm: Comm | None = None
+             ) -> dict[str, float]:
+    """Mean metrics of a model over batches (per counted element), in evaluation mode. With a
+    communicator of several processes each evaluates its shard of every batch and the sums
+    are added up."""
+    comm = comm or Comm()
     model.eval()
     sums: dict[str, float] = {}
     count, carry = 0, None
     for batch in batches:
+        if comm.size > 1:
+            batch = model.shard_batch(batch, comm)
+            if batch is None:                          # this rank's shard is empty
+                continue
         metrics, n, state = model.evaluate_batch(batch, carry if carries_state else None)
         carry = state
         count += n
         for k, v in metrics.items():
             sums[k] = sums.get(k, 0.0) + v
     model.train()
+    if comm.size > 1:
+        keys = sorted(comm.bcast_json(sorted(sums)))
+        buf = np.array([sums.get(k, 0.0) for k in keys] + [count], dtype=np.float64)
+        comm.allreduce_sum(buf)
+        sums, count = dict(zip(keys, buf[:-1].tolist())), buf[-1]
     return {k: v / max(count, 1) for k, v in sums.items()}
 
 
 def train(model, task: Task, cfg: TrainConfig, run_dir: str | Path, *, resume: bool = True,
-          progress: bool = True, on_epoch: Callable[[dict], None] | None = None) -> TrainResult:
+          progress: bool = True, on_epoch: Callable[[dict], None] | None = None,
+          comm: Comm | None = None) -> TrainResult:
     """Train `model` on `task`, writing `last.safetensors`, `best.safetensors` and
     `metrics.jsonl` into `run_dir`; resumes from `last.safetensors` there when `resume`.
     With `cfg.max_minutes` the call stops after the first step past that much time, with
-    `last.safetensors` written where it stopped (mid-epoch): calling again resumes there."""
+    `last.safetensors` written where it stopped (mid-epoch): calling again resumes there.
+
+    Started by `mpiexec -n N` (or given `comm`), the N processes train one model: each takes
+    its shard of every global batch (`model.shard_batch`), one allreduce a step sums the
+    gradients, the loss and the count, rank 0 alone writes checkpoints, the log and progress
+    (train/distributed.py). Dropout draws from a stream of each rank's own."""
     started = time.perf_counter()
+    comm = comm or world()
+    root = comm.is_root
+    if comm.size > 1 and not callable(getattr(model, "shard_batch", None)):
+        raise ConfigError(f"a {model.kind} cannot be trained across processes (no shard_batch)")
     max_minutes = cfg.max_minutes
     run_dir = Path(run_dir)
     file = next((p for p in (run_dir, *run_dir.parents) if p.exists() and not p.is_dir()), None)
@@ -178,24 +205,36 @@ def train(model, task: Task, cfg: TrainConfig, run_dir: str | Path, *, resume: b
         model.rng.bit_generator.state = meta["rng"]
         schedule.load_state(meta["schedule"])
         carry = _carry_from([arrays[f"carry.{i}"] for i in range(meta["carry_len"])])
-        _truncate_lines(log, state["log_lines"])
-    else:
+        if comm.size > 1 and carry is not None:         # the global streams' state: this rank's columns
+            carry = _carry_from([a[:, shard(a.shape[1], comm)] for a in _carry_arrays(carry)])
+        if root:
+            _truncate_lines(log, state["log_lines"])
+    elif root:
         log.write_text("")
+    if comm.size > 1:
+        bcast_arrays(comm, [a for _, a in model.named_parameters()])   # one start for every rank
+        comm.barrier()                                 # rank 0 has set the log up
 
     def checkpoint(path: Path) -> None:
+        carry_list = [gather_columns(comm, a, 1) for a in _carry_arrays(carry)]   # (L, B, H) per rank
+        if not root:
+            return
         arrays = {f"model.{k}": a for k, a in model.named_parameters()}
         arrays.update({f"optim.{k}": a for k, a in opt.state_arrays().items()})
-        carry_list = _carry_arrays(carry)
         arrays.update({f"carry.{i}": a for i, a in enumerate(carry_list)})
         meta = {"kind": model.kind, "rnnlab_version": __version__, "config": model.config(),
                 "train": asdict(cfg), "trainer": state, "rng": model.rng.bit_generator.state,
-                "schedule": schedule.state(), "carry_len": len(carry_list)}
+                "schedule": schedule.state(), "carry_len": len(carry_list), "processes": comm.size}
         save_checkpoint(path, arrays, meta)
 
     def write_log(record: dict) -> None:
-        with open(log, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
+        if root:
+            with open(log, "a", encoding="utf-8") as f:
+                f.write(json.dumps(record) + "\n")
         state["log_lines"] += 1
+
+    summed = GradientSum([k for k, _ in model.named_parameters()], dict(model.named_parameters())) \
+        if comm.size > 1 else None
 
     model.train()
     while not state["done"] and state["epoch"] < cfg.epochs:
@@ -204,15 +243,28 @@ def train(model, task: Task, cfg: TrainConfig, run_dir: str | Path, *, resume: b
         batches = task.train_batches(np.random.default_rng([cfg.seed, epoch]))
         n_batches = len(batches) if cfg.max_steps_per_epoch is None else min(len(batches), cfg.max_steps_per_epoch)
         bar = tqdm(total=n_batches, initial=state["step_in_epoch"], desc=f"epoch {epoch + 1}/{cfg.epochs}",
-                   disable=None if progress else True, leave=True, unit="batch")  # off when not a TTY
+                   disable=None if progress and root else True, leave=True, unit="batch")  # off when not a TTY
         t0, seen = time.perf_counter(), 0
         for i in range(state["step_in_epoch"], n_batches):
-            loss_sum, n, new_carry = model.forward_backward(batches[i], carry if task.carries_state else None)
+            stop = False
+            if comm.size > 1:                          # time runs out on every rank at the same step
+                stop = max_minutes is not None and time.perf_counter() - started >= 60 * max_minutes
+                model.rng = np.random.default_rng([cfg.seed, epoch, i, comm.rank])   # dropout: the rank's own
+                local = model.shard_batch(batches[i], comm)
+                if local is None:                      # an empty shard: nothing to add but the step
+                    loss_sum, n, new_carry = 0.0, 0, carry
+                    grads = {k: np.zeros_like(a) for k, a in model.named_parameters()}
+                else:
+                    loss_sum, n, new_carry = model.forward_backward(local, carry if task.carries_state else None)
+                    grads = dict(model.named_grads())
+                loss_sum, n, stop = summed(comm, grads, loss_sum, n, stop)
+            else:
+                loss_sum, n, new_carry = model.forward_backward(batches[i], carry if task.carries_state else None)
+                grads = dict(model.named_grads())
             if not math.isfinite(loss_sum):
                 raise RnnlabError(f"training diverged: loss is {loss_sum} at epoch {epoch + 1}, "
                                   f"step {i + 1}; lower the learning rate or clip gradients")
             carry = new_carry if task.carries_state else None
-            grads = dict(model.named_grads())
             if cfg.clip is not None:
                 clip_grad_norm(grads, cfg.clip)
             opt.step(grads)
@@ -226,12 +278,14 @@ def train(model, task: Task, cfg: TrainConfig, run_dir: str | Path, *, resume: b
                             speed=f"{seen / (time.perf_counter() - t0):.0f}/s")
             if cfg.checkpoint_every and state["global_step"] % cfg.checkpoint_every == 0:
                 checkpoint(last)
-            if max_minutes is not None and time.perf_counter() - started >= 60 * max_minutes:
+            if comm.size == 1:
+                stop = max_minutes is not None and time.perf_counter() - started >= 60 * max_minutes
+            if stop:
                 bar.close()
                 checkpoint(last)                               # mid-epoch: a later call resumes here
                 return TrainResult(run_dir, best, last, log, state["best_val_loss"], state["epoch"],
-                                   state["history"], stopped="time")
-        val = evaluate(model, task.valid_batches(), task.carries_state)
+                                   state["history"], "time", *_reduced(comm, summed))
+        val = evaluate(model, task.valid_batches(), task.carries_state, comm)
         train_loss = state["epoch_loss_sum"] / max(state["epoch_count"], 1)
         record = {"epoch": epoch + 1, "step": state["global_step"], "train_loss": train_loss,
                   **{f"val_{k}": v for k, v in val.items()}, "lr": opt.lr,
@@ -253,9 +307,14 @@ def train(model, task: Task, cfg: TrainConfig, run_dir: str | Path, *, resume: b
         if improved:
             checkpoint(best)
         checkpoint(last)
-        if on_epoch is not None:
+        if on_epoch is not None and root:
             on_epoch(record)
-    return TrainResult(run_dir, best, last, log, state["best_val_loss"], state["epoch"], state["history"])
+    return TrainResult(run_dir, best, last, log, state["best_val_loss"], state["epoch"], state["history"], None,
+                       *_reduced(comm, summed))
+
+
+def _reduced(comm: Comm, summed: GradientSum | None) -> tuple[int, int, float]:
+    return (comm.size, summed.calls, summed.seconds) if summed is not None else (1, 0, 0.0)
 
 
 def _config_diff(old: object, new: dict) -> str:
