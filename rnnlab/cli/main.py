@@ -455,9 +455,7 @@ def transcribe_cmd(checkpoint, files, beam):
     """The labels (digits) spoken in each WAV file, one line each: FILE<TAB>labels."""
     from ..recipes.common import load_model
     from ..recipes.speech import transcribe
-    model, meta = load_model(checkpoint)
-    if meta["kind"] != "speech":
-        raise click.BadParameter(f"expected a speech model (train-speech), got a {meta['kind']}", param_hint="CHECKPOINT")
+    model, _ = load_model(checkpoint, expect_kind="speech")
     for f, labels in zip(files, transcribe(model, list(files), beam=beam)):
         click.echo(f"{f}\t{' '.join(labels)}")
 
@@ -472,16 +470,10 @@ def transcribe_cmd(checkpoint, files, beam):
               help="Also draw the first sentence's attention weights into this PNG.")
 def translate_cmd(checkpoint, input_file, beam, length_penalty, attention_plot):
     """Translate the lines of INPUT_FILE or standard input, one translation a line."""
-    from ..data import read_text, split_lines
     from ..recipes.common import load_model
     from ..recipes.translator import attention_heatmap, translate
     model, _ = load_model(checkpoint, expect_kind="translator")
-    if input_file is not None:
-        lines = split_lines(read_text(input_file))
-    else:
-        with click.open_file("-", encoding="utf-8") as stdin:
-            lines = split_lines(stdin.read())
-    lines = [line for line in lines if line.strip()]
+    lines = [line for line in _input_lines(input_file) if line.strip()]
     for out in translate(model, lines, beam=beam, length_penalty=length_penalty):
         click.echo(out)
     if attention_plot is not None:
@@ -525,14 +517,11 @@ def predict_cmd(checkpoint, input_file, column):
     if column is not None:
         raise click.BadParameter(f"only forecasters read a CSV column; this is a {meta['kind']}",
                                  param_hint="--column")
-    from ..data import read_conllu, read_text, split_lines
+    from ..data import read_conllu
     if input_file is not None and input_file.suffix == ".conllu":        # its words, not its lines
         lines = [" ".join(words) for words, _ in read_conllu(input_file, column=None)]
-    elif input_file is not None:
-        lines = split_lines(read_text(input_file))
     else:
-        with click.open_file("-", encoding="utf-8") as stdin:
-            lines = split_lines(stdin.read())
+        lines = _input_lines(input_file)
     for out in predict_checkpoint(checkpoint, lines):
         click.echo(out)
 
@@ -543,20 +532,20 @@ def predict_cmd(checkpoint, input_file, column):
 def segment_cmd(checkpoint, input_file):
     """Raw Chinese text (INPUT_FILE or standard input) as words separated by spaces, by a
     segmenter (`train-tagger --scheme bmes`)."""
-    from ..data import read_text, split_lines
     from ..recipes.common import load_model
     from ..recipes.tagger import segment
-    model, meta = load_model(checkpoint)
-    if meta["kind"] != "tagger":
-        raise click.BadParameter(f"expected a segmenter (a tagger trained with --scheme bmes), got a {meta['kind']}",
-                                 param_hint="CHECKPOINT")
-    if input_file is not None:
-        lines = split_lines(read_text(input_file))
-    else:
-        with click.open_file("-", encoding="utf-8") as stdin:
-            lines = split_lines(stdin.read())
-    for out in segment(model, lines):
+    model, _ = load_model(checkpoint, expect_kind="tagger")
+    for out in segment(model, _input_lines(input_file)):
         click.echo(out)
+
+
+def _input_lines(input_file: Path | None) -> list[str]:
+    """The lines of INPUT_FILE, or of standard input when there is none."""
+    from ..data import read_text, split_lines
+    if input_file is not None:
+        return split_lines(read_text(input_file))
+    with click.open_file("-", encoding="utf-8") as stdin:
+        return split_lines(stdin.read())
 
 
 @cli.command("compare")

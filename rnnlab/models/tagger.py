@@ -275,7 +275,7 @@ class Tagger(Model):
         dx = self.dropouts[0].backward(dx)
         Ew, Hc = self.cfg.word_dim, self.cfg.char_hidden if self.char_rnn is not None else 0
         self.word_emb.backward(dx[..., :Ew])
-        Eb, Ec = self.cfg.bigram_dim, self.cfg.case_dim
+        Eb = self.cfg.bigram_dim
         if self.bigram_emb is not None:
             T, B, _ = batch.bigrams.shape
             self.bigram_emb.backward(dx[..., Ew + 2 * Hc:Ew + 2 * Hc + 2 * Eb].reshape(T, B, 2, -1))
