@@ -99,9 +99,19 @@ class MPIComm(Comm):
         self.comm.Barrier()
 
 
+def _launcher_int(names: tuple[str, ...]) -> int | None:
+    """The first of the launcher's variables that holds a number (read when asked, never at
+    import or in a loop: how mpiexec tells a process its place, as torch.distributed reads)."""
+    for v in names:
+        value = os.environ.get(v, "")
+        if value.isdigit():
+            return int(value)
+    return None
+
+
 def launched() -> bool:
     """Whether an MPI launcher started this process as one of several."""
-    return any(int(os.environ.get(v, "1") or 1) > 1 for v in LAUNCH_VARS)
+    return (_launcher_int(LAUNCH_VARS) or 1) > 1
 
 
 RANK_VARS = ("OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK")
@@ -109,18 +119,12 @@ RANK_VARS = ("OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK")
 
 def launch_rank() -> int:
     """This process's rank as the launcher says (0 when none does)."""
-    for v in RANK_VARS:
-        if os.environ.get(v, "").isdigit():
-            return int(os.environ[v])
-    return 0
+    return _launcher_int(RANK_VARS) or 0
 
 
 def local_ranks() -> int:
     """How many ranks the launcher started on this machine (1 when none says)."""
-    for v in LOCAL_VARS:
-        if os.environ.get(v, "").isdigit():
-            return max(1, int(os.environ[v]))
-    return 1
+    return max(1, _launcher_int(LOCAL_VARS) or 1)
 
 
 def world() -> Comm:
