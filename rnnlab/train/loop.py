@@ -233,6 +233,9 @@ def train(model, task: Task, cfg: TrainConfig, run_dir: str | Path, *, resume: b
                 f.write(json.dumps(record) + "\n")
         state["log_lines"] += 1
 
+    def out_of_time() -> bool:
+        return max_minutes is not None and time.perf_counter() - started >= 60 * max_minutes
+
     summed = GradientSum([k for k, _ in model.named_parameters()], dict(model.named_parameters())) \
         if comm.size > 1 else None
 
@@ -248,8 +251,9 @@ def train(model, task: Task, cfg: TrainConfig, run_dir: str | Path, *, resume: b
         for i in range(state["step_in_epoch"], n_batches):
             stop = False
             if comm.size > 1:                          # time runs out on every rank at the same step
-                stop = max_minutes is not None and time.perf_counter() - started >= 60 * max_minutes
-                model.rng = np.random.default_rng([cfg.seed, epoch, i, comm.rank])   # dropout: the rank's own
+                stop = out_of_time()
+                model.rng.bit_generator.state = (                # dropout: the rank's own stream (the
+                    np.random.default_rng([cfg.seed, epoch, i, comm.rank]).bit_generator.state)  # layers share it)
                 local = model.shard_batch(batches[i], comm)
                 if local is None:                      # an empty shard: nothing to add but the step
                     loss_sum, n, new_carry = 0.0, 0, carry
@@ -279,7 +283,7 @@ def train(model, task: Task, cfg: TrainConfig, run_dir: str | Path, *, resume: b
             if cfg.checkpoint_every and state["global_step"] % cfg.checkpoint_every == 0:
                 checkpoint(last)
             if comm.size == 1:
-                stop = max_minutes is not None and time.perf_counter() - started >= 60 * max_minutes
+                stop = out_of_time()
             if stop:
                 bar.close()
                 checkpoint(last)                               # mid-epoch: a later call resumes here
