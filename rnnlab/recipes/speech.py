@@ -142,6 +142,7 @@ class SpeechTask:
     connected: int = 0                        # > 0: fresh connected utterances per epoch
     augment: Augment = field(default_factory=Augment)
     carries_state: bool = False
+    valid_feats: list[np.ndarray] | None = field(default=None, repr=False)   # computed once, when first asked
 
     def _features(self, u: Utterance, rng: np.random.Generator | None) -> np.ndarray:
         y, rate = self.bank.signal(u)
@@ -169,9 +170,9 @@ class SpeechTask:
         return self._batches(utts, self.batch_size, rng)
 
     def valid_batches(self):
-        if not hasattr(self, "_valid_feats"):
-            self._valid_feats = [self._features(u, None) for u in self.valid]
-        return self._batches(self.valid, 64, None, self._valid_feats)
+        if self.valid_feats is None:
+            self.valid_feats = [self._features(u, None) for u in self.valid]
+        return self._batches(self.valid, 64, None, self.valid_feats)
 
 
 def train_speech(data: str | Path, run_dir: str | Path = "runs/speech", *, transcripts: str | Path | None = None,
@@ -188,7 +189,7 @@ def train_speech(data: str | Path, run_dir: str | Path = "runs/speech", *, trans
     check.positive_int(connected, "connected", allow_zero=True)
     items = read_recordings(data, transcripts)
     if exclude is not None:
-        out = {p.resolve() for p, _ in read_recordings(exclude, None if transcripts is None else transcripts)}
+        out = {p.resolve() for p, _ in read_recordings(exclude, transcripts)}
         items = [(p, lab) for p, lab in items if p.resolve() not in out]
     if held_out_speaker is not None:
         before = len(items)
