@@ -27,37 +27,47 @@ def test_bench_point_times_every_available_peer():
         assert set(row.peers_s) == expected
 
 
-def test_a_round_is_the_mean_of_calls_filling_round_s(monkeypatch):
-    calls = []
-    assert bench._timed(lambda: calls.append(1), 3) > 0 and len(calls) == 3
-    # a function taking ~1 ms is called about ROUND_S / 1 ms times a round, the slow one once
-    counts = {"fast": 0, "slow": 0}
+class _Clock:
+    """bench's clock, advanced only by the calls it times: the counts below cannot depend on
+    how busy the machine is."""
 
-    def fn(name, seconds):
+    def __init__(self, monkeypatch):
+        self.now = 0.0
+        monkeypatch.setattr(bench.time, "perf_counter", lambda: self.now)
+        monkeypatch.setattr(bench.time, "sleep", lambda s: None)
+
+    def taking(self, seconds, counts=None, name=None):
+        """A call that takes `seconds` (an iterator of them, or one value) on this clock."""
+        durations = iter(seconds) if not isinstance(seconds, float) else None
+
         def call():
-            counts[name] += 1
-            t0 = time.perf_counter()
-            while time.perf_counter() - t0 < seconds:
-                pass
+            if counts is not None:
+                counts[name] += 1
+            self.now += next(durations) if durations is not None else seconds
         return call
+
+
+def test_a_round_is_the_mean_of_calls_filling_round_s(monkeypatch):
+    clock = _Clock(monkeypatch)
+    calls = []
+    assert bench._timed(lambda: (calls.append(1), clock.taking(1e-3)()), 3) == pytest.approx(1e-3)
+    assert len(calls) == 3
+    # a function taking 1 ms is called ROUND_S / 1 ms = 50 times a round, the slow one once
+    counts = {"fast": 0, "slow": 0}
     monkeypatch.setattr(bench, "GAP_S", 0.0)
-    monkeypatch.setattr(bench, "_functions", lambda *a: {"rnnlab": fn("fast", 1e-3), "torch": fn("slow", 0.06)})
+    monkeypatch.setattr(bench, "_functions", lambda *a: {"rnnlab": clock.taking(1e-3, counts, "fast"),
+                                                         "torch": clock.taking(0.06, counts, "slow")})
     row = bench.bench_point("GRU", 8, 1, 4, "inference", rounds=2, peers=["torch"], threads=1)
     assert counts["slow"] == 1 + 1 + 2                           # warm-up, count, two rounds of one
-    assert 2 * 10 <= counts["fast"] - 4 <= 2 * 50                # warm-up, 3 counted, ~50 a round
-    assert 0.9e-3 < row.ours_s < 10e-3 and row.peers_s["torch"] >= 0.06   # a call, not a round
+    assert counts["fast"] - 4 == 2 * 50                          # warm-up, 3 counted, 50 a round
+    assert row.ours_s == pytest.approx(1e-3) and row.peers_s["torch"] == pytest.approx(0.06)   # a call, not a round
 
 
-def test_one_slow_call_does_not_leave_one_call_a_round():
+def test_one_slow_call_does_not_leave_one_call_a_round(monkeypatch):
     """The first point of a kind once read 2.5 ms for a 0.1 ms call: its counting call was slow,
     so each round timed a single call after the idle gap."""
-    seconds = iter([0.02] + [1e-3] * 10)
-
-    def fn():
-        t0, wait = time.perf_counter(), next(seconds)
-        while time.perf_counter() - t0 < wait:
-            pass
-    assert 20 <= bench._calls_per_round(fn) <= 50
+    clock = _Clock(monkeypatch)
+    assert bench._calls_per_round(clock.taking([0.02] + [1e-3] * 10)) == 50
 
 
 def test_run_bench_report_and_errors():
