@@ -3,7 +3,7 @@
 64 streams x 64 steps a batch, Python's own sources as text) for the same steps; tokens/s and
 the allreduce's share of a step, so a reader can extrapolate to more machines.
 
-    python benchmarks/mpi_throughput.py [--steps 40]
+    python benchmarks/mpi_throughput.py [--steps 60]
 
 Needs mpi4py and mpiexec (pip install "rnnlab[mpi]"). Each configuration runs in processes of
 its own; the machine line and the figures go to benchmarks/results/mpi_throughput.json.
@@ -48,7 +48,7 @@ def worker(steps: int, run_dir: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--steps", type=int, default=40)
+    ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--worker", type=Path, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker is not None:
@@ -66,7 +66,7 @@ def main() -> None:
             cmd = [*prefix, sys.executable, str(Path(__file__).resolve()), "--steps", str(args.steps),
                    "--worker", str(Path(tmp) / label.replace(" ", "_"))]
             res = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
-            row = json.loads(res.stdout.strip().splitlines()[-1])
+            row = json.loads(next(line for line in reversed(res.stdout.splitlines()) if line.startswith("{")))
             row["setting"] = label
             out["runs"].append(row)
             print(label, row, flush=True)
