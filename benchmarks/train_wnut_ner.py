@@ -34,16 +34,21 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--variants", nargs="+", choices=["crf", "softmax"], default=["crf", "softmax"])
     ap.add_argument("--minutes", type=float, default=None, help="each run's training budget")
+    ap.add_argument("--lr", type=float, default=TRAIN["lr"])
+    ap.add_argument("--epochs", type=int, default=TRAIN["epochs"])
+    ap.add_argument("--patience", type=int, default=TRAIN["patience"], help="-1: none")
+    ap.add_argument("--name", default="wnut17_ner", help="the result's name (benchmarks/results/NAME.json)")
     args = ap.parse_args()
+    train = {**TRAIN, "lr": args.lr, "epochs": args.epochs, "patience": None if args.patience < 0 else args.patience}
     data = need("ner_wnut17")
     runs, scores = {}, {}
     for variant in args.variants:
         for seed in args.seeds:
             name = f"{variant}_seed{seed}"
-            tc = TrainConfig(**TRAIN, seed=seed, max_minutes=args.minutes)
+            tc = TrainConfig(**train, seed=seed, max_minutes=args.minutes)
             with Timer() as t:
                 r = train_tagger(data / "wnut17train.conll", data / "emerging.dev.conll",
-                                 RESULTS / "runs" / f"wnut17_{name}", crf=variant == "crf", train_config=tc,
+                                 RESULTS / "runs" / f"{args.name}_{name}", crf=variant == "crf", train_config=tc,
                                  progress=False, **SETTINGS)
             model, _ = load_model(r.best_checkpoint)
             dev = evaluate_tagger(model, data / "emerging.dev.conll")
@@ -56,7 +61,7 @@ def main() -> None:
                   flush=True)
     summary = {v: {"test_entity_f1_mean": statistics.mean(f), "test_entity_f1_std": statistics.pstdev(f),
                    "min": min(f), "max": max(f), "seeds": args.seeds} for v, f in scores.items()}
-    report("wnut17_ner", {"settings": SETTINGS, "train": {**TRAIN, "max_minutes": args.minutes},
+    report(args.name, {"settings": SETTINGS, "train": {**train, "max_minutes": args.minutes},
                           "summary": summary, "runs": runs})
 
 
