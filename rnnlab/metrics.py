@@ -28,9 +28,9 @@ def entity_scores(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[st
     m = _seqeval()
     _same_lengths(gold, predicted)
     gold, predicted = [list(g) for g in gold], [list(p) for p in predicted]
-    return {"precision": 100 * m.precision_score(gold, predicted, zero_division=0),
-            "recall": 100 * m.recall_score(gold, predicted, zero_division=0),
-            "f1": 100 * m.f1_score(gold, predicted, zero_division=0)}
+    return {"precision": 100 * float(m.precision_score(gold, predicted, zero_division=0)),
+            "recall": 100 * float(m.recall_score(gold, predicted, zero_division=0)),
+            "f1": 100 * float(m.f1_score(gold, predicted, zero_division=0))}
 
 
 def entities(tags: Sequence[str]) -> list[tuple[str, int, int]]:
