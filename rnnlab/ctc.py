@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._logspace import logsumexp
 from .errors import ConfigError, DTypeError, ShapeError, ValueRangeError
 
 NEG_INF = -np.inf
@@ -29,10 +30,7 @@ REDUCTIONS = ("none", "mean", "sum")
 
 def _lse(*xs: np.ndarray) -> np.ndarray:
     """log(sum(exp(x))) elementwise over the arrays given, -inf where all are -inf."""
-    m = np.maximum.reduce(xs)
-    safe = np.where(np.isfinite(m), m, 0.0)
-    with np.errstate(divide="ignore"):
-        return safe + np.log(sum(np.exp(x - safe) for x in xs))
+    return logsumexp(np.stack(xs), 0)
 
 
 def _shift(a: np.ndarray, k: int) -> np.ndarray:

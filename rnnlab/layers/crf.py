@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _checks as check
+from .._logspace import logsumexp
 from ..errors import ConfigError, OrderError, ShapeError, ValueRangeError
 from ..init import make_rng
 
@@ -38,12 +39,6 @@ class CRFParams:
     start: np.ndarray                                         # (K,) score of the first tag
     end: np.ndarray                                           # (K,) score of the last tag
     trans: np.ndarray                                         # (K, K) score of from -> to
-
-
-def _lse(a: np.ndarray, axis: int) -> np.ndarray:
-    """log sum exp over `axis`, stable: the largest term is taken out first."""
-    m = a.max(axis, keepdims=True)
-    return (m + np.log(np.exp(a - m).sum(axis, keepdims=True))).squeeze(axis)
 
 
 def crf_forward(p: CRFParams, emissions: np.ndarray, tags: np.ndarray, mask: np.ndarray):
@@ -60,9 +55,9 @@ def crf_forward(p: CRFParams, emissions: np.ndarray, tags: np.ndarray, mask: np.
     alpha = np.empty((T, B, K), dtype=emissions.dtype)
     alpha[0] = p.start + emissions[0]
     for t in range(1, T):
-        nxt = _lse(alpha[t - 1][:, :, None] + p.trans, 1) + emissions[t]   # (B, K) sum over "from"
+        nxt = logsumexp(alpha[t - 1][:, :, None] + p.trans, 1) + emissions[t]   # (B, K) sum over "from"
         alpha[t] = np.where(mask[t][:, None], nxt, alpha[t - 1])           # padding carries alpha on
-    log_z = _lse(alpha[-1] + p.end, 1)                        # (B,) alpha[-1] = alpha[last]
+    log_z = logsumexp(alpha[-1] + p.end, 1)                        # (B,) alpha[-1] = alpha[last]
     return score - log_z, (emissions, tags, mask, alpha, log_z, last)
 
 
@@ -77,7 +72,7 @@ def crf_backward(p: CRFParams, cache, dllh: np.ndarray):
     beta = np.empty_like(alpha)
     beta[-1] = p.end
     for t in range(T - 2, -1, -1):
-        nxt = _lse(p.trans + (emissions[t + 1] + beta[t + 1])[:, None, :], 2)   # (B, K) sum over "to"
+        nxt = logsumexp(p.trans + (emissions[t + 1] + beta[t + 1])[:, None, :], 2)   # (B, K) sum over "to"
         beta[t] = np.where(mask[t + 1][:, None], nxt, p.end)                   # the last step ends
     unary = np.exp(alpha + beta - log_z[:, None]) * valid[:, :, None]           # (T, B, K) p(y_t = j)
     # gradients of llh = score - log Z: gold counts minus expected counts, each weighted by w
