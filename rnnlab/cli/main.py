@@ -112,6 +112,11 @@ def train_options(f):
         click.option("--schedule-arg", "schedule_args", multiple=True, metavar="KEY=VALUE",
                      help="Schedule settings, e.g. gamma=0.5 start=4."),
         click.option("--patience", type=NATURAL, default=None, help="Stop after this many epochs without improvement."),
+        click.option("--monitor", default="loss", show_default=True, metavar="METRIC",
+                     help="The validation metric that picks the best checkpoint and counts patience "
+                          "(a val_ name of the metrics log without val_, e.g. entity_f1)."),
+        click.option("--mode", type=click.Choice(["auto", "min", "max"]), default="auto", show_default=True,
+                     help="Whether the monitored metric should fall or rise (auto: rise for accuracy, F1, BLEU)."),
         click.option("--seed", type=int, default=0, show_default=True),
         click.option("--checkpoint-every", type=NATURAL, default=0, show_default=True,
                      help="Also checkpoint every N steps (0: at epoch ends only)."),
@@ -158,7 +163,8 @@ def _train_config(kw: dict, epochs: int, lr: float) -> TrainConfig:
     return TrainConfig(
         epochs=_given(kw["epochs"], epochs), optimizer=kw["optimizer"], lr=_given(kw["lr"], lr),
         weight_decay=kw["weight_decay"], clip=kw["clip"] if kw["clip"] > 0 else None, schedule=kw["schedule"],
-        schedule_args=_schedule_args(kw["schedule_args"]), patience=kw["patience"], seed=kw["seed"],
+        schedule_args=_schedule_args(kw["schedule_args"]), patience=kw["patience"], monitor=kw["monitor"],
+        mode=kw["mode"], seed=kw["seed"],
         checkpoint_every=kw["checkpoint_every"], max_steps_per_epoch=kw["max_steps_per_epoch"],
         max_minutes=kw["minutes"])
 
@@ -172,7 +178,7 @@ def _report(result, extra: str = "") -> None:
     if result.stopped == "time":
         click.echo(f"stopped at --minutes after epoch {result.epochs_run} and some steps; run the same "
                    "command again to continue")
-    best = min(result.history, key=lambda r: r["val_loss"], default=None)
+    best = next((r for r in result.history if r["epoch"] == result.best_epoch), None)
     if best is not None:
         click.echo(f"best validation: {_metrics(best)} (epoch {best['epoch']} of {result.epochs_run})")
     else:

@@ -47,6 +47,11 @@ class TaggerTask:
     def valid_batches(self):
         return self._batches(self.valid_sents, 256)
 
+    def valid_metrics(self, model: Tagger) -> dict[str, float]:
+        """Entity ("iob2") or word ("bmes") scores of the validation sentences (the trainer's
+        `monitor` may pick one, e.g. entity_f1)."""
+        return scheme_scores(model, self.valid_sents)
+
 
 def read_tagged(path: str | Path, scheme: str = "none", column: str = "upos") -> Sentences:
     """(tokens, tags) per sentence of a file, read as `scheme` says (see the module)."""
@@ -125,15 +130,21 @@ def evaluate_tagger(model: Tagger, data_path: str | Path, *, known: set[str] | N
     sents = read_tagged(data_path, scheme)
     check_tags(model, sents, str(data_path))
     out = evaluate(model, TaggerTask(model, [], sents, 256).valid_batches(), False)
+    return {**out, **scheme_scores(model, sents, known)}
+
+
+def scheme_scores(model: Tagger, sents: Sentences, known: set[str] | None = None) -> dict[str, float]:
+    """entity_* ("iob2") or word_* ("bmes") scores of the model's predictions; none for "none"."""
+    scheme = model.cfg.scheme
     if scheme == "none":
-        return out
+        return {}
     predicted = _predict_all(model, [s for s, _ in sents])
     if scheme == "iob2":
         scores = entity_scores([t for _, t in sents], predicted)
-        return {**out, **{f"entity_{k}": v for k, v in scores.items()}}
+        return {f"entity_{k}": v for k, v in scores.items()}
     gold = [words_from_bmes(c, t) for c, t in sents]
     scores = segmentation_scores(gold, [words_from_bmes(c, t) for (c, _), t in zip(sents, predicted)], known)
-    return {**out, **{f"word_{k}": v for k, v in scores.items()}}
+    return {f"word_{k}": v for k, v in scores.items()}
 
 
 def segment(model: Tagger, lines: list[str]) -> list[str]:

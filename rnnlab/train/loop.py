@@ -38,6 +38,10 @@ class Task(Protocol):
 
     def valid_batches(self) -> Sequence[Any]: ...
 
+    # Optional: `valid_metrics(model) -> dict[str, float]`, scores over the whole validation set
+    # that are no mean of per-batch sums (entity F1, BLEU); they join the batch means in the log
+    # (as val_<name>) and may be the monitored metric.
+
 
 @dataclass
 class TrainConfig:
@@ -48,7 +52,9 @@ class TrainConfig:
     clip: float | None = 5.0                  # global gradient norm; None: no clipping
     schedule: str = "constant"
     schedule_args: dict = field(default_factory=dict)
-    patience: int | None = None               # early stopping on validation loss
+    patience: int | None = None               # early stopping on the monitored metric
+    monitor: str = "loss"                     # the validation metric that picks best.safetensors
+    mode: str = "auto"                        # "min", "max", or "auto": max for accuracy/F1/BLEU-like names
     seed: int = 0
     checkpoint_every: int = 0                 # also checkpoint every N steps (0: epoch ends only)
     max_steps_per_epoch: int | None = None
@@ -74,12 +80,24 @@ class TrainConfig:
         if not isinstance(self.schedule_args, dict):
             raise ConfigError(f"schedule_args: expected a dict, got {type(self.schedule_args).__name__}")
         make_schedule(self.schedule, self.schedule_args)      # refuses unknown settings now
+        if not isinstance(self.monitor, str) or not self.monitor:
+            raise ConfigError(f"monitor: expected a validation metric's name, got {self.monitor!r}")
+        if self.mode not in ("auto", "min", "max"):
+            raise ConfigError(f"mode: expected 'auto', 'min' or 'max', got {self.mode!r}")
+
+    @property
+    def maximise(self) -> bool:
+        """Whether a larger monitored value is better (Keras's mode="auto" rule, widened)."""
+        if self.mode != "auto":
+            return self.mode == "max"
+        return any(w in self.monitor for w in ("acc", "f1", "precision", "recall", "bleu", "chrf"))
 
     def resumable_from(self, other: dict) -> list[str]:
         """The settings that differ from a run's saved ones and forbid continuing it: all but
         the epoch count and the patience (raising them extends a finished run) and the time
         budget (a call's own)."""
         mine = asdict(self)
+        other = {**{f.name: f.default for f in fields(self) if f.name in ("monitor", "mode")}, **other}  # older runs
         return sorted(k for k in mine.keys() | other.keys()
                       if k not in ("epochs", "patience", "max_minutes") and mine.get(k) != other.get(k))
 
@@ -104,13 +122,15 @@ class TrainResult:
     best_checkpoint: Path
     last_checkpoint: Path
     metrics_log: Path
-    best_val_loss: float
+    best_val_loss: float                      # the validation loss of the best checkpoint
     epochs_run: int
     history: list[dict] = field(default_factory=list)
     stopped: str | None = None                # "time": max_minutes ran out mid-run
     processes: int = 1                        # data-parallel ranks that trained it (mpiexec -n)
     allreduce_steps: int = 0                  # steps whose gradients were summed across them
     allreduce_seconds: float = 0.0            # time those sums took on this rank
+    best_score: float = math.nan              # the monitored metric of the best checkpoint
+    best_epoch: int | None = None             # the epoch it was written after
 
 
 def _carry_arrays(carry) -> list[np.ndarray]:
@@ -182,7 +202,7 @@ def train(model, task: Task, cfg: TrainConfig, run_dir: str | Path, *, resume: b
     opt = OPTIMIZERS[cfg.optimizer](params.items(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     schedule = make_schedule(cfg.schedule, cfg.schedule_args)
     state = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "lr": cfg.lr,
-             "best_val_loss": math.inf, "bad_epochs": 0, "log_lines": 0, "done": False,
+             "best_val_loss": math.inf, "best_score": None, "best_epoch": None, "bad_epochs": 0, "log_lines": 0, "done": False,
              "history": [], "epoch_loss_sum": 0.0, "epoch_count": 0}
     carry = None
     if resume and last.exists():
@@ -201,6 +221,9 @@ def train(model, task: Task, cfg: TrainConfig, run_dir: str | Path, *, resume: b
                               "use another run directory, or start afresh (--no-resume, resume=False)")
         _restore(model, opt, arrays)
         state = meta["trainer"]
+        if "best_score" not in state:                  # written before monitor: the lowest loss
+            state["best_score"] = None if math.isinf(state["best_val_loss"]) else state["best_val_loss"]
+            state["best_epoch"] = min(state["history"], key=lambda r: r["val_loss"], default={}).get("epoch")
         state["done"] = cfg.patience is not None and state["bad_epochs"] > cfg.patience  # patience may change
         model.rng.bit_generator.state = meta["rng"]
         schedule.load_state(meta["schedule"])
@@ -235,6 +258,11 @@ def train(model, task: Task, cfg: TrainConfig, run_dir: str | Path, *, resume: b
 
     def out_of_time() -> bool:
         return max_minutes is not None and time.perf_counter() - started >= 60 * max_minutes
+
+    def result(stopped: str | None) -> TrainResult:
+        score = math.nan if state["best_score"] is None else state["best_score"]
+        return TrainResult(run_dir, best, last, log, state["best_val_loss"], state["epoch"], state["history"],
+                           stopped, *_reduced(comm, summed), best_score=score, best_epoch=state["best_epoch"])
 
     summed = GradientSum([k for k, _ in model.named_parameters()], dict(model.named_parameters())) \
         if comm.size > 1 else None
@@ -287,16 +315,20 @@ def train(model, task: Task, cfg: TrainConfig, run_dir: str | Path, *, resume: b
             if stop:
                 bar.close()
                 checkpoint(last)                               # mid-epoch: a later call resumes here
-                return TrainResult(run_dir, best, last, log, state["best_val_loss"], state["epoch"],
-                                   state["history"], "time", *_reduced(comm, summed))
+                return result("time")
         val = evaluate(model, task.valid_batches(), task.carries_state, comm)
+        val.update(_whole_set_metrics(model, task))
+        if cfg.monitor not in val:
+            raise ConfigError(f"monitor: expected one of the validation metrics {sorted(val)}, got {cfg.monitor!r}")
         train_loss = state["epoch_loss_sum"] / max(state["epoch_count"], 1)
         record = {"epoch": epoch + 1, "step": state["global_step"], "train_loss": train_loss,
                   **{f"val_{k}": v for k, v in val.items()}, "lr": opt.lr,
                   "seconds": time.perf_counter() - t0}
-        improved = val["loss"] < state["best_val_loss"]
+        score, best_score = val[cfg.monitor], state["best_score"]
+        improved = not math.isnan(score) and (
+            best_score is None or (score > best_score if cfg.maximise else score < best_score))
         if improved:
-            state["best_val_loss"], state["bad_epochs"] = val["loss"], 0
+            state.update(best_score=score, best_val_loss=val["loss"], best_epoch=epoch + 1, bad_epochs=0)
         else:
             state["bad_epochs"] += 1
         state["history"].append(record)
@@ -313,8 +345,19 @@ def train(model, task: Task, cfg: TrainConfig, run_dir: str | Path, *, resume: b
         checkpoint(last)
         if on_epoch is not None and root:
             on_epoch(record)
-    return TrainResult(run_dir, best, last, log, state["best_val_loss"], state["epoch"], state["history"], None,
-                       *_reduced(comm, summed))
+    return result(None)
+
+
+def _whole_set_metrics(model, task) -> dict[str, float]:
+    """The task's `valid_metrics` (see Task), in evaluation mode; none when it has none."""
+    fn = getattr(task, "valid_metrics", None)
+    if fn is None:
+        return {}
+    model.eval()
+    try:
+        return {k: float(v) for k, v in fn(model).items()}
+    finally:
+        model.train()
 
 
 def _reduced(comm: Comm, summed: GradientSum | None) -> tuple[int, int, float]:

@@ -219,9 +219,13 @@ def test_ner_and_segmentation_commands(tmp_path):
     common = ["--epochs", "1", "--hidden-size", "8", "--quiet"]
     ner = tmp_path / "n.conll"
     ner.write_text("Ann\tB-PER\nlives\tO\nin\tO\nParis\tB-LOC\n\t\n" * 10)
-    res = runner.invoke(cli, ["train-tagger", str(ner), str(ner), "--scheme", "iob2", "--crf",
-                              "--run-dir", str(tmp_path / "n"), *common])
-    assert res.exit_code == 0, res.output
+    res = runner.invoke(cli, ["train-tagger", str(ner), str(ner), "--scheme", "iob2", "--crf", "--monitor",
+                              "entity_f1", "--run-dir", str(tmp_path / "n"), *common])
+    assert res.exit_code == 0 and "val_entity_f1" in res.output, res.output
+    res = runner.invoke(cli, ["train-tagger", str(ner), str(ner), "--scheme", "iob2", "--monitor", "bleu",
+                              "--run-dir", str(tmp_path / "m"), *common])
+    assert res.exit_code == 2 and "monitor: expected one of the validation metrics" in res.output
+    assert "Traceback" not in res.output and len(res.output.strip().splitlines()) == 1, res.output
     res = runner.invoke(cli, ["evaluate", str(tmp_path / "n/best.safetensors"), str(ner)])
     assert res.exit_code == 0 and {"accuracy", "entity_f1", "entity_precision"} <= set(json.loads(res.output))
     res = runner.invoke(cli, ["predict", str(tmp_path / "n/best.safetensors")], input="Ann lives in Paris\n")

@@ -32,9 +32,11 @@ def test_ner_with_crf_learns_spans_and_reports_entity_f1(tmp_path):
     data = _ner_file(tmp_path / "ner.conll")
     result = train_tagger(data, data, tmp_path / "run", scheme="iob2", crf=True, hidden_size=16,
                           word_dim=16, char_hidden=8, dropout=0.0, min_freq=1, batch_size=8,
-                          train_config=TrainConfig(epochs=25, lr=2e-2, seed=0), progress=False)
+                          train_config=TrainConfig(epochs=25, lr=2e-2, seed=0, monitor="entity_f1"), progress=False)
     scores = evaluate_checkpoint(result.best_checkpoint, data)
     assert scores["entity_f1"] == 100.0 and scores["accuracy"] == 1.0
+    f1 = [h["val_entity_f1"] for h in result.history]       # the dev set's F1 each epoch picks the best
+    assert result.best_score == max(f1) == 100.0 and result.best_epoch == f1.index(100.0) + 1
     model, _ = load_model(result.best_checkpoint)
     assert model.crf is not None and model.cfg.scheme == "iob2"
     assert predict_tagger(model, ["Bob Stone lives in New York ."]) == [

@@ -29,9 +29,10 @@ def _mpiexec():
 
 
 def _env():
-    # Open MPI refuses root without these (CI containers run as root); one thread per rank
+    # Open MPI refuses root without these (CI containers run as root); idle ranks yield the core
+    # (a loaded machine would otherwise starve the busy-polling ranks)
     return dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-                OMPI_MCA_rmaps_base_oversubscribe="1", PYTHONPATH=str(ROOT))
+                OMPI_MCA_rmaps_base_oversubscribe="1", OMPI_MCA_mpi_yield_when_idle="1", PYTHONPATH=str(ROOT))
 
 
 def _run(args, n=None, check=True):

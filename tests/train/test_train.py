@@ -165,3 +165,59 @@ def test_run_dir_that_is_a_file_is_a_clear_error(tmp_path):
     (tmp_path / "f").write_text("x")
     with pytest.raises(RnnlabError, match="run_dir: expected a directory, but .* is a file"):
         train(*make(), TrainConfig(epochs=1, max_steps_per_epoch=1), tmp_path / "f", progress=False)
+
+
+class Scored:
+    """A task whose whole-set validation metric `f1` follows a script, one value an epoch."""
+
+    def __init__(self, task, scores):
+        self.task, self.scores, self.carries_state = task, list(scores), task.carries_state
+
+    def train_batches(self, rng):
+        return self.task.train_batches(rng)
+
+    def valid_batches(self):
+        return self.task.valid_batches()
+
+    def valid_metrics(self, model):
+        assert not model.training                          # scored in evaluation mode
+        return {"f1": self.scores.pop(0)}
+
+
+@pytest.mark.parametrize("mode, best_epoch", [("auto", 2), ("max", 2), ("min", 1)])
+def test_the_monitored_metric_picks_the_best_checkpoint_and_counts_patience(tmp_path, mode, best_epoch):
+    model, task = make()
+    weights = {}
+    on_epoch = lambda rec: weights.__setitem__(rec["epoch"], {k: a.copy() for k, a in model.named_parameters()})  # noqa: E731
+    cfg = TrainConfig(epochs=6, max_steps_per_epoch=3, patience=1, monitor="f1", mode=mode)
+    r = train(model, Scored(task, [0.1, 0.5, 0.3, 0.2, 0.9, 0.9]), cfg, tmp_path, progress=False, on_epoch=on_epoch)
+    assert r.best_epoch == best_epoch and r.best_score == [0.1, 0.5][best_epoch - 1]
+    assert r.epochs_run == best_epoch + 2                   # two epochs without a better score, patience 1
+    assert [h["val_f1"] for h in r.history] == [0.1, 0.5, 0.3, 0.2][:r.epochs_run]
+    assert r.best_val_loss == r.history[best_epoch - 1]["val_loss"]
+    best = load_checkpoint(r.best_checkpoint)[0]
+    for k, a in weights[best_epoch].items():
+        np.testing.assert_array_equal(best[f"model.{k}"], a, err_msg=k)
+
+
+def test_an_unknown_monitor_or_mode_is_one_clear_line(tmp_path):
+    with pytest.raises(RnnlabError, match=r"monitor: expected one of the validation metrics \['accuracy', 'f1', 'loss'\], got 'bleu'"):
+        train(*make()[:1], Scored(make()[1], [0.1]), TrainConfig(epochs=1, max_steps_per_epoch=1, monitor="bleu"),
+              tmp_path, progress=False)
+    with pytest.raises(RnnlabError, match="mode: expected 'auto', 'min' or 'max', got 'up'"):
+        TrainConfig(mode="up")
+    assert TrainConfig(monitor="entity_f1").maximise and not TrainConfig(monitor="loss").maximise
+
+
+def test_a_run_written_before_monitor_existed_resumes(tmp_path):
+    from rnnlab.train import save_checkpoint
+    r = train(*make(), TrainConfig(epochs=2, max_steps_per_epoch=2), tmp_path, progress=False)
+    arrays, meta = load_checkpoint(r.last_checkpoint)
+    for k in ("monitor", "mode"):
+        del meta["train"][k]
+    for k in ("best_score", "best_epoch"):
+        del meta["trainer"][k]
+    save_checkpoint(r.last_checkpoint, arrays, meta)
+    r2 = train(*make(), TrainConfig(epochs=3, max_steps_per_epoch=2), tmp_path, progress=False)
+    lowest = min(r2.history, key=lambda h: h["val_loss"])
+    assert r2.epochs_run == 3 and r2.best_epoch == lowest["epoch"] and r2.best_score == lowest["val_loss"]
