@@ -9,7 +9,7 @@ Data: ../shared/data/ud_chinese_gsdsimp: the training sentences' words
 Target: 93.
 
     python benchmarks/train_chinese_segmentation.py [--minutes 20] [--seed 0] [--no-crf] [--bigram-dim 0]
-        [--dropout 0.5] [--hidden-size 256] [--min-freq 2]
+        [--dropout 0.5] [--hidden-size 256] [--num-layers 2] [--min-freq 2]
 
 Settings other than the defaults below go into the result's name.
 """
@@ -38,13 +38,14 @@ def main() -> None:
     ap.add_argument("--bigram-dim", type=int, default=SETTINGS["bigram_dim"])
     ap.add_argument("--dropout", type=float, default=SETTINGS["dropout"])
     ap.add_argument("--hidden-size", type=int, default=SETTINGS["hidden_size"])
+    ap.add_argument("--num-layers", type=int, default=SETTINGS["num_layers"])
     ap.add_argument("--min-freq", type=int, default=SETTINGS["min_freq"])
     args = ap.parse_args()
     ud = need("ud_chinese_gsdsimp")
     settings = {**SETTINGS, "bigram_dim": args.bigram_dim, "crf": not args.no_crf, "dropout": args.dropout,
-                "hidden_size": args.hidden_size, "min_freq": args.min_freq}
+                "hidden_size": args.hidden_size, "num_layers": args.num_layers, "min_freq": args.min_freq}
     name = f"zh_gsdsimp_segmentation_{'crf' if settings['crf'] else 'softmax'}_bigram{args.bigram_dim}"
-    name += "".join(f"_{k}{settings[k]}" for k in ("dropout", "hidden_size", "min_freq") if settings[k] != SETTINGS[k])
+    name += "".join(f"_{k}{settings[k]}" for k in ("dropout", "hidden_size", "num_layers", "min_freq") if settings[k] != SETTINGS[k])
     train = ud / "zh_gsdsimp-ud-train.iob2"
     with Timer() as t:
         r = train_tagger(train, ud / "zh_gsdsimp-ud-dev.conllu", RESULTS / "runs" / f"{name}_seed{args.seed}",

@@ -27,7 +27,7 @@ from rnnlab.train import TrainConfig
 SETTINGS = dict(scheme="iob2", cell="lstm", hidden_size=128, num_layers=1, word_dim=100, char_dim=32,
                 char_hidden=50, lowercase=True, case_dim=8, word_dropout=0.1, dropout=0.5, min_freq=1,
                 batch_size=16)
-TRAIN = dict(epochs=60, optimizer="adam", lr=1e-3, clip=5.0, patience=10, monitor="entity_f1")
+TRAIN = dict(epochs=60, optimizer="adam", lr=2e-3, clip=5.0, patience=12, monitor="entity_f1")
 
 
 def main() -> None:
@@ -38,11 +38,13 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=TRAIN["lr"])
     ap.add_argument("--epochs", type=int, default=TRAIN["epochs"])
     ap.add_argument("--patience", type=int, default=TRAIN["patience"], help="-1: none")
+    ap.add_argument("--word-dropout", type=float, default=SETTINGS["word_dropout"])
     ap.add_argument("--monitor", default=TRAIN["monitor"], help="the dev metric that picks the epoch")
     ap.add_argument("--name", default="wnut17_ner", help="the result's name (benchmarks/results/NAME.json)")
     args = ap.parse_args()
     train = {**TRAIN, "lr": args.lr, "epochs": args.epochs, "patience": None if args.patience < 0 else args.patience,
              "monitor": args.monitor}
+    settings = {**SETTINGS, "word_dropout": args.word_dropout}
     data = need("ner_wnut17")
     runs, scores = {}, {}
     for variant in args.variants:
@@ -52,7 +54,7 @@ def main() -> None:
             with Timer() as t:
                 r = train_tagger(data / "wnut17train.conll", data / "emerging.dev.conll",
                                  RESULTS / "runs" / f"{args.name}_{name}", crf=variant == "crf", train_config=tc,
-                                 progress=False, **SETTINGS)
+                                 progress=False, **settings)
             model, _ = load_model(r.best_checkpoint)
             dev = evaluate_tagger(model, data / "emerging.dev.conll")
             test = evaluate_tagger(model, data / "emerging.test.annotated")
@@ -64,7 +66,7 @@ def main() -> None:
                   flush=True)
     summary = {v: {"test_entity_f1_mean": statistics.mean(f), "test_entity_f1_std": statistics.pstdev(f),
                    "min": min(f), "max": max(f), "seeds": args.seeds} for v, f in scores.items()}
-    report(args.name, {"settings": SETTINGS, "train": {**train, "max_minutes": args.minutes},
+    report(args.name, {"settings": settings, "train": {**train, "max_minutes": args.minutes},
                           "summary": summary, "runs": runs})
 
 

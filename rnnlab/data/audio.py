@@ -40,7 +40,8 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
             channels, width, rate, n = w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getnframes()
             raw = w.readframes(n)
     except (wave.Error, EOFError) as exc:
-        raise DataError(f"{path}: not a PCM WAV file ({exc})") from None
+        reason = str(exc) or "the file ends before a WAV header"
+        raise DataError(f"{path}: expected a PCM WAV file, got one that is not ({reason})") from None
     except OSError as exc:
         raise DataError(f"{path}: cannot read it ({exc.strerror or exc})") from None
     kinds = {1: (np.uint8, 128.0, 128.0), 2: (np.int16, 0.0, 32768.0), 4: (np.int32, 0.0, 2147483648.0)}

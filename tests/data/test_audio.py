@@ -39,8 +39,11 @@ def test_read_wav_formats(tmp_path):
     _write(tmp_path / "c.wav", (x * 127 + 128).astype(np.uint8), width=1)
     assert np.abs(read_wav(tmp_path / "c.wav")[0] - x).max() < 2 / 128                # 8-bit steps
     (tmp_path / "d.wav").write_bytes(b"not a wav")
-    with pytest.raises(DataError, match="d.wav: not a PCM WAV file"):
+    with pytest.raises(DataError, match=r"d.wav: expected a PCM WAV file, got one that is not \(.+\)"):
         read_wav(tmp_path / "d.wav")
+    (tmp_path / "e.wav").write_bytes(b"")                   # wave's EOFError has no message
+    with pytest.raises(DataError, match=r"e.wav: .*\(the file ends before a WAV header\)"):
+        read_wav(tmp_path / "e.wav")
 
 
 def test_features_shapes_and_a_tone_in_its_band():
