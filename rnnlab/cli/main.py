@@ -495,13 +495,17 @@ def translate_cmd(checkpoint, input_file, beam, length_penalty, attention_plot):
               help="Forecasters: score only the part of the series held out from training.")
 @click.option("--beam", type=POSITIVE, default=None,
               help="Translators and speech models: the beam of the decoding scored (default 1: greedy).")
-def evaluate_cmd(checkpoint, data, column, held_out, beam):
+@click.option("--transcripts", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Speech models: a file of path<TAB>labels lines, for recordings not named {digit}_{speaker}_{take}.wav.")
+def evaluate_cmd(checkpoint, data, column, held_out, beam, transcripts):
     """Metrics of CHECKPOINT on DATA (a file in the format its model was trained on; speech
     models: a folder or list of WAV files, scored as they are and joined into connected digits)."""
     from ..recipes import evaluate_checkpoint
     options = {"column": _column(column), "held_out": held_out} if column is not None or held_out else {}
     if beam is not None:
         options["beam"] = beam
+    if transcripts is not None:
+        options["transcripts"] = transcripts
     click.echo(json.dumps(evaluate_checkpoint(checkpoint, data, **options), indent=2))
 
 

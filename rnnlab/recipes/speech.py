@@ -2,8 +2,9 @@
 
 Recordings come as a folder of WAV files or a list file of their paths (one a line, relative
 to the list's folder or the folder above it, as FSDD's `splits/train.txt`). Their labels come
-from a transcript file (`path<TAB>labels separated by spaces`, paths as the list's) or, for
-files named the Free Spoken Digit Dataset way (`{digit}_{speaker}_{take}.wav`), from the name.
+from a transcript file (`path<TAB>labels separated by spaces`, paths as the list's or relative
+to the folder of recordings) or, for files named the Free Spoken Digit Dataset way
+(`{digit}_{speaker}_{take}.wav`), from the name.
 
 Isolated: every recording is one utterance. Connected (FSDD names): each epoch draws fresh
 utterances of 3-7 recordings of one speaker joined by 50-300 ms of low noise (data.audio);
@@ -94,7 +95,8 @@ def read_recordings(data: str | Path, transcripts: str | Path | None = None) -> 
             name, sep, labels = line.partition("\t")
             if not sep or not labels.split():
                 raise DataError(f"{transcripts}:{n}: expected path<TAB>labels, got {line[:60]!r}")
-            table[_resolve(Path(transcripts), name.strip()).resolve()] = tuple(labels.split())
+            where = (data,) if data.is_dir() else ()
+            table[_resolve(Path(transcripts), name.strip(), where).resolve()] = tuple(labels.split())
         missing = [p for p in paths if p.resolve() not in table]
         if missing:
             raise DataError(f"{transcripts}: no transcript for {missing[0]} ({len(missing)} recordings)")
@@ -105,15 +107,17 @@ def read_recordings(data: str | Path, transcripts: str | Path | None = None) -> 
     return [(p, (FSDD_NAME.match(p.name).group(1),)) for p in paths]
 
 
-def _resolve(listing: Path, name: str) -> Path:
-    """A path of a list or transcript file: as given, or relative to its folder or the one above."""
+def _resolve(listing: Path, name: str, folders: tuple[Path, ...] = ()) -> Path:
+    """A path of a list or transcript file: as given, or relative to its folder, the one above,
+    or the recordings' `folders`."""
     p = Path(name)
     if p.is_absolute():
         return p
-    for base in (listing.parent, listing.parent.parent):
+    for base in (listing.parent, listing.parent.parent, *folders):
         if (base / p).exists():
             return base / p
-    raise DataError(f"{listing}: {name} is not there (looked beside the list and one folder up)")
+    looked = "beside the list, one folder up" + "".join(f" and in {f}" for f in folders)
+    raise DataError(f"{listing}: {name} is not there (looked {looked})")
 
 
 def _as_recordings(items: list[tuple[Path, tuple[str, ...]]]) -> list[Recording]:

@@ -90,6 +90,16 @@ def test_cli(corpus, tmp_path):
     assert res.exit_code == 0 and res.output.startswith(str(corpus / "1_cy_0.wav") + "\t")
     res = runner.invoke(cli, ["evaluate", ckpt, str(corpus)])
     assert res.exit_code == 0 and {"isolated_error_rate", "connected_sequence_accuracy"} <= set(json.loads(res.output))
+    odd = tmp_path / "odd"                                    # a new voice, its files named freely
+    odd.mkdir()
+    for d in PITCH:
+        (odd / f"take{d}.wav").write_bytes((corpus / f"{d}_cy_1.wav").read_bytes())
+    res = runner.invoke(cli, ["evaluate", ckpt, str(odd)])
+    assert res.exit_code == 2 and "give --transcripts" in res.output and "Traceback" not in res.output
+    (tmp_path / "odd.tsv").write_text("".join(f"take{d}.wav\t{d}\n" for d in PITCH))
+    res = runner.invoke(cli, ["evaluate", ckpt, str(odd), "--transcripts", str(tmp_path / "odd.tsv")])
+    scores = json.loads(res.output)
+    assert res.exit_code == 0 and scores["isolated_utterances"] == 3 and "connected_utterances" not in scores
     res = runner.invoke(cli, ["train-speech", str(corpus), "--speed", "fast", "--run-dir", str(tmp_path / "x")])
     assert res.exit_code == 2 and "--speed" in res.output and "LOW,HIGH" in res.output
     res = runner.invoke(cli, ["transcribe", ckpt, str(tmp_path / "missing.wav")])
