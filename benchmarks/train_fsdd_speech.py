@@ -9,6 +9,7 @@ digit error rate <= 3% greedy, beam reported; speaker-independent (train on four
 recordings, test on 1,000 utterances joined from the fifth's) mean and worst <= 10%.
 
     python benchmarks/train_fsdd_speech.py isolated|connected|speakers [--minutes 20] [--seed 0]
+        [--speakers jackson lucas] [--features logmel]
 
 --minutes is each training run's budget; a run cut short resumes from its run directory
 (benchmarks/results/runs/fsdd_*) when called again.
@@ -53,6 +54,9 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=None, help="each training run's budget")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--connected", type=int, default=3000, help="connected utterances an epoch")
+    ap.add_argument("--speakers", nargs="+", choices=SPEAKERS, default=SPEAKERS, help="speakers: those held out in turn")
+    ap.add_argument("--features", choices=["mfcc", "logmel"], default=SETTINGS["feature"],
+                    help="speakers: the features (not mfcc: named in the runs and the result)")
     args = ap.parse_args()
     fsdd = need("fsdd")
     out = {"settings": {**SETTINGS, "augment": AUGMENT.__dict__}, "train": TRAIN, "seed": args.seed,
@@ -65,19 +69,22 @@ def main() -> None:
         out["beam8"] = evaluate_speech(model, fsdd / "splits" / "test.txt", connected=1000, seed=0, beam=8)
     else:
         per = {}
-        for speaker in SPEAKERS:
-            model, info = run(f"cmvn_without_{speaker}", fsdd / "recordings", args.minutes, args.seed,
+        variant = "" if args.features == SETTINGS["feature"] else f"_{args.features}"
+        for speaker in args.speakers:
+            model, info = run(f"cmvn{variant}_without_{speaker}", fsdd / "recordings", args.minutes, args.seed,
                               SPEAKER_AUGMENT, held_out_speaker=speaker, connected=args.connected,
-                              **SPEAKER_SETTINGS)
+                              **{**SPEAKER_SETTINGS, "feature": args.features})
             listing = RESULTS / "runs" / f"fsdd_{speaker}.txt"
             listing.write_text("".join(f"{p}\n" for p in sorted((fsdd / "recordings").glob(f"*_{speaker}_*.wav"))))
             per[speaker] = {**info, "greedy": evaluate_speech(model, listing, connected=1000, seed=0)}
             print(speaker, per[speaker]["greedy"], flush=True)
         rates = [v["greedy"]["connected_error_rate"] for v in per.values()]
         out["speakers"] = per
-        out["speaker_settings"] = {**SPEAKER_SETTINGS, "augment": SPEAKER_AUGMENT.__dict__}
+        out["speaker_settings"] = {**SPEAKER_SETTINGS, "feature": args.features, "augment": SPEAKER_AUGMENT.__dict__}
         out["connected_error_rate_mean"], out["connected_error_rate_worst"] = statistics.mean(rates), max(rates)
-    report(f"fsdd_{args.task}", out)
+        if args.speakers != SPEAKERS:
+            variant += "_" + "_".join(args.speakers)
+    report(f"fsdd_{args.task}" + (variant if args.task == "speakers" else ""), out)
 
 
 if __name__ == "__main__":
