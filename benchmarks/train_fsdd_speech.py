@@ -9,7 +9,7 @@ digit error rate <= 3% greedy, beam reported; speaker-independent (train on four
 recordings, test on 1,000 utterances joined from the fifth's) mean and worst <= 10%.
 
     python benchmarks/train_fsdd_speech.py isolated|connected|speakers [--minutes 20] [--seed 0]
-        [--speakers jackson lucas] [--features logmel]
+        [--speakers jackson lucas] [--features logmel] [--cosine 20]
 
 --minutes is each training run's budget; a run cut short resumes from its run directory
 (benchmarks/results/runs/fsdd_*) when called again.
@@ -38,8 +38,8 @@ SPEAKER_SETTINGS = dict(per_utterance_norm=True)
 SPEAKER_AUGMENT = Augment(noise_snr=(15.0, 40.0), speed=(0.8, 1.25), spec_augment=True)
 
 
-def run(name: str, data, minutes, seed, augment=AUGMENT, **kw):
-    tc = TrainConfig(**TRAIN, seed=seed, max_minutes=minutes)
+def run(name: str, data, minutes, seed, augment=AUGMENT, train=None, **kw):
+    tc = TrainConfig(**(train or TRAIN), seed=seed, max_minutes=minutes)
     with Timer() as t:
         r = train_speech(data, RESULTS / "runs" / f"fsdd_{name}_seed{seed}", augment=augment, train_config=tc,
                          progress=False, **{**SETTINGS, **kw})
@@ -57,6 +57,8 @@ def main() -> None:
     ap.add_argument("--speakers", nargs="+", choices=SPEAKERS, default=SPEAKERS, help="speakers: those held out in turn")
     ap.add_argument("--features", choices=["mfcc", "logmel"], default=SETTINGS["feature"],
                     help="speakers: the features (not mfcc: named in the runs and the result)")
+    ap.add_argument("--cosine", type=int, default=0, metavar="EPOCHS",
+                    help="speakers: train EPOCHS epochs, the rate annealed to 0 (cosine), no patience")
     args = ap.parse_args()
     fsdd = need("fsdd")
     out = {"settings": {**SETTINGS, "augment": AUGMENT.__dict__}, "train": TRAIN, "seed": args.seed,
@@ -70,9 +72,15 @@ def main() -> None:
     else:
         per = {}
         variant = "" if args.features == SETTINGS["feature"] else f"_{args.features}"
+        train = TRAIN
+        if args.cosine:
+            variant += f"_cosine{args.cosine}"
+            train = {**TRAIN, "epochs": args.cosine, "schedule": "cosine",
+                     "schedule_args": {"total_epochs": args.cosine}, "patience": None}
+            out["train"] = train
         for speaker in args.speakers:
             model, info = run(f"cmvn{variant}_without_{speaker}", fsdd / "recordings", args.minutes, args.seed,
-                              SPEAKER_AUGMENT, held_out_speaker=speaker, connected=args.connected,
+                              SPEAKER_AUGMENT, train, held_out_speaker=speaker, connected=args.connected,
                               **{**SPEAKER_SETTINGS, "feature": args.features})
             listing = RESULTS / "runs" / f"fsdd_{speaker}.txt"
             listing.write_text("".join(f"{p}\n" for p in sorted((fsdd / "recordings").glob(f"*_{speaker}_*.wav"))))
