@@ -88,14 +88,13 @@ def read_recordings(data: str | Path, transcripts: str | Path | None = None) -> 
     if not paths:
         raise DataError(f"{data}: no WAV files")
     if transcripts is not None:
-        table = {}
+        table, where = {}, ((data,) if data.is_dir() else ())
         for n, line in enumerate(split_lines(read_text(transcripts)), start=1):
             if not line.strip():
                 continue
             name, sep, labels = line.partition("\t")
             if not sep or not labels.split():
                 raise DataError(f"{transcripts}:{n}: expected path<TAB>labels, got {line[:60]!r}")
-            where = (data,) if data.is_dir() else ()
             table[_resolve(Path(transcripts), name.strip(), where).resolve()] = tuple(labels.split())
         missing = [p for p in paths if p.resolve() not in table]
         if missing:
