@@ -92,7 +92,8 @@ def main() -> None:
         out["connected_error_rate_mean"], out["connected_error_rate_worst"] = statistics.mean(rates), max(rates)
         if args.speakers != SPEAKERS:
             variant += "_" + "_".join(args.speakers)
-    report(f"fsdd_{args.task}" + (variant if args.task == "speakers" else ""), out)
+    seed = f"_seed{args.seed}" if args.seed else ""                    # seed 0: the name alone
+    report(f"fsdd_{args.task}" + (variant if args.task == "speakers" else "") + seed, out)
 
 
 if __name__ == "__main__":
