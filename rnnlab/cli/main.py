@@ -30,6 +30,11 @@ class _Group(click.Group):
         """As click's, but a usage error is one line too (click's own adds the usage above it)."""
         if not standalone_mode:
             return super().main(*args, standalone_mode=False, **kwargs)
+        from ..train.distributed import ends_job_on_error
+        with ends_job_on_error():                 # under mpiexec, one rank's error ends every rank
+            self._standalone(*args, **kwargs)
+
+    def _standalone(self, *args, **kwargs):
         try:
             code = super().main(*args, standalone_mode=False, **kwargs)
         except click.UsageError as exc:

@@ -13,10 +13,13 @@ the loss sum and the count.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sys
 import time
-from collections.abc import Sequence
+import traceback
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -138,6 +141,38 @@ def world() -> Comm:
                           "pip install 'rnnlab[mpi]'") from None
     comm = MPIComm(MPI)
     return comm if comm.size > 1 else Comm()
+
+
+@contextlib.contextmanager
+def ends_job_on_error() -> Iterator[None]:
+    """Under mpiexec, an error that ends this rank ends the job: the error is shown (its
+    traceback, or the message of a `sys.exit`), then MPI_Abort stops every rank, instead of
+    leaving the others waiting forever in a collective for a rank that is gone. Outside
+    mpiexec, or when mpi4py was never imported (no collective can be waiting), it does
+    nothing. Every `rnnlab` command runs in it; a training script of your own started by
+    mpiexec can use it the same way (or be started as `python -m mpi4py script.py`)."""
+    try:
+        yield
+    except SystemExit as exc:
+        if exc.code not in (None, 0):
+            if not isinstance(exc.code, int):             # sys.exit("message"): Python would print it
+                print(exc.code, file=sys.stderr)
+            _abort(exc.code if isinstance(exc.code, int) else 1)
+        raise
+    except BaseException:
+        traceback.print_exc()                             # what Python would have printed
+        _abort(1)
+        raise
+
+
+def _abort(code: int) -> None:
+    """MPI_Abort(code) when this process is one of several that started MPI; else nothing."""
+    mpi = sys.modules.get("mpi4py.MPI")
+    if mpi is None or not launched() or not mpi.Is_initialized() or mpi.Is_finalized():
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    mpi.COMM_WORLD.Abort(code)
 
 
 def local_threads(comm: Comm, cores: int | None = None) -> int:

@@ -197,7 +197,8 @@ def train(model, task: Task, cfg: TrainConfig, run_dir: str | Path, *, resume: b
     if file is not None:
         raise RnnlabError(f"run_dir: expected a directory, but {file} is a file")
     run_dir.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(run_dir)                          # left by a write that was killed
+    if root:                                                   # the only writer: another rank would
+        remove_stale_temporaries(run_dir)                      # delete rank 0's write in flight
     last, best, log = run_dir / "last.safetensors", run_dir / "best.safetensors", run_dir / "metrics.jsonl"
     params = dict(model.named_parameters())
     opt = OPTIMIZERS[cfg.optimizer](params.items(), lr=cfg.lr, weight_decay=cfg.weight_decay)

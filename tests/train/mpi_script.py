@@ -1,10 +1,11 @@
 """Run by tests/train/test_distributed.py, as one process or under `mpiexec -n N`: a short
 training of a language model, a tagger or a classifier on tiny data, dropout off.
 
-    python tests/train/mpi_script.py KIND DATA_DIR RUN_DIR [--die-at-step K]
+    python tests/train/mpi_script.py KIND DATA_DIR RUN_DIR [--die-at-step K | --fail-at-step K]
 
+KIND: lm, tagger, classifier, or cli (`rnnlab train-classifier` through the command line).
 --die-at-step K: rank 1 kills itself (SIGKILL) in its K-th training step, as a crashed process
-would; test scaffolding only."""
+would; --fail-at-step K: rank 1 raises an error there instead; test scaffolding only."""
 
 import os
 import signal
@@ -31,9 +32,10 @@ def data(folder: Path) -> None:
 
 def main() -> None:
     kind, folder, run = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
-    die = int(sys.argv[sys.argv.index("--die-at-step") + 1]) if "--die-at-step" in sys.argv else None
+    die, fail = (int(sys.argv[sys.argv.index(o) + 1]) if o in sys.argv else None
+                 for o in ("--die-at-step", "--fail-at-step"))
     rank = int(os.environ.get("OMPI_COMM_WORLD_RANK", os.environ.get("PMI_RANK", "0")))
-    if die is not None and rank == 1:
+    if (die or fail) is not None and rank == 1:
         from rnnlab.models import LanguageModel, SequenceClassifier, Tagger
         for cls in (LanguageModel, SequenceClassifier, Tagger):
             original, calls = cls.forward_backward, [0]
@@ -42,8 +44,14 @@ def main() -> None:
                 calls[0] += 1
                 if calls[0] == die:
                     os.kill(os.getpid(), signal.SIGKILL)
+                if calls[0] == fail:
+                    raise RuntimeError(f"rank 1 failed in step {fail}")
                 return original(self, batch, carry)
             cls.forward_backward = dying
+    if kind == "cli":
+        from rnnlab.cli import cli
+        cli(["train-classifier", str(folder / "sst.txt"), "--epochs", "3", "--hidden-size", "8", "--batch-size", "8",
+             "--run-dir", str(run), "--quiet"])
     tc = TrainConfig(epochs=3, lr=3e-3, seed=0, checkpoint_every=2)
     common = dict(train_config=tc, progress=False, hidden_size=8)
     if kind == "lm":

@@ -1,7 +1,7 @@
 """Data-parallel training on MPI: `mpiexec -n 2` and one process, same global batches, end with
 the same weights (float32, 1e-5 relative) for a language model, a tagger and a classifier; a
-rank killed mid-run ends the job with an error, and the job resumes from the last checkpoint
-to the same weights. Skipped without mpi4py and an mpiexec (`pip install "rnnlab[mpi]"`);
+rank killed mid-run, or one that raises, ends the job with an error, and the job resumes from
+the last checkpoint to the same weights. Skipped without mpi4py and an mpiexec (`pip install "rnnlab[mpi]"`);
 `.ci/run` installs them."""
 
 import os
@@ -35,11 +35,11 @@ def _env():
                 OMPI_MCA_rmaps_base_oversubscribe="1", OMPI_MCA_mpi_yield_when_idle="1", PYTHONPATH=str(ROOT))
 
 
-def _run(args, n=None, check=True):
+def _run(args, n=None, check=True, timeout=300):
     cmd = [sys.executable, str(SCRIPT), *map(str, args)]
     if n is not None:
         cmd = [_mpiexec(), "-n", str(n), "--oversubscribe", *cmd]
-    out = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=300)
+    out = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=timeout)
     if check:
         assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     return out
@@ -89,6 +89,14 @@ def test_a_killed_rank_ends_the_job_and_it_resumes(data, tmp_path):
         np.testing.assert_allclose(v, whole[k], rtol=1e-5, atol=1e-6, err_msg=k)
 
 
+def test_an_error_on_one_rank_ends_the_job(data, tmp_path):
+    # rank 1's error, not rank 0's: rank 0 would otherwise wait in the allreduce for ever
+    failed = _run(["cli", data, tmp_path / "c", "--fail-at-step", "3"], n=2, check=False, timeout=120)
+    assert failed.returncode != 0
+    assert "RuntimeError: rank 1 failed in step 3" in failed.stderr
+    assert "MPI_ABORT" in failed.stderr
+
+
 def test_one_process_pieces():
     comm = Comm()
     assert (comm.rank, comm.size, comm.is_root) == (0, 1, True)
@@ -105,6 +113,33 @@ class _Fake(Comm):
     def __init__(self, rank, size):
         super().__init__()
         self.rank, self.size = rank, size
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_only_rank_0_cleans_the_run_directory(tmp_path):
+    # a write rank 0 has in flight looks like a stale temporary: another rank must leave it
+    from rnnlab.data import Vocab
+    from rnnlab.models import LanguageModel, LanguageModelConfig, RecurrentConfig
+    from rnnlab.recipes.language_model import StreamTask
+    from rnnlab.train import TrainConfig, train
+
+    class Rank1(_Fake):
+        def barrier(self):                                 # past the set-up: enough
+            raise _Stop
+
+    model = LanguageModel(Vocab(list("abc")), LanguageModelConfig("char", 4, RecurrentConfig("lstm", 5, 1)), rng=0)
+    task = StreamTask(np.arange(60) % 3, np.arange(30) % 3, 2, 5)
+    in_flight = tmp_path / ".metrics.jsonl.0123456789ab.tmp"
+    in_flight.write_text("rank 0 writing")
+    with pytest.raises(_Stop):
+        train(model, task, TrainConfig(epochs=1), tmp_path, progress=False, comm=Rank1(1, 2))
+    assert in_flight.exists()
+    with pytest.raises(_Stop):
+        train(model, task, TrainConfig(epochs=1), tmp_path, progress=False, comm=Rank1(0, 2))
+    assert not in_flight.exists()                          # rank 0 does clean up
 
 
 def test_shards_cover_a_batch_once():
