@@ -154,22 +154,28 @@ def ends_job_on_error() -> Iterator[None]:
     try:
         yield
     except SystemExit as exc:
-        if exc.code not in (None, 0):
+        if exc.code not in (None, 0) and (mpi := _running_mpi()) is not None:
             if not isinstance(exc.code, int):             # sys.exit("message"): Python would print it
-                print(exc.code, file=sys.stderr)
-            _abort(exc.code if isinstance(exc.code, int) else 1)
+                sys.stderr.write(f"{exc.code}\n")
+            _abort(mpi, exc.code if isinstance(exc.code, int) else 1)
         raise
     except BaseException:
-        traceback.print_exc()                             # what Python would have printed
-        _abort(1)
+        if (mpi := _running_mpi()) is not None:
+            traceback.print_exc()                         # what Python would have printed
+            _abort(mpi, 1)
         raise
 
 
-def _abort(code: int) -> None:
-    """MPI_Abort(code) when this process is one of several that started MPI; else nothing."""
+def _running_mpi():
+    """mpi4py's MPI module when this process is one of several that started MPI, else None."""
     mpi = sys.modules.get("mpi4py.MPI")
     if mpi is None or not launched() or not mpi.Is_initialized() or mpi.Is_finalized():
-        return
+        return None
+    return mpi
+
+
+def _abort(mpi, code: int) -> None:
+    """End every rank of the job with `code` (MPI_Abort), this one's output flushed first."""
     sys.stdout.flush()
     sys.stderr.flush()
     mpi.COMM_WORLD.Abort(code)

@@ -97,6 +97,20 @@ def test_an_error_on_one_rank_ends_the_job(data, tmp_path):
     assert "MPI_ABORT" in failed.stderr
 
 
+def test_outside_mpiexec_errors_pass_through_unchanged(capsys, monkeypatch):
+    from rnnlab.train.distributed import ends_job_on_error
+    for v in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS"):
+        monkeypatch.delenv(v, raising=False)
+    with pytest.raises(SystemExit) as exit_:
+        with ends_job_on_error():
+            raise SystemExit(2)
+    assert exit_.value.code == 2
+    with pytest.raises(KeyError):
+        with ends_job_on_error():
+            raise KeyError("k")
+    assert capsys.readouterr().err == ""                       # Python shows it, once
+
+
 def test_one_process_pieces():
     comm = Comm()
     assert (comm.rank, comm.size, comm.is_root) == (0, 1, True)
