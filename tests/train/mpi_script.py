@@ -35,7 +35,7 @@ def main() -> None:
     die, fail = (int(sys.argv[sys.argv.index(o) + 1]) if o in sys.argv else None
                  for o in ("--die-at-step", "--fail-at-step"))
     rank = int(os.environ.get("OMPI_COMM_WORLD_RANK", os.environ.get("PMI_RANK", "0")))
-    if (die or fail) is not None and rank == 1:
+    if (die is not None or fail is not None) and rank == 1:
         from rnnlab.models import LanguageModel, SequenceClassifier, Tagger
         for cls in (LanguageModel, SequenceClassifier, Tagger):
             original, calls = cls.forward_backward, [0]

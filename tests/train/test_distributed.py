@@ -1,8 +1,8 @@
 """Data-parallel training on MPI: `mpiexec -n 2` and one process, same global batches, end with
 the same weights (float32, 1e-5 relative) for a language model, a tagger and a classifier; a
 rank killed mid-run, or one that raises, ends the job with an error, and the job resumes from
-the last checkpoint to the same weights. Skipped without mpi4py and an mpiexec (`pip install "rnnlab[mpi]"`);
-`.ci/run` installs them."""
+the last checkpoint to the same weights. Skipped without mpi4py and an mpiexec
+(`pip install "rnnlab[mpi]"`); `.ci/run` installs them."""
 
 import os
 import shutil
@@ -140,7 +140,7 @@ def test_only_rank_0_cleans_the_run_directory(tmp_path):
     from rnnlab.recipes.language_model import StreamTask
     from rnnlab.train import TrainConfig, train
 
-    class Rank1(_Fake):
+    class SetUpOnly(_Fake):
         def barrier(self):                                 # past the set-up: enough
             raise _Stop
 
@@ -149,10 +149,10 @@ def test_only_rank_0_cleans_the_run_directory(tmp_path):
     in_flight = tmp_path / ".metrics.jsonl.0123456789ab.tmp"
     in_flight.write_text("rank 0 writing")
     with pytest.raises(_Stop):
-        train(model, task, TrainConfig(epochs=1), tmp_path, progress=False, comm=Rank1(1, 2))
+        train(model, task, TrainConfig(epochs=1), tmp_path, progress=False, comm=SetUpOnly(1, 2))
     assert in_flight.exists()
     with pytest.raises(_Stop):
-        train(model, task, TrainConfig(epochs=1), tmp_path, progress=False, comm=Rank1(0, 2))
+        train(model, task, TrainConfig(epochs=1), tmp_path, progress=False, comm=SetUpOnly(0, 2))
     assert not in_flight.exists()                          # rank 0 does clean up
 
 
