@@ -37,6 +37,13 @@ class Timer:
         self.seconds = time.perf_counter() - self.t0
 
 
+def annealed(train: dict, epochs: int) -> dict:
+    """Training settings `train` run for `epochs` epochs, the rate annealed to 0 over them
+    (cosine), patience off: the end point is fixed, not picked by a stopping rule."""
+    return {**train, "epochs": epochs, "schedule": "cosine", "schedule_args": {"total_epochs": epochs},
+            "patience": None}
+
+
 def report(name: str, result: dict) -> None:
     """Print the result and keep it in benchmarks/results/NAME.json."""
     from rnnlab.recipes.bench import _blas_kernels, _cpu_name, _vector_isa

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import argparse
 
-from _common import RESULTS, Timer, need, report
+from _common import RESULTS, Timer, annealed, need, report
 
 from rnnlab.data.segmentation import read_segmented
 from rnnlab.recipes.common import load_model
@@ -55,7 +55,7 @@ def main() -> None:
                 "word_dropout": args.word_dropout}
     train_settings = {**TRAIN, "lr": args.lr}
     if args.cosine:
-        train_settings.update(schedule="cosine", schedule_args={"total_epochs": TRAIN["epochs"]}, patience=None)
+        train_settings = annealed(train_settings, TRAIN["epochs"])
     name = f"zh_gsdsimp_segmentation_{'crf' if settings['crf'] else 'softmax'}_bigram{args.bigram_dim}"
     name += "".join(f"_{k}{settings[k]}" for k in ("dropout", "hidden_size", "num_layers", "min_freq", "word_dropout")
                     if settings[k] != SETTINGS[k])

@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import statistics
 
-from _common import RESULTS, Timer, need, report
+from _common import RESULTS, Timer, annealed, need, report
 
 from rnnlab.recipes.common import load_model
 from rnnlab.recipes.speech import Augment, evaluate_speech, train_speech
@@ -76,8 +76,7 @@ def main() -> None:
         train = TRAIN
         if args.cosine:
             variant += f"_cosine{args.cosine}"
-            train = {**TRAIN, "epochs": args.cosine, "schedule": "cosine",
-                     "schedule_args": {"total_epochs": args.cosine}, "patience": None}
+            train = annealed(TRAIN, args.cosine)
             out["train"] = train
         for speaker in args.speakers:
             model, info = run(f"cmvn{variant}_without_{speaker}", fsdd / "recordings", args.minutes, args.seed,

@@ -98,8 +98,8 @@ def test_an_error_on_one_rank_ends_the_job(data, tmp_path):
 
 
 def test_outside_mpiexec_errors_pass_through_unchanged(capsys, monkeypatch):
-    from rnnlab.train.distributed import ends_job_on_error
-    for v in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS"):
+    from rnnlab.train.distributed import LAUNCH_VARS, ends_job_on_error
+    for v in LAUNCH_VARS:
         monkeypatch.delenv(v, raising=False)
     with pytest.raises(SystemExit) as exit_:
         with ends_job_on_error():
