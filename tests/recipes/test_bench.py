@@ -18,7 +18,14 @@ def test_flops_count_the_gemms():
     assert bench.network_flops("RNN", 8, 1, 1, "stream") == 2 * 8 * 16
 
 
-def test_bench_point_times_every_available_peer():
+@pytest.fixture
+def no_pauses(monkeypatch):
+    """bench's pauses between timed calls (they let the machine settle) skipped: these tests
+    check what is timed and reported, not how well."""
+    monkeypatch.setattr(bench.time, "sleep", lambda s: None)
+
+
+def test_bench_point_times_every_available_peer(no_pauses):
     peers = bench.available_peers()
     for mode in bench.MODES:
         row = bench.bench_point("GRU", 8, 1, 4, mode, rounds=1, peers=peers, threads=1)
@@ -70,7 +77,7 @@ def test_one_slow_call_does_not_leave_one_call_a_round(monkeypatch):
     assert bench._calls_per_round(clock.taking([0.02] + [1e-3] * 10)) == 50
 
 
-def test_run_bench_report_and_errors():
+def test_run_bench_report_and_errors(no_pauses):
     rows = []
     rep = bench.run_bench(("RNN",), (8,), (1, 2), (3,), ("inference", "stream"), rounds=1, threads=1,
                           peers=[], memory=False, on_row=lambda r, peak: rows.append(r))
@@ -130,7 +137,7 @@ def test_rnn_training_memory_holds_one_chunk_of_gate_gradients():
     assert peaks[2] / saved[2] < 2.2
 
 
-def test_bench_command(tmp_path):
+def test_bench_command(tmp_path, no_pauses):
     out = tmp_path / "table.md"
     res = CliRunner().invoke(cli, ["bench", "--cells", "LSTM", "--hidden-sizes", "8", "--batch-sizes", "1", "--steps", "3",
                                    "--rounds", "1", "--no-memory", "--out", str(out)])
@@ -140,7 +147,7 @@ def test_bench_command(tmp_path):
     assert res.exit_code == 2 and "--hidden" in res.output
 
 
-def test_issue7_kinds_run_without_peers():
+def test_issue7_kinds_run_without_peers(no_pauses):
     for kind in ("LSTM_LN", "GRU_LN", "CLOCKWORK", "DG_LSTM", "LSTM_ZONEOUT"):
         for mode in bench.MODES:
             row = bench.bench_point(kind, 8, 1, 3, mode, rounds=1, peers=bench.available_peers(), threads=1)
