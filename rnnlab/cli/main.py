@@ -426,22 +426,28 @@ def train_translator_cmd(pairs_file, reverse, tutorial, max_tokens, min_freq, ma
 @click.option("--n-mels", type=POSITIVE, default=40, show_default=True)
 @click.option("--n-mfcc", type=POSITIVE, default=13, show_default=True)
 @click.option("--no-deltas", is_flag=True, help="No first and second time derivatives.")
+@click.option("--preemphasis", type=float, default=0.0, show_default=True,
+              help="Filter y[n] - A y[n-1] before the spectrum (HTK and Kaldi: 0.97); 0: none.")
 @click.option("--per-utterance-norm", is_flag=True, help="Normalise each utterance by its own mean and variance.")
 @click.option("--stack", type=POSITIVE, default=2, show_default=True, help="Frames side by side (and the stride).")
 @click.option("--batch-size", type=POSITIVE, default=32, show_default=True)
 @click.option("--noise-snr", default=None, metavar="LOW,HIGH", help="Augment: white noise at an SNR (dB) drawn from LOW..HIGH.")
 @click.option("--speed", default=None, metavar="LOW,HIGH", help="Augment: a speed factor drawn from LOW..HIGH, e.g. 0.9,1.1.")
 @click.option("--spec-augment", is_flag=True, help="Augment: SpecAugment time and frequency masks.")
+@click.option("--gain-db", default=None, metavar="LOW,HIGH",
+              help="Augment: recordings made louder or quieter by a gain (dB) drawn from LOW..HIGH before joining.")
 @train_options
 def train_speech_cmd(data, transcripts, exclude, held_out_speaker, connected, feature, n_mels, n_mfcc, no_deltas,
-                     per_utterance_norm, stack, batch_size, noise_snr, speed, spec_augment, **kw):
+                     preemphasis, per_utterance_norm, stack, batch_size, noise_snr, speed, spec_augment, gain_db, **kw):
     """Speech recognition with CTC: a BiLSTM/BiGRU on MFCC or log-mel features of the WAV files in
     DATA (a folder, or a list of paths)."""
     from ..recipes.speech import Augment, train_speech
-    augment = Augment(_pair(noise_snr, "--noise-snr"), _pair(speed, "--speed"), spec_augment)
+    augment = Augment(_pair(noise_snr, "--noise-snr"), _pair(speed, "--speed"), spec_augment,
+                      _pair(gain_db, "--gain-db"))
     result = train_speech(data, kw["run_dir"] or Path("runs/speech"), transcripts=transcripts, exclude=exclude,
                           held_out_speaker=held_out_speaker, connected=connected, feature=feature, n_mels=n_mels,
-                          n_mfcc=n_mfcc, deltas=not no_deltas, per_utterance_norm=per_utterance_norm, stack=stack,
+                          n_mfcc=n_mfcc, deltas=not no_deltas, preemphasis=preemphasis,
+                          per_utterance_norm=per_utterance_norm, stack=stack,
                           dropout=_given(kw["dropout"], 0.2), batch_size=batch_size, augment=augment,
                           train_config=_train_config(kw, epochs=20, lr=1e-3), **_rnn_kw(kw, 128, 2))
     _report(result)

@@ -6,6 +6,8 @@ Dataset's naming, with connected-digit utterances joined from single recordings.
 Features are (frames, dims), float32: 25 ms windows every 10 ms; `logmel` is log(mel power +
 1e-6) over `n_mels` bands; `mfcc` the first `n_mfcc` cepstral coefficients of the log-mel
 spectrum; `deltas` appends the first and second time derivatives (librosa.feature.delta).
+`preemphasis` > 0 first filters the signal y[n] - a y[n-1] (HTK and Kaldi use 0.97): a DC
+offset and low hum are taken out, which normalising the features cannot do.
 """
 
 from __future__ import annotations
@@ -61,10 +63,13 @@ class FeatureConfig:
     deltas: bool = True                       # append first and second time derivatives
     window_ms: float = 25.0
     hop_ms: float = 10.0
+    preemphasis: float = 0.0                  # a in y[n] - a y[n-1] before the spectrum; 0: none
 
     def __post_init__(self) -> None:
         if self.kind not in FEATURES:
             raise ConfigError(f"features: expected one of {FEATURES}, got {self.kind!r}")
+        if not 0.0 <= self.preemphasis < 1.0:
+            raise ConfigError(f"preemphasis: expected a coefficient in [0, 1), got {self.preemphasis!r}")
         if self.kind == "mfcc" and not 0 < self.n_mfcc <= self.n_mels:
             raise ConfigError(f"n_mfcc: expected 1..n_mels ({self.n_mels}), got {self.n_mfcc}")
 
@@ -80,6 +85,8 @@ def features(signal: np.ndarray, rate: int, cfg: FeatureConfig) -> np.ndarray:
     y = np.asarray(signal, dtype=np.float32)
     if rate != cfg.sample_rate:
         y = lb.resample(y, orig_sr=rate, target_sr=cfg.sample_rate)
+    if cfg.preemphasis:                                       # y[n] - a y[n-1]
+        y = lb.effects.preemphasis(y, coef=cfg.preemphasis)
     win = int(round(cfg.sample_rate * cfg.window_ms / 1000))
     hop = int(round(cfg.sample_rate * cfg.hop_ms / 1000))
     n_fft = 1 << (win - 1).bit_length()                       # the next power of two

@@ -40,13 +40,17 @@ class Utterance:
 @dataclass
 class Augment:
     """Training-time changes: white noise at an SNR drawn from `noise_snr` (dB, low and high),
-    a speed factor drawn from `speed`, SpecAugment masks."""
+    a speed factor drawn from `speed`, SpecAugment masks, and the recordings made louder or
+    quieter by a gain drawn from `gain_db` (dB) before they are joined, so the low noise between
+    connected digits is heard at other levels beside the speech (as a louder or quieter voice
+    than the training ones would give it)."""
     noise_snr: tuple[float, float] | None = None
     speed: tuple[float, float] | None = None
     spec_augment: bool = False
+    gain_db: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
-        for name in ("noise_snr", "speed"):
+        for name in ("noise_snr", "speed", "gain_db"):
             v = getattr(self, name)
             if v is not None and (len(v) != 2 or v[0] > v[1]):
                 raise ConfigError(f"{name}: expected (low, high), got {v!r}")
@@ -65,15 +69,17 @@ class AudioBank:
             self._cache[path] = read_wav(path)
         return self._cache[path]
 
-    def signal(self, u: Utterance) -> tuple[np.ndarray, int]:
+    def signal(self, u: Utterance, gain: float = 1.0) -> tuple[np.ndarray, int]:
+        """The utterance's samples, its recordings scaled by `gain` (the gaps' noise is not)."""
         if u.gap_seed is None:
-            return self(u.parts[0])
+            y, rate = self(u.parts[0])
+            return (y if gain == 1.0 else (y * gain).astype(np.float32)), rate
         parts = [self(p) for p in u.parts]
         rates = {r for _, r in parts}
         if len(rates) != 1:
             raise DataError(f"recordings: cannot join rates {sorted(rates)} into one utterance")
         rate = rates.pop()
-        return join_digits([s for s, _ in parts], rate, np.random.default_rng(u.gap_seed)), rate
+        return join_digits([s * gain for s, _ in parts], rate, np.random.default_rng(u.gap_seed)), rate
 
 
 def read_recordings(data: str | Path, transcripts: str | Path | None = None) -> list[tuple[Path, tuple[str, ...]]]:
@@ -148,8 +154,9 @@ class SpeechTask:
     valid_feats: list[np.ndarray] | None = field(default=None, repr=False)   # computed once, when first asked
 
     def _features(self, u: Utterance, rng: np.random.Generator | None) -> np.ndarray:
-        y, rate = self.bank.signal(u)
         a = self.augment if rng is not None else Augment()
+        gain = 10 ** (float(rng.uniform(*a.gain_db)) / 20) if a.gain_db is not None else 1.0
+        y, rate = self.bank.signal(u, gain)
         if a.speed is not None:
             y = change_speed(y, float(rng.uniform(*a.speed)))
         if a.noise_snr is not None:
@@ -181,8 +188,9 @@ class SpeechTask:
 def train_speech(data: str | Path, run_dir: str | Path = "runs/speech", *, transcripts: str | Path | None = None,
                  exclude: str | Path | None = None, held_out_speaker: str | None = None, connected: int = 0,
                  feature: str = "mfcc", n_mels: int = 40, n_mfcc: int = 13, deltas: bool = True,
-                 per_utterance_norm: bool = False, stack: int = 2, cell: str = "lstm", hidden_size: int = 128,
-                 num_layers: int = 2, dropout: float = 0.2, batch_size: int = 32, augment: Augment | None = None,
+                 preemphasis: float = 0.0, per_utterance_norm: bool = False, stack: int = 2, cell: str = "lstm",
+                 hidden_size: int = 128, num_layers: int = 2, dropout: float = 0.2, batch_size: int = 32,
+                 augment: Augment | None = None,
                  train_config: TrainConfig | None = None, resume: bool = True, progress: bool = True,
                  regularisers: Regularisers | None = None) -> TrainResult:
     """A BiLSTM/BiGRU acoustic model with CTC on recordings (see the module). `exclude`: a folder
@@ -204,7 +212,7 @@ def train_speech(data: str | Path, run_dir: str | Path = "runs/speech", *, trans
     valid_items = items[::10]
     train_items = [it for i, it in enumerate(items) if i % 10]
     labels = sorted({lab for _, labs in items for lab in labs})
-    fc = FeatureConfig(feature, n_mels=n_mels, n_mfcc=n_mfcc, deltas=deltas)
+    fc = FeatureConfig(feature, n_mels=n_mels, n_mfcc=n_mfcc, deltas=deltas, preemphasis=preemphasis)
     bank = AudioBank()
     norm = Normaliser.fit([features(*bank(p), fc) for p, _ in train_items], per_utterance_norm)
     tc = train_config or TrainConfig(epochs=20, lr=1e-3, clip=5.0)

@@ -61,6 +61,20 @@ def test_features_shapes_and_a_tone_in_its_band():
         FeatureConfig("plp")
 
 
+def test_preemphasis_is_the_first_difference_and_takes_out_a_dc_offset():
+    x = _tone(300)
+    cfg = FeatureConfig("logmel", deltas=False, preemphasis=0.97)
+    by_hand = np.concatenate([x[:1], x[1:] - 0.97 * x[:-1]])                  # y[n] - a y[n-1]
+    got, want = features(x, RATE, cfg), features(by_hand, RATE, FeatureConfig("logmel", deltas=False))
+    np.testing.assert_allclose(got[2:], want[2:], rtol=0, atol=1e-3)          # frames past the first sample
+    dc = np.full(RATE // 2, 0.2, dtype=np.float32)                            # a DC offset, as one FSDD voice has
+    plain = features(dc, RATE, FeatureConfig("logmel", deltas=False))[2:-2, 0]
+    np.testing.assert_allclose(plain - features(dc, RATE, cfg)[2:-2, 0], -2 * np.log(1 - 0.97), atol=0.01)
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ConfigError, match="preemphasis: expected a coefficient in"):
+            FeatureConfig(preemphasis=bad)
+
+
 def test_normaliser():
     rng = np.random.default_rng(0)
     feats = [rng.standard_normal((50, 4)) * 3 + 7 for _ in range(4)]

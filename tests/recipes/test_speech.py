@@ -12,7 +12,8 @@ from click.testing import CliRunner
 from rnnlab.cli import cli
 from rnnlab.data import DataError
 from rnnlab.recipes.common import load_model
-from rnnlab.recipes.speech import Augment, evaluate_speech, read_recordings, train_speech, transcribe
+from rnnlab.recipes.speech import (Augment, AudioBank, Utterance, connected_utterances, evaluate_speech, read_recordings,
+                                   train_speech, transcribe)
 from rnnlab.train import TrainConfig
 
 pytest.importorskip("librosa")
@@ -59,6 +60,19 @@ def test_isolated_digits_learned_and_scored_joined_too(corpus, tmp_path):
     assert transcribe(model, files) == [["2"], ["0"]]
 
 
+def test_a_gain_scales_the_recordings_and_not_the_noise_between_them(corpus):
+    bank = AudioBank()
+    u = connected_utterances(read_recordings(corpus), 1, seed=3)[0]
+    (y1, rate), (y2, _) = bank.signal(u), bank.signal(u, 2.0)
+    parts = [bank(p)[0].astype(np.float64) for p in u.parts]
+    assert len(y1) == len(y2) > sum(len(p) for p in parts)
+    # y2 - y1 is the recordings once over: their energy; the first 50 ms are noise, unchanged
+    np.testing.assert_allclose(np.sum((y2.astype(np.float64) - y1) ** 2), sum(np.sum(p ** 2) for p in parts), rtol=1e-5)
+    np.testing.assert_array_equal(y2[:rate // 20], y1[:rate // 20])
+    single = Utterance(u.parts[:1], u.labels[:1])
+    np.testing.assert_allclose(bank.signal(single, 0.5)[0], 0.5 * bank.signal(single)[0], rtol=1e-6)
+
+
 def test_reading_lists_transcripts_and_errors(corpus, tmp_path):
     listing = tmp_path / "list.txt"
     listing.write_text("".join(f"{corpus.name}/{d}_ann_0.wav\n" for d in PITCH))
@@ -83,9 +97,11 @@ def test_cli(corpus, tmp_path):
     runner = CliRunner()
     res = runner.invoke(cli, ["train-speech", str(corpus), "--run-dir", str(tmp_path / "s"), "--epochs", "1",
                               "--hidden-size", "8", "--num-layers", "1", "--features", "logmel", "--n-mels", "10",
-                              "--held-out-speaker", "cy", "--connected", "8", "--quiet"])
+                              "--held-out-speaker", "cy", "--connected", "8", "--preemphasis", "0.97",
+                              "--gain-db", "-10,10", "--quiet"])
     assert res.exit_code == 0, res.output
     ckpt = str(tmp_path / "s/best.safetensors")
+    assert load_model(ckpt)[0].cfg.features.preemphasis == 0.97             # transcribe filters as training did
     res = runner.invoke(cli, ["transcribe", ckpt, str(corpus / "1_cy_0.wav"), "--beam", "3"])
     assert res.exit_code == 0 and res.output.startswith(str(corpus / "1_cy_0.wav") + "\t")
     res = runner.invoke(cli, ["evaluate", ckpt, str(corpus)])
@@ -102,6 +118,11 @@ def test_cli(corpus, tmp_path):
     assert res.exit_code == 0 and scores["isolated_utterances"] == 3 and "connected_utterances" not in scores
     res = runner.invoke(cli, ["train-speech", str(corpus), "--speed", "fast", "--run-dir", str(tmp_path / "x")])
     assert res.exit_code == 2 and "--speed" in res.output and "LOW,HIGH" in res.output
+    res = runner.invoke(cli, ["train-speech", str(corpus), "--gain-db", "5,-5", "--run-dir", str(tmp_path / "x")])
+    assert res.exit_code == 2 and "gain_db: expected (low, high), got (5.0, -5.0)" in res.output
+    res = runner.invoke(cli, ["train-speech", str(corpus), "--preemphasis", "1.5", "--run-dir", str(tmp_path / "x")])
+    assert res.exit_code == 2 and "preemphasis: expected a coefficient in [0, 1), got 1.5" in res.output
+    assert "Traceback" not in res.output
     res = runner.invoke(cli, ["transcribe", ckpt, str(tmp_path / "missing.wav")])
     assert res.exit_code == 2 and "Traceback" not in res.output
     res = runner.invoke(cli, ["predict", ckpt], input="x\n")
