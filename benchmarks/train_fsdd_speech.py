@@ -13,12 +13,15 @@ recordings, test on 1,000 utterances joined from the fifth's) mean and worst <= 
 
 --minutes is each training run's budget; a run cut short resumes from its run directory
 (benchmarks/results/runs/fsdd_*) when called again. The best speaker-independent result so far
-(docs/benchmarks.md: mean 8.9%, worst 13.2%): `speakers --cosine 20`, no budget.
+(docs/benchmarks.md: mean 8.9%, worst 13.2%): `speakers --cosine 20`, no budget. Probes on the
+worst voices, each one change to that (`--dropout 0.5`, `--preemphasis 0.97`, `--gain-db -15 15`),
+left jackson at 13.9-18.1 (results fsdd_speakers_dropout0.5_*, *_preemphasis0.97_*, *_probes_*).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 
 from _common import RESULTS, Timer, annealed, need, report
@@ -60,6 +63,12 @@ def main() -> None:
                     help="speakers: the features (not mfcc: named in the runs and the result)")
     ap.add_argument("--cosine", type=int, default=0, metavar="EPOCHS",
                     help="speakers: train EPOCHS epochs, the rate annealed to 0 (cosine), no patience")
+    ap.add_argument("--dropout", type=float, default=SETTINGS["dropout"],
+                    help="speakers: the dropout (not 0.2: named in the runs and the result)")
+    ap.add_argument("--preemphasis", type=float, default=0.0,
+                    help="speakers: y[n] - A y[n-1] before the features (not 0: named in the runs and the result)")
+    ap.add_argument("--gain-db", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
+                    help="speakers: augment with recordings louder or quieter by LOW..HIGH dB (named in the runs)")
     args = ap.parse_args()
     fsdd = need("fsdd")
     out = {"settings": {**SETTINGS, "augment": AUGMENT.__dict__}, "train": TRAIN, "seed": args.seed,
@@ -74,21 +83,32 @@ def main() -> None:
         per = {}
         variant = "" if args.features == SETTINGS["feature"] else f"_{args.features}"
         train = TRAIN
+        if args.dropout != SETTINGS["dropout"]:
+            variant += f"_dropout{args.dropout:g}"
+        if args.preemphasis:
+            variant += f"_preemphasis{args.preemphasis:g}"
+        augment = SPEAKER_AUGMENT
+        if args.gain_db:
+            variant += f"_gain{args.gain_db[0]:g}_{args.gain_db[1]:g}"
+            augment = dataclasses.replace(SPEAKER_AUGMENT, gain_db=tuple(args.gain_db))
         if args.cosine:
             variant += f"_cosine{args.cosine}"
             train = annealed(TRAIN, args.cosine)
             out["train"] = train
         for speaker in args.speakers:
             model, info = run(f"cmvn{variant}_without_{speaker}", fsdd / "recordings", args.minutes, args.seed,
-                              SPEAKER_AUGMENT, train, held_out_speaker=speaker, connected=args.connected,
-                              **{**SPEAKER_SETTINGS, "feature": args.features})
+                              augment, train, held_out_speaker=speaker, connected=args.connected,
+                              **{**SPEAKER_SETTINGS, "feature": args.features, "dropout": args.dropout,
+                                 "preemphasis": args.preemphasis})
             listing = RESULTS / "runs" / f"fsdd_{speaker}.txt"
             listing.write_text("".join(f"{p}\n" for p in sorted((fsdd / "recordings").glob(f"*_{speaker}_*.wav"))))
             per[speaker] = {**info, "greedy": evaluate_speech(model, listing, connected=1000, seed=0)}
             print(speaker, per[speaker]["greedy"], flush=True)
         rates = [v["greedy"]["connected_error_rate"] for v in per.values()]
         out["speakers"] = per
-        out["speaker_settings"] = {**SPEAKER_SETTINGS, "feature": args.features, "augment": SPEAKER_AUGMENT.__dict__}
+        out["speaker_settings"] = {**SPEAKER_SETTINGS, "feature": args.features, "dropout": args.dropout,
+                                   "preemphasis": args.preemphasis,
+                                   "augment": augment.__dict__}
         out["connected_error_rate_mean"], out["connected_error_rate_worst"] = statistics.mean(rates), max(rates)
         if args.speakers != SPEAKERS:
             variant += "_" + "_".join(args.speakers)
