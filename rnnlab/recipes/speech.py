@@ -190,9 +190,8 @@ def train_speech(data: str | Path, run_dir: str | Path = "runs/speech", *, trans
                  feature: str = "mfcc", n_mels: int = 40, n_mfcc: int = 13, deltas: bool = True,
                  preemphasis: float = 0.0, per_utterance_norm: bool = False, stack: int = 2, cell: str = "lstm",
                  hidden_size: int = 128, num_layers: int = 2, dropout: float = 0.2, batch_size: int = 32,
-                 augment: Augment | None = None,
-                 train_config: TrainConfig | None = None, resume: bool = True, progress: bool = True,
-                 regularisers: Regularisers | None = None) -> TrainResult:
+                 augment: Augment | None = None, train_config: TrainConfig | None = None, resume: bool = True,
+                 progress: bool = True, regularisers: Regularisers | None = None) -> TrainResult:
     """A BiLSTM/BiGRU acoustic model with CTC on recordings (see the module). `exclude`: a folder
     or list of recordings never trained on (e.g. FSDD's splits/test.txt); `held_out_speaker`:
     an FSDD speaker left out; `connected` > 0: that many connected-digit utterances an epoch."""
