@@ -9,7 +9,8 @@ digit error rate <= 3% greedy, beam reported; speaker-independent (train on four
 recordings, test on 1,000 utterances joined from the fifth's) mean and worst <= 10%.
 
     python benchmarks/train_fsdd_speech.py isolated|connected|speakers [--minutes 20] [--seed 0]
-        [--speakers jackson lucas] [--features logmel] [--cosine 20]
+        [--speakers jackson lucas] [--features logmel] [--cosine 20] [--dropout 0.5]
+        [--preemphasis 0.97] [--gain-db -15 15]
 
 --minutes is each training run's budget; a run cut short resumes from its run directory
 (benchmarks/results/runs/fsdd_*) when called again. The best speaker-independent result so far
@@ -95,20 +96,18 @@ def main() -> None:
             variant += f"_cosine{args.cosine}"
             train = annealed(TRAIN, args.cosine)
             out["train"] = train
+        chosen = {**SPEAKER_SETTINGS, "feature": args.features, "dropout": args.dropout,
+                  "preemphasis": args.preemphasis}
         for speaker in args.speakers:
             model, info = run(f"cmvn{variant}_without_{speaker}", fsdd / "recordings", args.minutes, args.seed,
-                              augment, train, held_out_speaker=speaker, connected=args.connected,
-                              **{**SPEAKER_SETTINGS, "feature": args.features, "dropout": args.dropout,
-                                 "preemphasis": args.preemphasis})
+                              augment, train, held_out_speaker=speaker, connected=args.connected, **chosen)
             listing = RESULTS / "runs" / f"fsdd_{speaker}.txt"
             listing.write_text("".join(f"{p}\n" for p in sorted((fsdd / "recordings").glob(f"*_{speaker}_*.wav"))))
             per[speaker] = {**info, "greedy": evaluate_speech(model, listing, connected=1000, seed=0)}
             print(speaker, per[speaker]["greedy"], flush=True)
         rates = [v["greedy"]["connected_error_rate"] for v in per.values()]
         out["speakers"] = per
-        out["speaker_settings"] = {**SPEAKER_SETTINGS, "feature": args.features, "dropout": args.dropout,
-                                   "preemphasis": args.preemphasis,
-                                   "augment": augment.__dict__}
+        out["speaker_settings"] = {**chosen, "augment": augment.__dict__}
         out["connected_error_rate_mean"], out["connected_error_rate_worst"] = statistics.mean(rates), max(rates)
         if args.speakers != SPEAKERS:
             variant += "_" + "_".join(args.speakers)
