@@ -2,32 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from .errors import DTypeError
 
 
-def numeric_grad(f: Callable[[], float], a: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+def numeric_grad(f: Callable[[], float], a: np.ndarray, eps: float = 1e-6, *,
+                 at: Sequence[tuple[int, ...]] | None = None) -> np.ndarray:
     """d f / d a by central differences, perturbing `a` in place (and restoring it).
 
-    `f` takes no arguments and reads `a` through a closure; use float64 arrays.
+    `f` takes no arguments and reads `a` through a closure; use float64 arrays. `at`, a list of
+    index tuples, differentiates only those entries (a sample of a large array) and returns
+    their derivatives as a 1-D array, in that order.
     """
     if a.dtype != np.float64:
         raise DTypeError(f"a: expected float64 for finite differences, got {a.dtype}")
-    g = np.zeros_like(a)
-    it = np.nditer(a, flags=["multi_index"])
-    for _ in it:
-        i = it.multi_index
+    where = list(np.ndindex(a.shape)) if at is None else [tuple(i) for i in at]
+    d = np.empty(len(where))
+    for k, i in enumerate(where):
         old = a[i]
         a[i] = old + eps
         fp = f()
         a[i] = old - eps
         fm = f()
         a[i] = old
-        g[i] = (fp - fm) / (2 * eps)
-    return g
+        d[k] = (fp - fm) / (2 * eps)                  # central difference
+    return d.reshape(a.shape) if at is None else d
 
 
 def max_rel_error(analytic: np.ndarray, numeric: np.ndarray) -> float:
