@@ -25,5 +25,6 @@ def test_readme_is_a_first_page():
     readme = (ROOT / "README.md").read_text()
     assert len(readme.splitlines()) <= 250
     assert "session" not in readme.lower()
-    for needed in ("pip install . && python -m rnnlab train-lm", 'pip install "torch==2.13.0" -e ".[test]" && python -m pytest'):
+    for needed in ("pip install . && python -m rnnlab train-lm", 'pip install "torch==2.13.0" -e ".[test]" && python -m pytest -n 2'):
         assert needed in readme
+    assert "python -m pytest -n 2 " in (ROOT / ".ci" / "run").read_text()      # CI runs the README's command
