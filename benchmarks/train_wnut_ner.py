@@ -85,7 +85,7 @@ def main() -> None:
                    "min": min(f), "max": max(f), "seeds": args.seeds} for v, f in scores.items()}
     report(args.name, {"settings": settings, "train": {**train, "max_minutes": args.minutes},
                        "trained_on": "train + dev" if args.train_on_dev else "train",
-                          "summary": summary, "runs": runs})
+                       "summary": summary, "runs": runs})
 
 
 if __name__ == "__main__":

@@ -25,7 +25,8 @@ def check_close(analytic, numeric, what):
 def covering_entries(shape: tuple[int, ...], rng: np.random.Generator) -> list[tuple[int, ...]]:
     """Entries of an array of `shape` that touch every index of every axis at least once (each
     row, each column, ...), the other coordinates drawn at random: a gate's block of rows, one
-    unit or one embedding row whose gradient is wrong is always among them."""
+    unit or one embedding row whose gradient is wrong is always among them; one wrong entry
+    alone only by chance (other tests draw other entries)."""
     picked = set()
     for axis, n in enumerate(shape):
         for i in range(n):
