@@ -8,9 +8,9 @@ Data: ../shared/data/ud_chinese_gsdsimp: the training sentences' words
 (.conllu, 500 each). Published end-to-end systems on raw text: UDPipe 2 90.3, Stanza 92.1.
 Target: 93.
 
-    python benchmarks/train_chinese_segmentation.py [--minutes 20] [--seed 0] [--no-crf] [--bigram-dim 0]
+    python benchmarks/train_chinese_segmentation.py [--minutes 20] [--seed 0 [1 2]] [--no-crf] [--bigram-dim 0]
         [--dropout 0.5] [--hidden-size 256] [--num-layers 2] [--min-freq 2] [--word-dropout 0.05]
-        [--lr 2e-3] [--cosine]
+        [--embedding-init-std 0.05] [--lr 2e-3] [--cosine] [--epochs 30]
 
 --cosine anneals the learning rate to 0 over the epochs (patience then off). The best recorded
 recipe (docs/benchmarks.md; 93.0, 90.3 and 93.2 with seeds 0-2): --num-layers 2 --dropout 0.5
@@ -27,18 +27,19 @@ from _common import RESULTS, Timer, annealed, need, report
 
 from rnnlab.data.segmentation import read_segmented
 from rnnlab.recipes.common import load_model
-from rnnlab.recipes.tagger import evaluate_tagger, train_tagger
+from rnnlab.recipes.tagger import evaluate_tagger, evaluate_tagger_ensemble, train_tagger
 from rnnlab.train import TrainConfig
 
 SETTINGS = dict(scheme="bmes", cell="lstm", hidden_size=200, num_layers=1, word_dim=100, char_hidden=0,
-                bigram_dim=50, dropout=0.3, min_freq=1, word_dropout=0.0, batch_size=16)
+                bigram_dim=50, dropout=0.3, min_freq=1, word_dropout=0.0, embedding_init_std=1.0, batch_size=16)
 TRAIN = dict(epochs=30, optimizer="adam", lr=1e-3, clip=5.0, patience=4, monitor="word_f1")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--minutes", type=float, default=None, help="the training budget")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, nargs="+", default=[0],
+                    help="one run per seed; with several, their models' ensemble is scored too")
     ap.add_argument("--no-crf", action="store_true", help="a softmax per character instead of the CRF")
     ap.add_argument("--bigram-dim", type=int, default=SETTINGS["bigram_dim"])
     ap.add_argument("--dropout", type=float, default=SETTINGS["dropout"])
@@ -46,34 +47,45 @@ def main() -> None:
     ap.add_argument("--num-layers", type=int, default=SETTINGS["num_layers"])
     ap.add_argument("--min-freq", type=int, default=SETTINGS["min_freq"])
     ap.add_argument("--word-dropout", type=float, default=SETTINGS["word_dropout"], help="characters made <unk>")
+    ap.add_argument("--embedding-init-std", type=float, default=SETTINGS["embedding_init_std"],
+                    help="the embeddings start at N(0, std^2)")
     ap.add_argument("--lr", type=float, default=TRAIN["lr"])
     ap.add_argument("--cosine", action="store_true", help="anneal the rate to 0 over the epochs")
+    ap.add_argument("--epochs", type=int, default=TRAIN["epochs"], help="the most epochs (with --cosine: all of them)")
     args = ap.parse_args()
     ud = need("ud_chinese_gsdsimp")
     settings = {**SETTINGS, "bigram_dim": args.bigram_dim, "crf": not args.no_crf, "dropout": args.dropout,
                 "hidden_size": args.hidden_size, "num_layers": args.num_layers, "min_freq": args.min_freq,
-                "word_dropout": args.word_dropout}
-    train_settings = {**TRAIN, "lr": args.lr}
+                "word_dropout": args.word_dropout, "embedding_init_std": args.embedding_init_std}
+    train_settings = {**TRAIN, "lr": args.lr, "epochs": args.epochs}
     if args.cosine:
-        train_settings = annealed(train_settings, TRAIN["epochs"])
+        train_settings = annealed(train_settings, args.epochs)
     name = f"zh_gsdsimp_segmentation_{'crf' if settings['crf'] else 'softmax'}_bigram{args.bigram_dim}"
-    name += "".join(f"_{k}{settings[k]}" for k in ("dropout", "hidden_size", "num_layers", "min_freq", "word_dropout")
+    name += "".join(f"_{k}{settings[k]}" for k in ("dropout", "hidden_size", "num_layers", "min_freq", "word_dropout",
+                                                        "embedding_init_std")
                     if settings[k] != SETTINGS[k])
     name += (f"_lr{args.lr:g}" if args.lr != TRAIN["lr"] else "") + ("_cosine" if args.cosine else "")
-    train = ud / "zh_gsdsimp-ud-train.iob2"
-    with Timer() as t:
-        r = train_tagger(train, ud / "zh_gsdsimp-ud-dev.conllu", RESULTS / "runs" / f"{name}_seed{args.seed}",
-                         train_config=TrainConfig(**train_settings, seed=args.seed, max_minutes=args.minutes),
-                         progress=False, **settings)
+    name += f"_epochs{args.epochs}" if args.epochs != TRAIN["epochs"] else ""
+    train, dev, test = (ud / f"zh_gsdsimp-ud-{part}" for part in ("train.iob2", "dev.conllu", "test.conllu"))
     known = {w for s in read_segmented(train) for w in s}
-    model, _ = load_model(r.best_checkpoint)
-    report(name + (f"_seed{args.seed}" if args.seed else ""),       # seed 0: the name alone
-           {"settings": settings, "train": {**train_settings, "seed": args.seed, "max_minutes": args.minutes},
-            "epochs_run": r.epochs_run, "stopped": r.stopped, "wall_seconds": t.seconds,
-            "history": r.history,
-            "dev": evaluate_tagger(model, ud / "zh_gsdsimp-ud-dev.conllu", known=known),
-            "test": evaluate_tagger(model, ud / "zh_gsdsimp-ud-test.conllu", known=known)})
-
+    models = []
+    for seed in args.seed:
+        with Timer() as t:
+            r = train_tagger(train, dev, RESULTS / "runs" / f"{name}_seed{seed}",
+                             train_config=TrainConfig(**train_settings, seed=seed, max_minutes=args.minutes),
+                             progress=False, **settings)
+        model, _ = load_model(r.best_checkpoint)
+        models.append(model)
+        report(name + (f"_seed{seed}" if seed else ""),                # seed 0: the name alone
+               {"settings": settings, "train": {**train_settings, "seed": seed, "max_minutes": args.minutes},
+                "epochs_run": r.epochs_run, "stopped": r.stopped, "wall_seconds": t.seconds,
+                "history": r.history,
+                "dev": evaluate_tagger(model, dev, known=known), "test": evaluate_tagger(model, test, known=known)})
+    if len(models) > 1:                                                  # the seeds' models together
+        report(f"{name}_ensemble_seeds{'_'.join(map(str, args.seed))}",
+               {"settings": settings, "train": train_settings, "seeds": args.seed,
+                "dev": evaluate_tagger_ensemble(models, dev, known=known),
+                "test": evaluate_tagger_ensemble(models, test, known=known)})
 
 if __name__ == "__main__":
     main()

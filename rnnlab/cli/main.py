@@ -313,19 +313,21 @@ def train_classifier_cmd(train_file, valid_file, bidirectional, pooling, embeddi
               help="> 0: an embedding of each word's casing (lower, Title, UPPER, digits, @mention, #hashtag, URL).")
 @click.option("--word-dropout", type=PROBABILITY, default=0.0, show_default=True,
               help="Training: each word becomes <unk> with this probability.")
+@click.option("--embedding-init-std", type=POSITIVE_FLOAT, default=1.0, show_default=True,
+              help="Every embedding (words, characters, bigrams, casing) starts as N(0, std^2).")
 @click.option("--min-freq", type=POSITIVE, default=2, show_default=True)
 @click.option("--batch-size", type=POSITIVE, default=32, show_default=True)
 @train_options
 def train_tagger_cmd(train_file, valid_file, scheme, crf, column, word_dim, char_dim, char_hidden, bigram_dim,
-                     lowercase, case_dim, word_dropout, min_freq, batch_size, **kw):
+                     lowercase, case_dim, word_dropout, embedding_init_std, min_freq, batch_size, **kw):
     """Bidirectional tagger (word embeddings + character BiLSTM, softmax or CRF): POS tags,
     named entities or Chinese word segmentation."""
     from ..recipes.tagger import train_tagger
     result = train_tagger(train_file, valid_file, kw["run_dir"] or Path("runs/tagger"), column=column,
                           scheme=scheme, crf=crf, word_dim=word_dim, char_dim=char_dim, char_hidden=char_hidden,
                           bigram_dim=bigram_dim, lowercase=lowercase, case_dim=case_dim, word_dropout=word_dropout,
-                          dropout=_given(kw["dropout"], 0.25), min_freq=min_freq,
-                          batch_size=batch_size, train_config=_train_config(kw, epochs=10, lr=2e-3),
+                          embedding_init_std=embedding_init_std, dropout=_given(kw["dropout"], 0.25),
+                          min_freq=min_freq, batch_size=batch_size, train_config=_train_config(kw, epochs=10, lr=2e-3),
                           **_rnn_kw(kw, 128, 1))
     _report(result)
 

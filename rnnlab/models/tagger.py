@@ -20,12 +20,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import _checks as check
+from .._logspace import logsumexp
 from ..errors import ConfigError
 from ..data.batching import pad_sequences
 from ..data.vocab import Vocab
 from ..init import make_rng
 from ..layers import Dense, Dropout, Embedding
-from ..layers.crf import CRF, SCHEMES, allowed_transitions
+from ..layers.crf import CRF, SCHEMES, CRFParams, allowed_transitions, viterbi
 from ..losses import softmax_cross_entropy
 from ..networks import LSTM
 from .base import (Model, RecurrentConfig, config_from_dict, dataclass_dict, make_rnn, rnn_parameter_floor,
@@ -45,6 +46,7 @@ class TaggerConfig:
     lowercase: bool = False                   # words looked up lower-cased
     case_dim: int = 0                         # > 0: an embedding of each word's casing class
     word_dropout: float = 0.0                 # training: each word becomes <unk> with this probability
+    embedding_init_std: float = 1.0           # N(0, std^2) embeddings (torch's default: 1)
 
     def __post_init__(self) -> None:
         if self.scheme not in ("none", *SCHEMES):
@@ -58,6 +60,7 @@ class TaggerConfig:
         check.positive_int(self.bigram_dim, "bigram_dim", allow_zero=True)
         check.positive_int(self.case_dim, "case_dim", allow_zero=True)
         check.probability(self.word_dropout, "word_dropout")
+        check.number(self.embedding_init_std, "embedding_init_std", 0.0, open_min=True)
 
 
 @dataclass
@@ -112,6 +115,18 @@ def bigram_keys(tokens: list[str]) -> list[str]:
             ((padded[i - 1], padded[i]), (padded[i], padded[i + 1]))]
 
 
+def best_tags(scores: np.ndarray, lengths: np.ndarray, crf: CRFParams | None = None) -> np.ndarray:
+    """(T, B) the best tag ids of (T, B, K) scores: per token, or the Viterbi path under the
+    CRF scores `crf` (0 on padding)."""
+    if crf is None:
+        return scores.argmax(-1)
+    mask = np.arange(len(scores))[:, None] < lengths[None, :]             # (T, B)
+    best = np.zeros(mask.shape, dtype=np.int64)
+    for b, path in enumerate(viterbi(crf, scores, mask)):
+        best[:len(path), b] = path
+    return best
+
+
 class Tagger(Model):
     kind = "tagger"
 
@@ -124,11 +139,14 @@ class Tagger(Model):
         self.bigrams = bigrams if cfg.bigram_dim else None
         self.dtype = check.as_dtype(dtype)
         self.rng = make_rng(rng)
-        self.word_emb = Embedding(len(words), cfg.word_dim, padding_idx=words.pad_id, dtype=self.dtype, rng=self.rng)
+        std = cfg.embedding_init_std
+        self.word_emb = Embedding(len(words), cfg.word_dim, padding_idx=words.pad_id, dtype=self.dtype, rng=self.rng,
+                                  init_std=std)
         d_in = cfg.word_dim
         self.char_emb = self.char_rnn = None
         if cfg.char_hidden:
-            self.char_emb = Embedding(len(chars), cfg.char_dim, padding_idx=chars.pad_id, dtype=self.dtype, rng=self.rng)
+            self.char_emb = Embedding(len(chars), cfg.char_dim, padding_idx=chars.pad_id, dtype=self.dtype,
+                                      rng=self.rng, init_std=std)
             self.char_rnn = LSTM(cfg.char_dim, cfg.char_hidden, bidirectional=True, dtype=self.dtype, rng=self.rng)
             d_in += 2 * cfg.char_hidden
         d_in += 2 * cfg.bigram_dim + cfg.case_dim
@@ -143,10 +161,11 @@ class Tagger(Model):
         self.bigram_emb = None
         if cfg.bigram_dim:
             self.bigram_emb = Embedding(len(bigrams), cfg.bigram_dim, padding_idx=bigrams.pad_id,
-                                        dtype=self.dtype, rng=self.rng)
+                                        dtype=self.dtype, rng=self.rng, init_std=std)
         self.case_emb = None
         if cfg.case_dim:
-            self.case_emb = Embedding(len(CASES), cfg.case_dim, padding_idx=0, dtype=self.dtype, rng=self.rng)
+            self.case_emb = Embedding(len(CASES), cfg.case_dim, padding_idx=0, dtype=self.dtype, rng=self.rng,
+                                      init_std=std)
 
     def modules(self):
         mods = [("word_embedding", self.word_emb)]
@@ -259,13 +278,7 @@ class Tagger(Model):
 
     def _best(self, logits: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """(T, B) the best tag ids: per token, or the CRF's Viterbi path (0 on padding)."""
-        if self.crf is None:
-            return logits.argmax(-1)
-        mask = np.arange(len(logits))[:, None] < lengths[None, :]
-        best = np.zeros(mask.shape, dtype=np.int64)
-        for b, path in enumerate(self.crf.decode(logits, mask)):
-            best[:len(path), b] = path
-        return best
+        return best_tags(logits, lengths, self.crf.params() if self.crf is not None else None)
 
     def forward_backward(self, batch: TagBatch, carry=None):
         logits = self._logits(batch, True)
@@ -298,8 +311,9 @@ class Tagger(Model):
         correct = float(((self._best(logits, batch.lengths) == batch.tags) & mask).sum())
         return {"loss": loss * n, "accuracy": correct}, n, None
 
-    def predict(self, sentences: list[list[str]]) -> list[list[str]]:
-        """Tags of each sentence, in evaluation mode (no dropout) whatever the model's mode."""
+    def tag_scores(self, sentences: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
+        """(T, B, K) per-token tag scores in evaluation mode (no dropout) whatever the model's
+        mode: the CRF's emissions, or a softmax tagger's log-probabilities; and (B,) lengths."""
         batch = self.make_batch(sentences)
         training = self.training
         self.eval()
@@ -307,5 +321,12 @@ class Tagger(Model):
             logits = self._logits(batch, False)
         finally:
             self.train(training)
-        best = self._best(logits, batch.lengths)                         # (T, B)
+        if self.crf is None:                                             # log-softmax over tags
+            logits = logits - logsumexp(logits, -1)[..., None]
+        return logits, batch.lengths
+
+    def predict(self, sentences: list[list[str]]) -> list[list[str]]:
+        """Tags of each sentence, in evaluation mode (no dropout) whatever the model's mode."""
+        scores, lengths = self.tag_scores(sentences)
+        best = self._best(scores, lengths)                               # (T, B)
         return [self.tags.decode(best[:len(s), b]) for b, s in enumerate(sentences)]

@@ -19,10 +19,10 @@ from .. import _checks as check
 from ..data import DataError, Vocab, bucket_batches, read_conll_columns, read_conllu, read_text, split_lines
 from ..data.segmentation import bmes, read_segmented, words_from_bmes
 from ..errors import ConfigError
-from ..layers.crf import allowed_transitions
+from ..layers.crf import CRFParams, allowed_transitions
 from ..metrics import entities, entity_scores, segmentation_scores
 from ..models.base import RecurrentConfig, Regularisers
-from ..models.tagger import Tagger, TaggerConfig, bigram_keys
+from ..models.tagger import Tagger, TaggerConfig, best_tags, bigram_keys
 from ..train import TrainConfig, TrainResult, evaluate, train
 
 Sentences = list[tuple[list[str], list[str]]]
@@ -85,13 +85,14 @@ def train_tagger(train_path: str | Path, valid_path: str | Path, run_dir: str | 
                  hidden_size: int = 128, num_layers: int = 1, word_dim: int = 100, char_dim: int = 32,
                  char_hidden: int | None = None, bigram_dim: int = 0, lowercase: bool = False, case_dim: int = 0,
                  word_dropout: float = 0.0, dropout: float = 0.25, min_freq: int = 2,
-                 batch_size: int = 32, train_config: TrainConfig | None = None, resume: bool = True,
-                 progress: bool = True, regularisers: Regularisers | None = None) -> TrainResult:
+                 embedding_init_std: float = 1.0, batch_size: int = 32, train_config: TrainConfig | None = None,
+                 resume: bool = True, progress: bool = True, regularisers: Regularisers | None = None) -> TrainResult:
     """BiLSTM tagger, with a softmax or a CRF (`crf`) on top; words seen fewer than `min_freq`
     times become <unk> (the character model still reads them). `char_hidden` None: 32, or 0
     (no character model) for "bmes", whose tokens are single characters. `bigram_dim` > 0 adds
     embeddings of each token's left and right bigrams (those seen `min_freq` times); `lowercase`,
-    `case_dim` and `word_dropout` as models.tagger says."""
+    `case_dim` and `word_dropout` as models.tagger says; the embeddings start at
+    N(0, `embedding_init_std`^2)."""
     check.positive_int(batch_size, "batch_size")
     train_sents = read_tagged(train_path, scheme, column)
     valid_sents = read_tagged(valid_path, scheme, column)
@@ -104,7 +105,7 @@ def train_tagger(train_path: str | Path, valid_path: str | Path, run_dir: str | 
         allowed_transitions(tags.itos, scheme)               # every tag of the scheme's form
     cfg = TaggerConfig(word_dim, char_dim, char_hidden,
                        RecurrentConfig.make(cell, hidden_size, num_layers, 0.0, True, regularisers), dropout,
-                       crf, scheme, bigram_dim, lowercase, case_dim, word_dropout)
+                       crf, scheme, bigram_dim, lowercase, case_dim, word_dropout, embedding_init_std)
     bigrams = (Vocab.build((k for ws, _ in train_sents for k in bigram_keys(ws)), min_freq=min_freq)
                if bigram_dim else None)
     tc = train_config or TrainConfig()
@@ -114,13 +115,59 @@ def train_tagger(train_path: str | Path, valid_path: str | Path, run_dir: str | 
                  resume=resume, progress=progress)
 
 
-def _predict_all(model: Tagger, sents: list[list[str]], size: int = 256) -> list[list[str]]:
-    """Tags of every sentence, in batches of similar lengths."""
+def _predict_all(model: Tagger | list[Tagger], sents: list[list[str]], size: int = 256) -> list[list[str]]:
+    """Tags of every sentence by one model or an ensemble (`predict_ensemble`), in batches of
+    similar lengths."""
+    predict = model.predict if isinstance(model, Tagger) else lambda s: predict_ensemble(model, s)
     out: list[list[str] | None] = [None] * len(sents)
     for b in bucket_batches(np.array([len(s) for s in sents]), size):
-        for i, tags in zip(b, model.predict([sents[i] for i in b])):
+        for i, tags in zip(b, predict([sents[i] for i in b])):
             out[i] = tags
     return out
+
+
+def _check_members(models: list[Tagger]) -> Tagger:
+    """The first of several taggers that share their tags, scheme and output layer."""
+    if not models:
+        raise DataError("models: expected at least one tagger, got none")
+    first = models[0]
+    for m in models[1:]:
+        if (m.tags.itos, m.cfg.scheme, m.crf is None) != (first.tags.itos, first.cfg.scheme, first.crf is None):
+            raise DataError(f"models: members must share their tags, scheme and CRF or softmax head; got "
+                            f"{first.tags.itos} {first.cfg.scheme!r} crf={first.crf is not None} and "
+                            f"{m.tags.itos} {m.cfg.scheme!r} crf={m.crf is not None}")
+    return first
+
+
+def predict_ensemble(models: list[Tagger], sentences: list[list[str]]) -> list[list[str]]:
+    """Tags of each sentence by the members' normalised geometric mean. CRF taggers: their
+    emissions and transition scores averaged, then one Viterbi path (the product of linear-chain
+    CRFs' path distributions, renormalised, is the CRF with the averaged scores). Softmax
+    taggers: each token's log-probabilities averaged."""
+    first = _check_members(models)
+    scored = [m.tag_scores(sentences) for m in models]
+    mean = np.mean([e for e, _ in scored], axis=0)                    # (T, B, K)
+    lengths = scored[0][1]
+    crf = None
+    if first.crf is not None:                                           # the CRF scores averaged too
+        params = [m.crf.params() for m in models]
+        crf = CRFParams(*(np.mean([getattr(p, f) for p in params], axis=0) for f in ("start", "end", "trans")))
+    best = best_tags(mean, lengths, crf)                                # (T, B)
+    return [first.tags.decode(best[:len(s), b]) for b, s in enumerate(sentences)]
+
+
+def evaluate_tagger_ensemble(models: list[Tagger], data_path: str | Path, *,
+                             known: set[str] | None = None) -> dict:
+    """The ensemble's token accuracy and entity or word scores (`predict_ensemble`), and each
+    member's own (`evaluate_tagger`) under "members"."""
+    first = _check_members(models)
+    sents = read_tagged(data_path, first.cfg.scheme)
+    check_tags(first, sents, str(data_path))
+    predicted = _predict_all(models, [s for s, _ in sents])
+    gold = [t for _, t in sents]
+    right = sum(p == g for ps, gs in zip(predicted, gold) for p, g in zip(ps, gs))
+    out = {"accuracy": right / sum(len(g) for g in gold), **scheme_scores(models, sents, known, predicted)}
+    return {**out, "members": [evaluate_tagger(m, data_path, known=known) for m in models]}
 
 
 def evaluate_tagger(model: Tagger, data_path: str | Path, *, known: set[str] | None = None) -> dict[str, float]:
@@ -133,12 +180,15 @@ def evaluate_tagger(model: Tagger, data_path: str | Path, *, known: set[str] | N
     return {**out, **scheme_scores(model, sents, known)}
 
 
-def scheme_scores(model: Tagger, sents: Sentences, known: set[str] | None = None) -> dict[str, float]:
-    """entity_* ("iob2") or word_* ("bmes") scores of the model's predictions; none for "none"."""
-    scheme = model.cfg.scheme
+def scheme_scores(model: Tagger | list[Tagger], sents: Sentences, known: set[str] | None = None,
+                  predicted: list[list[str]] | None = None) -> dict[str, float]:
+    """entity_* ("iob2") or word_* ("bmes") scores of the model's (or an ensemble's) predictions,
+    made here unless given; none for "none"."""
+    scheme = (model if isinstance(model, Tagger) else model[0]).cfg.scheme
     if scheme == "none":
         return {}
-    predicted = _predict_all(model, [s for s, _ in sents])
+    if predicted is None:
+        predicted = _predict_all(model, [s for s, _ in sents])
     if scheme == "iob2":
         scores = entity_scores([t for _, t in sents], predicted)
         return {f"entity_{k}": v for k, v in scores.items()}

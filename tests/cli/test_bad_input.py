@@ -51,6 +51,7 @@ CASES = [
     (CLASSIFY + ["--word-dropout", "1"], "--word-dropout"), (CLASSIFY + ["--pooling", "x"], "--pooling"),
     (CLASSIFY + ["--pretrain-epochs", "-1"], "--pretrain-epochs"),
     (TAG + ["--char-hidden", "-1"], "--char-hidden"), (TAG + ["--word-dim", "0"], "--word-dim"),
+    (TAG + ["--embedding-init-std", "0"], "--embedding-init-std"),
     (["sample", CKPT, "--length", "-5"], "--length"), (["sample", CKPT, "--temperature", "0"], "--temperature"),
     (["sample", CKPT, "--top-k", "0"], "--top-k"), (["sample", "{d}/t.txt"], "t.txt"),
     (["evaluate", CKPT, "{d}/t.txt", "--column", "v"], "column"),

@@ -235,9 +235,11 @@ def test_ner_and_segmentation_commands(tmp_path):
 
     seg = tmp_path / "s.txt"
     seg.write_text("我们 是 学生\n老师 好\n" * 10, encoding="utf-8")
-    res = runner.invoke(cli, ["train-tagger", str(seg), str(seg), "--scheme", "bmes", "--crf",
-                              "--run-dir", str(tmp_path / "s"), *common])
+    res = runner.invoke(cli, ["train-tagger", str(seg), str(seg), "--scheme", "bmes", "--crf", "--bigram-dim", "3",
+                              "--embedding-init-std", "0.05", "--run-dir", str(tmp_path / "s"), *common])
     assert res.exit_code == 0, res.output
+    from rnnlab.recipes import load_model
+    assert load_model(tmp_path / "s/best.safetensors")[0].cfg.embedding_init_std == 0.05
     res = runner.invoke(cli, ["segment", str(tmp_path / "s/best.safetensors")], input="我们是学生\n老师好\n")
     assert res.exit_code == 0 and [line.replace(" ", "") for line in res.output.splitlines()] == ["我们是学生", "老师好"]
     res = runner.invoke(cli, ["evaluate", str(tmp_path / "s/best.safetensors"), str(seg)])

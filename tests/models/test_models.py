@@ -126,6 +126,22 @@ def test_tagger_with_casing_lowercase_and_word_dropout_gradcheck():
     assert Tagger.parameter_floor(m.config()) <= m.num_parameters()
 
 
+def test_tagger_embeddings_start_at_the_configured_scale():
+    from rnnlab.models.tagger import bigram_keys
+    words, chars = Vocab.build(str(i) for i in range(400)), Vocab.build("abcdefghij")
+    bigrams = Vocab.build(bigram_keys(list("abcdefghij")))
+    for std in (1.0, 0.05):
+        cfg = TaggerConfig(50, 40, 2, RecurrentConfig("lstm", 3, 1, 0.0, True), bigram_dim=30, case_dim=20,
+                           embedding_init_std=std)
+        m = Tagger(words, chars, Vocab(["X", "Y"]), cfg, bigrams=bigrams, rng=0)
+        for emb in (m.word_emb, m.char_emb, m.bigram_emb, m.case_emb):
+            rows = np.delete(emb.weight, emb.padding_idx, axis=0)       # the padding row stays 0
+            assert abs(rows.std() / std - 1) < 0.1 and not emb.weight[emb.padding_idx].any()
+        assert Tagger.from_config(m.config()).cfg.embedding_init_std == std
+    with pytest.raises(ValueError, match="embedding_init_std: expected a finite number > 0, got 0"):
+        TaggerConfig(embedding_init_std=0)
+
+
 def test_tagger_rejects_an_unknown_scheme_and_tags_outside_it():
     with pytest.raises(ValueError, match="scheme: expected one of"):
         TaggerConfig(scheme="bio")

@@ -100,3 +100,104 @@ def test_scores_and_predictions_never_use_dropout(tmp_path):
     model.eval()
     a, b = evaluate_tagger(model, data), evaluate_tagger(model, data)   # evaluate() left the mode as it was
     assert a == b and not model.training
+
+
+def _random_taggers(crf, n, scheme="iob2"):
+    """n untrained taggers over the same vocabularies, weights drawn from seeds 0..n-1."""
+    from rnnlab.data import Vocab
+    from rnnlab.models.base import RecurrentConfig
+    from rnnlab.models.tagger import Tagger, TaggerConfig
+    words = Vocab.build("Ann Bob Stone lives in Paris Oslo .".split())
+    tags = Vocab(["O", "B-PER", "I-PER", "B-LOC", "I-LOC"])
+    cfg = TaggerConfig(4, 3, 2, RecurrentConfig("lstm", 3, 1, 0.0, True), dropout=0.5, crf=crf, scheme=scheme)
+    return [Tagger(words, Vocab.build("AnBobStlivesPariOl."), tags, cfg, rng=seed, dtype=np.float64)
+            for seed in range(n)]
+
+
+SENTS = [["Ann", "lives", "in", "Paris", "."], ["Bob", "Stone", "in", "Oslo"], ["Cy", "lives"]]
+
+
+@pytest.mark.parametrize("crf", [True, False])
+def test_an_ensemble_of_one_predicts_as_the_model_does(crf):
+    from rnnlab.recipes.tagger import predict_ensemble
+    model, = _random_taggers(crf, 1)
+    model.train()                                        # dropout never reaches predictions
+    assert predict_ensemble([model], SENTS) == model.predict(SENTS)
+
+
+def test_a_crf_ensemble_decodes_the_best_path_of_the_members_mean_score():
+    """Brute force over every allowed path: the ensemble's path has the highest mean of the
+    members' path scores (start + emissions + transitions + end, forbidden moves excluded)."""
+    import itertools
+    from rnnlab.recipes.tagger import predict_ensemble
+    from rnnlab.layers.crf import viterbi
+    models = _random_taggers(True, 3)
+    for m in models:                                     # scores large enough for members to disagree
+        m.crf.transitions *= 30
+        m.crf.start_transitions *= 30
+        m.crf.end_transitions *= 30
+    got = predict_ensemble(models, SENTS)
+    assert all(m.predict(SENTS) != got for m in models)                # no member decides alone
+    scores = [m.tag_scores(SENTS) for m in models]
+    mask = np.arange(len(scores[0][0]))[:, None] < scores[0][1][None, :]
+    one_crf = viterbi(models[0].crf.params(), np.mean([e for e, _ in scores], 0), mask)
+    assert [models[0].tags.decode(p) for p in one_crf] != got         # the transitions' average matters
+    K = len(models[0].tags)
+    for b, sent in enumerate(SENTS):
+        per = []
+        for m in models:
+            e, _ = m.tag_scores([sent])
+            p = m.crf.params()
+            per.append((e[:, 0], p))
+        best, best_path = -np.inf, None
+        for path in itertools.product(range(K), repeat=len(sent)):
+            total = 0.0
+            for e, p in per:
+                s = p.start[path[0]] + p.end[path[-1]] + sum(e[t, y] for t, y in enumerate(path))
+                total += s + sum(p.trans[a, c] for a, c in zip(path, path[1:]))
+            if total > best:
+                best, best_path = total, path
+        assert got[b] == models[0].tags.decode(best_path)
+
+
+def test_a_softmax_ensemble_averages_log_probabilities():
+    """The geometric mean of the members' token distributions, which here differs from the
+    arithmetic mean of their probabilities."""
+    import torch
+    from rnnlab.recipes.tagger import predict_ensemble
+    models = _random_taggers(False, 3)
+    for m, scale in zip(models, (5, 20, 60)):            # members of different confidence
+        m.head.weight *= scale
+        m.head.bias *= scale
+    got = predict_ensemble(models, SENTS)
+    arithmetic = []
+    for b, sent in enumerate(SENTS):
+        logp = []
+        for m in models:
+            m.eval()
+            logits = m._logits(m.make_batch([sent]), False)[:, 0]
+            logp.append(torch.log_softmax(torch.from_numpy(logits), -1).numpy())
+        assert got[b] == models[0].tags.decode(np.mean(logp, 0).argmax(-1))
+        arithmetic.append(models[0].tags.decode(np.exp(logp).mean(0).argmax(-1)))
+    assert arithmetic != got and all(m.predict(SENTS) != got for m in models)
+
+
+def test_evaluate_tagger_ensemble_scores_the_ensemble_and_each_member(tmp_path):
+    from rnnlab.recipes.tagger import evaluate_tagger, evaluate_tagger_ensemble, predict_ensemble
+    data = _ner_file(tmp_path / "ner.conll", n=8)
+    models = _random_taggers(True, 2)
+    one = evaluate_tagger_ensemble(models[:1], data)
+    alone = evaluate_tagger(models[0], data)
+    assert one["members"] == [alone]
+    assert one["accuracy"] == pytest.approx(alone["accuracy"]) and one["entity_f1"] == alone["entity_f1"]
+    two = evaluate_tagger_ensemble(models, data)
+    from rnnlab.recipes.tagger import read_tagged
+    sents = read_tagged(data, "iob2")
+    predicted = predict_ensemble(models, [s for s, _ in sents])
+    right = sum(p == g for (_, gs), ps in zip(sents, predicted) for p, g in zip(ps, gs))
+    assert two["accuracy"] == right / sum(len(s) for s, _ in sents) and len(two["members"]) == 2
+    with pytest.raises(RnnlabError, match="models: expected at least one tagger, got none"):
+        evaluate_tagger_ensemble([], data)
+    softmax, = _random_taggers(False, 1)
+    with pytest.raises(RnnlabError, match="models: members must share their tags, scheme and CRF or softmax head"):
+        predict_ensemble([models[0], softmax], SENTS)
