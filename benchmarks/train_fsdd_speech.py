@@ -10,7 +10,7 @@ recordings, test on 1,000 utterances joined from the fifth's) mean and worst <= 
 
     python benchmarks/train_fsdd_speech.py isolated|connected|speakers [--minutes 20] [--seed 0]
         [--speakers jackson lucas] [--features logmel] [--cosine 20] [--dropout 0.5]
-        [--preemphasis 0.97] [--gain-db -15 15]
+        [--preemphasis 0.97] [--gain-db -15 15] [--vtlp 0.9 1.1]
 
 --minutes is each training run's budget; a run cut short resumes from its run directory
 (benchmarks/results/runs/fsdd_*) when called again. The best speaker-independent result so far
@@ -70,6 +70,8 @@ def main() -> None:
                     help="speakers: y[n] - A y[n-1] before the features (not 0: named in the runs and the result)")
     ap.add_argument("--gain-db", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
                     help="speakers: augment with recordings louder or quieter by LOW..HIGH dB (named in the runs)")
+    ap.add_argument("--vtlp", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
+                    help="speakers: augment with vocal tract length warps drawn from LOW..HIGH (named in the runs)")
     args = ap.parse_args()
     fsdd = need("fsdd")
     out = {"settings": {**SETTINGS, "augment": AUGMENT.__dict__}, "train": TRAIN, "seed": args.seed,
@@ -92,6 +94,9 @@ def main() -> None:
         if args.gain_db:
             variant += f"_gain{args.gain_db[0]:g}_{args.gain_db[1]:g}"
             augment = dataclasses.replace(SPEAKER_AUGMENT, gain_db=tuple(args.gain_db))
+        if args.vtlp:
+            variant += f"_vtlp{args.vtlp[0]:g}_{args.vtlp[1]:g}"
+            augment = dataclasses.replace(augment, vtlp=tuple(args.vtlp))
         if args.cosine:
             variant += f"_cosine{args.cosine}"
             train = annealed(TRAIN, args.cosine)

@@ -438,14 +438,17 @@ def train_translator_cmd(pairs_file, reverse, tutorial, max_tokens, min_freq, ma
 @click.option("--spec-augment", is_flag=True, help="Augment: SpecAugment time and frequency masks.")
 @click.option("--gain-db", default=None, metavar="LOW,HIGH",
               help="Augment: recordings made louder or quieter by a gain (dB) drawn from LOW..HIGH before joining.")
+@click.option("--vtlp", default=None, metavar="LOW,HIGH",
+              help="Augment: frequencies warped by a vocal tract length factor drawn from LOW..HIGH, e.g. 0.9,1.1.")
 @train_options
 def train_speech_cmd(data, transcripts, exclude, held_out_speaker, connected, feature, n_mels, n_mfcc, no_deltas,
-                     preemphasis, per_utterance_norm, stack, batch_size, noise_snr, speed, spec_augment, gain_db, **kw):
+                     preemphasis, per_utterance_norm, stack, batch_size, noise_snr, speed, spec_augment, gain_db,
+                     vtlp, **kw):
     """Speech recognition with CTC: a BiLSTM/BiGRU on MFCC or log-mel features of the WAV files in
     DATA (a folder, or a list of paths)."""
     from ..recipes.speech import Augment, train_speech
     augment = Augment(_pair(noise_snr, "--noise-snr"), _pair(speed, "--speed"), spec_augment,
-                      _pair(gain_db, "--gain-db"))
+                      _pair(gain_db, "--gain-db"), _pair(vtlp, "--vtlp"))
     result = train_speech(data, kw["run_dir"] or Path("runs/speech"), transcripts=transcripts, exclude=exclude,
                           held_out_speaker=held_out_speaker, connected=connected, feature=feature, n_mels=n_mels,
                           n_mfcc=n_mfcc, deltas=not no_deltas, preemphasis=preemphasis,

@@ -43,19 +43,24 @@ class Augment:
     a speed factor drawn from `speed`, SpecAugment masks, and the recordings made louder or
     quieter by a gain drawn from `gain_db` (dB) before they are joined, so the low noise between
     connected digits is heard at other levels beside the speech (as a louder or quieter voice
-    than the training ones would give it)."""
+    than the training ones would give it); `vtlp`: the spectrum's frequencies warped by a factor
+    drawn from it (Jaitly & Hinton 2013's vocal tract length perturbation: the spectrum's
+    formants and harmonics move as with a speed change, but the tempo stays)."""
     noise_snr: tuple[float, float] | None = None
     speed: tuple[float, float] | None = None
     spec_augment: bool = False
     gain_db: tuple[float, float] | None = None
+    vtlp: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
-        for name in ("noise_snr", "speed", "gain_db"):
+        for name in ("noise_snr", "speed", "gain_db", "vtlp"):
             v = getattr(self, name)
             if v is not None and (len(v) != 2 or v[0] > v[1]):
                 raise ConfigError(f"{name}: expected (low, high), got {v!r}")
-        if self.speed is not None and self.speed[0] <= 0:
-            raise ConfigError(f"speed: expected positive factors, got {self.speed!r}")
+        for name in ("speed", "vtlp"):
+            v = getattr(self, name)
+            if v is not None and v[0] <= 0:
+                raise ConfigError(f"{name}: expected positive factors, got {v!r}")
 
 
 class AudioBank:
@@ -161,7 +166,8 @@ class SpeechTask:
             y = change_speed(y, float(rng.uniform(*a.speed)))
         if a.noise_snr is not None:
             y = add_noise(y, float(rng.uniform(*a.noise_snr)), rng)
-        f = features(y, rate, self.model.cfg.features)
+        warp = float(rng.uniform(*a.vtlp)) if a.vtlp is not None else 1.0
+        f = features(y, rate, self.model.cfg.features, warp)
         if a.spec_augment:                                    # masked to the mean: 0 once normalised
             f = spec_augment(f, rng, fill=self.model.cfg.normaliser.centre(f))
         return f

@@ -61,6 +61,39 @@ def test_features_shapes_and_a_tone_in_its_band():
         FeatureConfig("plp")
 
 
+def test_features_are_librosas_mel_spectrogram_unwarped():
+    import librosa
+    x = _tone(700) + 0.1 * np.random.default_rng(0).standard_normal(RATE // 2).astype(np.float32)
+    mel = librosa.feature.melspectrogram(y=x, sr=RATE, n_fft=256, hop_length=80, win_length=200, n_mels=40,
+                                         fmax=RATE / 2)
+    np.testing.assert_allclose(features(x, RATE, FeatureConfig("logmel", deltas=False)), np.log(mel + 1e-6).T,
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_vtlp_moves_a_tone_to_the_band_of_its_warped_frequency():
+    """Jaitly & Hinton's warp: f * alpha below the boundary, a line to the Nyquist frequency
+    above it; a 1 kHz tone warped by 1.2 is read by the filters as 1.2 kHz."""
+    import librosa
+    from rnnlab.data.audio import mel_filterbank, vtlp_warp
+    f = np.linspace(0, 4000, 401)
+    for alpha in (0.8, 1.1, 1.25):
+        w = vtlp_warp(f, alpha, 4000.0, 2400.0)
+        cut = 2400 * min(alpha, 1) / alpha
+        np.testing.assert_allclose(w[f <= cut], alpha * f[f <= cut])
+        assert w[0] == 0 and w[-1] == pytest.approx(4000) and np.all(np.diff(w) > 0)
+        high = f > cut                                         # one straight line above the cut
+        np.testing.assert_allclose(np.diff(w[high], 2), 0, atol=1e-9)
+        assert vtlp_warp(np.array([cut]), alpha, 4000.0, 2400.0)[0] == pytest.approx(2400 * min(alpha, 1))
+    cfg = FeatureConfig("logmel", n_mels=40, deltas=False)
+    np.testing.assert_array_equal(mel_filterbank(cfg, 256), mel_filterbank(cfg, 256, 1.0))
+    centres = librosa.mel_frequencies(42, fmax=RATE / 2)[1:-1]
+    band = lambda lm: centres[int(lm[5:-5].mean(0).argmax())]
+    x = _tone(1000)
+    for alpha in (0.85, 1.0, 1.2):
+        assert abs(band(features(x, RATE, cfg, alpha)) - 1000 * alpha) < 120
+    assert features(x, RATE, FeatureConfig(), 1.1).shape == features(x, RATE, FeatureConfig()).shape
+
+
 def test_preemphasis_is_the_first_difference_and_takes_out_a_dc_offset():
     x = _tone(300)
     cfg = FeatureConfig("logmel", deltas=False, preemphasis=0.97)

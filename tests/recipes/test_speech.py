@@ -98,7 +98,7 @@ def test_cli(corpus, tmp_path):
     res = runner.invoke(cli, ["train-speech", str(corpus), "--run-dir", str(tmp_path / "s"), "--epochs", "1",
                               "--hidden-size", "8", "--num-layers", "1", "--features", "logmel", "--n-mels", "10",
                               "--held-out-speaker", "cy", "--connected", "8", "--preemphasis", "0.97",
-                              "--gain-db", "-10,10", "--quiet"])
+                              "--gain-db", "-10,10", "--vtlp", "0.9,1.1", "--quiet"])
     assert res.exit_code == 0, res.output
     ckpt = str(tmp_path / "s/best.safetensors")
     assert load_model(ckpt)[0].cfg.features.preemphasis == 0.97             # transcribe filters as training did
@@ -120,6 +120,8 @@ def test_cli(corpus, tmp_path):
     assert res.exit_code == 2 and "--speed" in res.output and "LOW,HIGH" in res.output
     res = runner.invoke(cli, ["train-speech", str(corpus), "--gain-db", "5,-5", "--run-dir", str(tmp_path / "x")])
     assert res.exit_code == 2 and "gain_db: expected (low, high), got (5.0, -5.0)" in res.output
+    res = runner.invoke(cli, ["train-speech", str(corpus), "--vtlp", "0,1.1", "--run-dir", str(tmp_path / "x")])
+    assert res.exit_code == 2 and "vtlp: expected positive factors, got (0.0, 1.1)" in res.output
     res = runner.invoke(cli, ["train-speech", str(corpus), "--preemphasis", "1.5", "--run-dir", str(tmp_path / "x")])
     assert res.exit_code == 2 and "preemphasis: expected a coefficient in [0, 1), got 1.5" in res.output
     assert "Traceback" not in res.output
