@@ -218,7 +218,7 @@ def train(model, task: Task, cfg: TrainConfig, run_dir: str | Path, *, resume: b
             raise RnnlabError(f"{last}: this run was started with other settings "
                               f"({', '.join(f'{k}: {saved.get(k)!r} -> {getattr(cfg, k, None)!r}' for k in changed)}); "
                               "use another run directory, or start afresh (--no-resume, resume=False)")
-        if meta.get("config") != json.loads(json.dumps(model.config())):
+        if not _same_model(model, meta.get("config"), arrays):
             raise RnnlabError(f"{last}: this run's model differs ({_config_diff(meta.get('config'), model.config())}); "
                               "use another run directory, or start afresh (--no-resume, resume=False)")
         _restore(model, opt, arrays)
@@ -365,6 +365,22 @@ def _whole_set_metrics(model, task) -> dict[str, float]:
 
 def _reduced(comm: Comm, summed: GradientSum | None) -> tuple[int, int, float]:
     return (comm.size, summed.calls, summed.seconds) if summed is not None else (1, 0, 0.0)
+
+
+def _same_model(model, saved: object, arrays: dict[str, np.ndarray]) -> bool:
+    """Whether a checkpoint's config describes `model`, also when it was written before a
+    config field was added (it is read as it loads: missing fields take their defaults)."""
+    current = json.loads(json.dumps(model.config()))
+    if saved == current:
+        return True
+    cls = type(model)
+    stored = sum(a.size for k, a in arrays.items() if k.startswith("model."))
+    try:
+        if cls.parameter_floor(saved) > stored:            # refused before anything is allocated
+            return False
+        return json.loads(json.dumps(cls.from_config(saved, getattr(model, "dtype", np.float32)).config())) == current
+    except (KeyError, TypeError, AttributeError, ValueError, RnnlabError):
+        return False
 
 
 def _config_diff(old: object, new: dict) -> str:

@@ -223,6 +223,27 @@ def test_a_run_written_before_monitor_existed_resumes(tmp_path):
     assert r2.epochs_run == 3 and r2.best_epoch == lowest["epoch"] and r2.best_score == lowest["val_loss"]
 
 
+def test_a_run_written_before_a_config_field_existed_resumes_and_a_changed_one_is_still_refused(tmp_path):
+    """A checkpoint whose model config lacks fields added since (they take their defaults when
+    it loads) describes the same model; a field at another value than its default does not."""
+    from rnnlab.train import save_checkpoint
+    r = train(*make(), TrainConfig(epochs=1, max_steps_per_epoch=2), tmp_path, progress=False)
+    arrays, meta = load_checkpoint(r.last_checkpoint)
+    for k in ("eos", "init_range"):                     # fields added after the first releases
+        del meta["config"]["model"][k]
+    del meta["config"]["model"]["rnn"]["zoneout"]
+    save_checkpoint(r.last_checkpoint, arrays, meta)
+    assert train(*make(), TrainConfig(epochs=2, max_steps_per_epoch=2), tmp_path, progress=False).epochs_run == 2
+    meta["config"]["model"]["dropout"] = 0.3            # not the model being trained
+    save_checkpoint(r.last_checkpoint, arrays, meta)
+    with pytest.raises(RnnlabError, match=r"model.dropout: 0.3 -> 0.1.*--no-resume"):
+        train(*make(), TrainConfig(epochs=3, max_steps_per_epoch=2), tmp_path, progress=False)
+    meta["config"]["model"] = {"level": "char", "embedding_dim": 10 ** 9}   # would allocate far more than stored
+    save_checkpoint(r.last_checkpoint, arrays, meta)
+    with pytest.raises(RnnlabError, match=r"this run's model differs"):
+        train(*make(), TrainConfig(epochs=3, max_steps_per_epoch=2), tmp_path, progress=False)
+
+
 def test_evaluate_leaves_the_model_in_the_mode_it_found():
     from rnnlab.train import evaluate
     model, task = make()
