@@ -16,7 +16,8 @@ recordings, test on 1,000 utterances joined from the fifth's) mean and worst <= 
 (benchmarks/results/runs/fsdd_*) when called again. The best speaker-independent result so far
 (docs/benchmarks.md: mean 8.9%, worst 13.2%): `speakers --cosine 20`, no budget. Probes on the
 worst voices, each one change to that (`--dropout 0.5`, `--preemphasis 0.97`, `--gain-db -15 15`),
-left jackson at 13.9-18.1 (results fsdd_speakers_dropout0.5_*, *_preemphasis0.97_*, *_probes_*).
+left jackson at 13.9-18.1 (results fsdd_speakers_dropout0.5_*, *_preemphasis0.97_*, *_probes_*);
+`--vtlp 0.9 1.1` with `--minutes 15` stopped after 13 of 20 epochs at 26.2 (*_vtlp0.9_1.1_*).
 """
 
 from __future__ import annotations
