@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import RnnlabError
-from ..train.checkpoint import CheckpointError, load_checkpoint
+from ..train.checkpoint import CheckpointError, load_checkpoint, stored_parameters
 
 
 def load_model(path: str | Path, expect_kind: str | None = None):
@@ -32,7 +32,7 @@ def load_model(path: str | Path, expect_kind: str | None = None):
         except (KeyError, TypeError, AttributeError, ValueError, RnnlabError) as exc:
             raise CheckpointError(f"{path}: its config does not describe a {kind} ({_short(exc)})") from None
     floor = from_config(cls.parameter_floor)
-    stored = sum(a.size for k, a in arrays.items() if k.startswith("model."))
+    stored = stored_parameters(arrays)
     if floor > stored:                           # refused before anything is allocated
         raise CheckpointError(f"{path}: its config implies at least {floor} parameters, but the file "
                               f"holds {stored}")

@@ -166,7 +166,7 @@ def evaluate_tagger_ensemble(models: list[Tagger], data_path: str | Path, *,
     predicted = _predict_all(models, [s for s, _ in sents])
     gold = [t for _, t in sents]
     right = sum(p == g for ps, gs in zip(predicted, gold) for p, g in zip(ps, gs))
-    out = {"accuracy": right / sum(len(g) for g in gold), **scheme_scores(models, sents, known, predicted)}
+    out = {"accuracy": right / sum(len(g) for g in gold), **scheme_scores(first, sents, known, predicted)}
     return {**out, "members": [evaluate_tagger(m, data_path, known=known) for m in models]}
 
 
@@ -180,11 +180,11 @@ def evaluate_tagger(model: Tagger, data_path: str | Path, *, known: set[str] | N
     return {**out, **scheme_scores(model, sents, known)}
 
 
-def scheme_scores(model: Tagger | list[Tagger], sents: Sentences, known: set[str] | None = None,
+def scheme_scores(model: Tagger, sents: Sentences, known: set[str] | None = None,
                   predicted: list[list[str]] | None = None) -> dict[str, float]:
-    """entity_* ("iob2") or word_* ("bmes") scores of the model's (or an ensemble's) predictions,
-    made here unless given; none for "none"."""
-    scheme = (model if isinstance(model, Tagger) else model[0]).cfg.scheme
+    """entity_* ("iob2") or word_* ("bmes") scores of the model's predictions (or of those
+    given, an ensemble's); none for "none"."""
+    scheme = model.cfg.scheme
     if scheme == "none":
         return {}
     if predicted is None:

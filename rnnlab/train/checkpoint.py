@@ -59,6 +59,11 @@ def save_checkpoint(path: str | Path, arrays: dict[str, np.ndarray], meta: dict[
     atomic_write_bytes(Path(path), data)
 
 
+def stored_parameters(arrays: dict[str, np.ndarray]) -> int:
+    """How many model parameters a checkpoint's arrays hold (its `model.*` entries)."""
+    return sum(a.size for k, a in arrays.items() if k.startswith("model."))
+
+
 def load_checkpoint(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     path = Path(path)
     if not path.is_file():

@@ -26,7 +26,8 @@ from .. import _checks as check
 from ..errors import ConfigError, RnnlabError
 from ..optim import OPTIMIZERS, clip_grad_norm
 from ..optim.schedules import SCHEDULES
-from .checkpoint import atomic_write_bytes, load_checkpoint, remove_stale_temporaries, save_checkpoint
+from .checkpoint import (atomic_write_bytes, load_checkpoint, remove_stale_temporaries, save_checkpoint,
+                         stored_parameters)
 from .distributed import Comm, GradientSum, bcast_arrays, gather_columns, shard, world
 
 
@@ -374,9 +375,8 @@ def _same_model(model, saved: object, arrays: dict[str, np.ndarray]) -> bool:
     if saved == current:
         return True
     cls = type(model)
-    stored = sum(a.size for k, a in arrays.items() if k.startswith("model."))
     try:
-        if cls.parameter_floor(saved) > stored:            # refused before anything is allocated
+        if cls.parameter_floor(saved) > stored_parameters(arrays):            # refused before anything is allocated
             return False
         return json.loads(json.dumps(cls.from_config(saved, getattr(model, "dtype", np.float32)).config())) == current
     except (KeyError, TypeError, AttributeError, ValueError, RnnlabError):
