@@ -8,7 +8,7 @@ epoch). Targets: isolated test accuracy >= 98%; connected digits (3-7 digits of 
 digit error rate <= 3% greedy, beam reported; speaker-independent (train on four speakers'
 recordings, test on 1,000 utterances joined from the fifth's) mean and worst <= 10%.
 
-    python benchmarks/train_fsdd_speech.py isolated|connected|speakers [--minutes 20] [--seed 0]
+    python benchmarks/train_fsdd_speech.py isolated|connected|speakers [--minutes 20] [--seed 0 [1 2]]
         [--speakers jackson lucas] [--features logmel] [--cosine 20] [--dropout 0.5]
         [--preemphasis 0.97] [--gain-db -15 15] [--vtlp 0.9 1.1]
 
@@ -17,7 +17,12 @@ recordings, test on 1,000 utterances joined from the fifth's) mean and worst <= 
 (docs/benchmarks.md: mean 8.9%, worst 13.2%): `speakers --cosine 20`, no budget. Probes on the
 worst voices, each one change to that (`--dropout 0.5`, `--preemphasis 0.97`, `--gain-db -15 15`),
 left jackson at 13.9-18.1 (results fsdd_speakers_dropout0.5_*, *_preemphasis0.97_*, *_probes_*);
-`--vtlp 0.9 1.1` with `--minutes 15` stopped after 13 of 20 epochs at 26.2 (*_vtlp0.9_1.1_*).
+`--vtlp 0.9 1.1` all 20 epochs 23.1 (*_vtlp0.9_1.1_*).
+
+speakers with several seeds: each voice's runs train in turn (each resumes its own run
+directory) and are scored alone and as an ensemble (`evaluate_speech_ensemble`: the proposal of
+any member with the highest sum of the members' CTC log-likelihoods) into
+`..._ensemble_seeds<seeds>.json`.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ import statistics
 from _common import RESULTS, Timer, annealed, need, report
 
 from rnnlab.recipes.common import load_model
-from rnnlab.recipes.speech import Augment, evaluate_speech, train_speech
+from rnnlab.recipes.speech import Augment, evaluate_speech, evaluate_speech_ensemble, train_speech
 from rnnlab.train import TrainConfig
 
 SETTINGS = dict(feature="mfcc", stack=2, cell="lstm", hidden_size=128, num_layers=2, dropout=0.2, batch_size=32)
@@ -58,7 +63,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("task", choices=["isolated", "connected", "speakers"])
     ap.add_argument("--minutes", type=float, default=None, help="each training run's budget")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, nargs="+", default=[0],
+                    help="one run per seed; speakers: with several, each voice is scored by their ensemble too")
     ap.add_argument("--connected", type=int, default=3000, help="connected utterances an epoch")
     ap.add_argument("--speakers", nargs="+", choices=SPEAKERS, default=SPEAKERS, help="speakers: those held out in turn")
     ap.add_argument("--features", choices=["mfcc", "logmel"], default=SETTINGS["feature"],
@@ -74,12 +80,14 @@ def main() -> None:
     ap.add_argument("--vtlp", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
                     help="speakers: augment with vocal tract length warps drawn from LOW..HIGH (named in the runs)")
     args = ap.parse_args()
+    if len(args.seed) > 1 and args.task != "speakers":
+        ap.error("several --seed values: only for the speakers task")
     fsdd = need("fsdd")
-    out = {"settings": {**SETTINGS, "augment": AUGMENT.__dict__}, "train": TRAIN, "seed": args.seed,
-           "minutes": args.minutes}
+    out = {"settings": {**SETTINGS, "augment": AUGMENT.__dict__}, "train": TRAIN,
+           "seed": args.seed[0] if len(args.seed) == 1 else args.seed, "minutes": args.minutes}
     if args.task in ("isolated", "connected"):
         connected = args.connected if args.task == "connected" else 0
-        model, out["run"] = run(args.task, fsdd / "splits" / "train.txt", args.minutes, args.seed,
+        model, out["run"] = run(args.task, fsdd / "splits" / "train.txt", args.minutes, args.seed[0],
                                 exclude=fsdd / "splits" / "test.txt", connected=connected)
         out["greedy"] = evaluate_speech(model, fsdd / "splits" / "test.txt", connected=1000, seed=0)
         out["beam8"] = evaluate_speech(model, fsdd / "splits" / "test.txt", connected=1000, seed=0, beam=8)
@@ -105,11 +113,17 @@ def main() -> None:
         chosen = {**SPEAKER_SETTINGS, "feature": args.features, "dropout": args.dropout,
                   "preemphasis": args.preemphasis}
         for speaker in args.speakers:
-            model, info = run(f"cmvn{variant}_without_{speaker}", fsdd / "recordings", args.minutes, args.seed,
-                              augment, train, held_out_speaker=speaker, connected=args.connected, **chosen)
             listing = RESULTS / "runs" / f"fsdd_{speaker}.txt"
             listing.write_text("".join(f"{p}\n" for p in sorted((fsdd / "recordings").glob(f"*_{speaker}_*.wav"))))
-            per[speaker] = {**info, "greedy": evaluate_speech(model, listing, connected=1000, seed=0)}
+            models, infos = zip(*(run(f"cmvn{variant}_without_{speaker}", fsdd / "recordings", args.minutes, seed,
+                                      augment, train, held_out_speaker=speaker, connected=args.connected, **chosen)
+                                  for seed in args.seed))
+            if len(models) == 1:
+                per[speaker] = {**infos[0], "greedy": evaluate_speech(models[0], listing, connected=1000, seed=0)}
+            else:                                   # the seeds' models together, and each alone
+                scores = evaluate_speech_ensemble(list(models), listing, connected=1000, seed=0)
+                per[speaker] = {"greedy": {k: v for k, v in scores.items() if k != "members"},
+                                "seeds": {s: {**i, "greedy": g} for s, i, g in zip(args.seed, infos, scores["members"])}}
             print(speaker, per[speaker]["greedy"], flush=True)
         rates = [v["greedy"]["connected_error_rate"] for v in per.values()]
         out["speakers"] = per
@@ -117,7 +131,8 @@ def main() -> None:
         out["connected_error_rate_mean"], out["connected_error_rate_worst"] = statistics.mean(rates), max(rates)
         if args.speakers != SPEAKERS:
             variant += "_" + "_".join(args.speakers)
-    seed = f"_seed{args.seed}" if args.seed else ""                    # seed 0: the name alone
+    seed = (f"_ensemble_seeds{'_'.join(map(str, args.seed))}" if len(args.seed) > 1
+            else f"_seed{args.seed[0]}" if args.seed[0] else "")     # seed 0: the name alone
     report(f"fsdd_{args.task}" + (variant if args.task == "speakers" else "") + seed, out)
 
 

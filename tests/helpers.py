@@ -3,6 +3,7 @@ interpreter for what is decided at import, and a spy on the LSTM's compiled back
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -158,3 +159,14 @@ def backward_loop_gemms(monkeypatch) -> list:
         return loop(gemm, *args)
     monkeypatch.setattr(_jit, "lstm_backward_loop", spy)
     return seen
+
+
+def ctc_brute_log_likelihood(lp, labels):
+    """log p(labels): the sum over every frame path that collapses to them (repeats merged, blanks dropped)."""
+    T, C = lp.shape
+    total = -np.inf
+    for path in itertools.product(range(C), repeat=T):
+        collapsed = [c for i, c in enumerate(path) if c != 0 and (i == 0 or c != path[i - 1])]
+        if collapsed == labels:
+            total = np.logaddexp(total, sum(lp[t, c] for t, c in enumerate(path)))
+    return total

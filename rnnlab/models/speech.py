@@ -97,21 +97,25 @@ class SpeechRecognizer(Model):
 
     def make_batch(self, feats: list[np.ndarray], labels: list[list[str]] | None = None) -> SpeechBatch:
         """A batch of (frames, D) raw features (normalised here) and their label sequences."""
-        index = {lab: i + 1 for i, lab in enumerate(self.cfg.labels)}
         lengths = np.array([len(f) for f in feats], dtype=np.int64)
         x = np.zeros((int(lengths.max()), len(feats), self.cfg.features.dims), dtype=self.dtype)
         for b, f in enumerate(feats):
             x[:len(f), b] = self.cfg.normaliser(f)
         x, lengths = stack_frames(x, lengths, self.cfg.stack)
-        labels = labels if labels is not None else [[] for _ in feats]
+        targets, tl = self.encode(labels if labels is not None else [[] for _ in feats])
+        return SpeechBatch(x, lengths, targets, tl)
+
+    def encode(self, labels: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
+        """(B, S) padded label ids (1.. : 0 is the blank) of label sequences, and their (B,) lengths."""
+        index = {lab: i + 1 for i, lab in enumerate(self.cfg.labels)}
         unknown = sorted({lab for seq in labels for lab in seq if lab not in index})
         if unknown:
             raise ConfigError(f"labels: {unknown} are not among the model's labels {self.cfg.labels}")
         tl = np.array([len(seq) for seq in labels], dtype=np.int64)
-        targets = np.zeros((len(feats), max(int(tl.max(initial=0)), 1)), dtype=np.int64)
+        targets = np.zeros((len(labels), max(int(tl.max(initial=0)), 1)), dtype=np.int64)
         for b, seq in enumerate(labels):
             targets[b, :len(seq)] = [index[lab] for lab in seq]
-        return SpeechBatch(x, lengths, targets, tl)
+        return targets, tl
 
     def shard_batch(self, batch: SpeechBatch, comm) -> SpeechBatch | None:
         """This rank's utterances of a batch."""
@@ -146,14 +150,28 @@ class SpeechRecognizer(Model):
         # weighted by each batch's share of sequences (exact over a whole set in evaluate_speech)
         return {"loss": loss * B, "accuracy": float(right), "errors": edits / labels * B}, B, None
 
-    def transcribe(self, feats: list[np.ndarray], beam: int = 1) -> list[list[str]]:
-        """Label sequences of raw feature arrays: best path (`beam` 1) or prefix beam search."""
+    def frame_log_probs(self, feats: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(T', B, C) log-probabilities of raw feature arrays (dropout off) and their (B,) frames."""
         batch = self.make_batch(feats)
         training = self.training
         self.eval()
         try:
-            lp = self.log_probs(batch)
+            return self.log_probs(batch), batch.lengths
         finally:
             self.train(training)
-        ids = greedy_decode(lp, batch.lengths) if beam == 1 else prefix_beam_search(lp, batch.lengths, beam)
+
+    def decode(self, lp: np.ndarray, lengths: np.ndarray, beam: int = 1) -> list[list[str]]:
+        """Label sequences of `frame_log_probs`: best path (`beam` 1) or prefix beam search."""
+        ids = greedy_decode(lp, lengths) if beam == 1 else prefix_beam_search(lp, lengths, beam)
         return [[self.cfg.labels[i - 1] for i in seq] for seq in ids]
+
+    def log_likelihood(self, lp: np.ndarray, lengths: np.ndarray, labels: list[list[str]]) -> np.ndarray:
+        """(B,) log p(labels | frames) of one label sequence per utterance: CTC's sum over every
+        path that collapses to it (-inf when the frames are too few)."""
+        targets, tl = self.encode(labels)
+        loss, _ = ctc_loss(lp, targets, lengths, tl, reduction="none", grad=False)
+        return -np.asarray(loss, dtype=np.float64)
+
+    def transcribe(self, feats: list[np.ndarray], beam: int = 1) -> list[list[str]]:
+        """Label sequences of raw feature arrays: best path (`beam` 1) or prefix beam search."""
+        return self.decode(*self.frame_log_probs(feats), beam)

@@ -237,22 +237,57 @@ def transcribe(model: SpeechRecognizer, paths: list[str | Path], *, beam: int = 
     return model.transcribe([features(*bank(Path(p)), model.cfg.features) for p in paths], beam=beam)
 
 
+def _check_members(models: list[SpeechRecognizer]) -> SpeechRecognizer:
+    """The first of several recognisers that share their labels."""
+    if not models:
+        raise DataError("models: expected at least one speech recogniser, got none")
+    for m in models[1:]:
+        if m.cfg.labels != models[0].cfg.labels:
+            raise DataError(f"models: members must share their labels; got {models[0].cfg.labels} and {m.cfg.labels}")
+    return models[0]
+
+
+def transcribe_ensemble(models: list[SpeechRecognizer], feats: list[list[np.ndarray]], *,
+                        beam: int = 1) -> list[list[str]]:
+    """Label sequences by the members' product: each member proposes its own decoding of each
+    utterance (`beam` 1: best path), and the proposal with the highest sum of the members' CTC
+    log-likelihoods (each summed over all of that member's alignments) wins. Scoring whole
+    sequences, not frames, lets members place their label spikes at different frames.
+    feats[m]: member m's raw features of the utterances (members may compute them differently)."""
+    _check_members(models)
+    if len(feats) != len(models):
+        raise DataError(f"feats: expected one list of features per member ({len(models)}), got {len(feats)}")
+    scored = [m.frame_log_probs(f) for m, f in zip(models, feats)]            # (T', B, C), (B,) each
+    proposals = [m.decode(lp, n, beam) for m, (lp, n) in zip(models, scored)]  # M x B label sequences
+    total = np.array([sum(m.log_likelihood(lp, n, cand) for m, (lp, n) in zip(models, scored))
+                      for cand in proposals])                                 # (M proposals, B)
+    best = total.argmax(0)                                                    # the first of ties
+    return [proposals[k][b] for b, k in enumerate(best)]
+
+
+def _evaluation_sets(models: list[SpeechRecognizer], data: str | Path, transcripts: str | Path | None,
+                     connected: int, seed: int) -> dict[str, list[Utterance]]:
+    """The recordings as they are ("isolated") and, for FSDD names, `connected` utterances
+    joined from them with `seed` ("connected")."""
+    items = read_recordings(data, transcripts)
+    unknown = sorted({lab for _, labs in items for lab in labs if lab not in models[0].cfg.labels})
+    if unknown:
+        raise DataError(f"{data}: labels {unknown} are not among the model's {models[0].cfg.labels}")
+    sets = {"isolated": [Utterance((p,), lab) for p, lab in items]}
+    if connected and all(FSDD_NAME.match(p.name) for p, _ in items):
+        sets["connected"] = connected_utterances(items, connected, seed)
+    return sets
+
+
 def evaluate_speech(model: SpeechRecognizer, data: str | Path, *, transcripts: str | Path | None = None,
                     beam: int = 1, connected: int = 1000, seed: int = 0) -> dict[str, float]:
     """Loss, label error rate and sequence accuracy (%) of the recordings as they are
     ("isolated_..."), and, for FSDD-named recordings, of `connected` utterances joined from them
     with `seed` ("connected_..."); decoding greedy (`beam` 1) or prefix beam search."""
     check.positive_int(beam, "beam")
-    items = read_recordings(data, transcripts)
-    unknown = sorted({lab for _, labs in items for lab in labs if lab not in model.cfg.labels})
-    if unknown:
-        raise DataError(f"{data}: labels {unknown} are not among the model's {model.cfg.labels}")
-    sets = {"isolated": [Utterance((p,), lab) for p, lab in items]}
-    if connected and all(FSDD_NAME.match(p.name) for p, _ in items):
-        sets["connected"] = connected_utterances(items, connected, seed)
     task = SpeechTask(model, AudioBank(), [], [], 64)
     out: dict[str, float] = {}
-    for name, utts in sets.items():
+    for name, utts in _evaluation_sets([model], data, transcripts, connected, seed).items():
         feats = [task._features(u, None) for u in utts]
         out[f"{name}_loss"] = evaluate(model, task._batches(utts, 64, None, feats))["loss"]
         hyps = []
@@ -262,3 +297,25 @@ def evaluate_speech(model: SpeechRecognizer, data: str | Path, *, transcripts: s
             out[f"{name}_{k}"] = v
         out[f"{name}_utterances"] = len(utts)
     return out
+
+
+def evaluate_speech_ensemble(models: list[SpeechRecognizer], data: str | Path, *,
+                             transcripts: str | Path | None = None, beam: int = 1, connected: int = 1000,
+                             seed: int = 0) -> dict:
+    """The ensemble's label error rate and sequence accuracy (`transcribe_ensemble`) on the sets
+    `evaluate_speech` scores, and each member's own `evaluate_speech` under "members"."""
+    check.positive_int(beam, "beam")
+    _check_members(models)
+    tasks = [SpeechTask(m, AudioBank(), [], [], 64) for m in models]
+    out: dict = {}
+    for name, utts in _evaluation_sets(models, data, transcripts, connected, seed).items():
+        feats = [[t._features(u, None) for u in utts] for t in tasks]          # members x utterances
+        hyps = []
+        for i in range(0, len(utts), 64):
+            hyps += transcribe_ensemble(models, [f[i:i + 64] for f in feats], beam=beam)
+        for k, v in label_error_rate([list(u.labels) for u in utts], hyps).items():
+            out[f"{name}_{k}"] = v
+        out[f"{name}_utterances"] = len(utts)
+    members = [evaluate_speech(m, data, transcripts=transcripts, beam=beam, connected=connected, seed=seed)
+               for m in models]
+    return {**out, "members": members}

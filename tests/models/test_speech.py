@@ -8,7 +8,7 @@ from rnnlab.data.audio import FeatureConfig, Normaliser
 from rnnlab.errors import ConfigError
 from rnnlab.models import RecurrentConfig, SpeechConfig, SpeechRecognizer
 from rnnlab.models.speech import stack_frames
-from tests.helpers import gradcheck_model
+from tests.helpers import ctc_brute_log_likelihood, gradcheck_model
 
 
 def _model(stack=2, cell="lstm", dropout=0.2):
@@ -51,3 +51,18 @@ def test_transcribe_and_bad_labels():
         SpeechConfig(["a", "a"])
     assert SpeechRecognizer.parameter_floor(m.config()) <= m.num_parameters()
     assert SpeechRecognizer.from_config(m.config()).cfg == m.cfg
+
+
+def test_log_likelihood_sums_every_alignment_and_decode_names_labels():
+    m = _model(stack=1, dropout=0.0)
+    rng = np.random.default_rng(2)
+    feats = [rng.standard_normal((n, 3)) for n in (5, 4, 3)]
+    lp, lengths = m.frame_log_probs(feats)
+    assert lp.shape == (5, 3, 4) and lengths.tolist() == [5, 4, 3]
+    labels = [["a", "b", "b"], ["c"], ["a", "a"]]                       # a repeat, one label, T = 2S - 1
+    got = m.log_likelihood(lp, lengths, labels)
+    want = [ctc_brute_log_likelihood(lp[:n, b], [m.cfg.labels.index(x) + 1 for x in labels[b]])
+            for b, n in enumerate(lengths)]
+    np.testing.assert_allclose(got, want, rtol=1e-10)
+    assert m.log_likelihood(lp, lengths, [["a"] * 4, [], ["b"]])[0] == -np.inf   # 4 repeats need 7 frames
+    assert m.decode(lp, lengths) == m.transcribe(feats)

@@ -12,9 +12,13 @@ from click.testing import CliRunner
 from rnnlab.cli import cli
 from rnnlab.data import DataError
 from rnnlab.recipes.common import load_model
-from rnnlab.recipes.speech import (Augment, AudioBank, Utterance, connected_utterances, evaluate_speech, read_recordings,
-                                   train_speech, transcribe)
+from rnnlab.data.audio import FeatureConfig, Normaliser
+from rnnlab.models import RecurrentConfig, SpeechConfig, SpeechRecognizer
+from rnnlab.recipes.speech import (Augment, AudioBank, Utterance, connected_utterances, evaluate_speech,
+                                   evaluate_speech_ensemble, read_recordings, train_speech, transcribe,
+                                   transcribe_ensemble)
 from rnnlab.train import TrainConfig
+from tests.helpers import ctc_brute_log_likelihood
 
 pytest.importorskip("librosa")
 RATE = 8000
@@ -58,6 +62,10 @@ def test_isolated_digits_learned_and_scored_joined_too(corpus, tmp_path):
     assert beam["isolated_error_rate"] < 5
     files = [corpus / "2_bo_3.wav", corpus / "0_cy_1.wav"]
     assert transcribe(model, files) == [["2"], ["0"]]
+    ensemble = evaluate_speech_ensemble([model, model], corpus, connected=40, seed=3)   # two of one: as one
+    assert {k: v for k, v in ensemble.items() if k != "members"} == {
+        k: v for k, v in scores.items() if not k.endswith("_loss")}
+    assert ensemble["members"] == [scores, scores]
 
 
 def test_a_gain_scales_the_recordings_and_not_the_noise_between_them(corpus):
@@ -129,3 +137,36 @@ def test_cli(corpus, tmp_path):
     assert res.exit_code == 2 and "Traceback" not in res.output
     res = runner.invoke(cli, ["predict", ckpt], input="x\n")
     assert res.exit_code == 2 and "use `rnnlab transcribe`" in res.output
+
+
+def _random_member(seed, labels=("a", "b", "c")):
+    fc = FeatureConfig("logmel", n_mels=3, deltas=False)
+    cfg = SpeechConfig(list(labels), fc, Normaliser([0.0] * 3, [1.0] * 3), RecurrentConfig("gru", 6, 1, 0.0, True),
+                       stack=1, dropout=0.0)
+    return SpeechRecognizer(cfg, dtype=np.float64, rng=seed)
+
+
+def test_an_ensemble_picks_the_proposal_all_members_find_likeliest():
+    members = [_random_member(s) for s in (0, 1, 2)]
+    rng = np.random.default_rng(4)
+    feats = [rng.standard_normal((n, 3)) * 3 for n in (5, 5, 4, 5, 3, 4, 5, 5, 4, 5, 5, 4)]
+    got = transcribe_ensemble(members, [feats] * 3)
+    own = [m.transcribe(feats) for m in members]
+    lps = [m.frame_log_probs(feats)[0] for m in members]
+    index = {lab: i + 1 for i, lab in enumerate(members[0].cfg.labels)}
+
+    def product(b, labels):                           # the members' summed log-likelihoods, by brute force
+        ids = [index[x] for x in labels]
+        return sum(ctc_brute_log_likelihood(lp[:len(feats[b]), b], ids) for lp in lps)
+
+    differs = 0
+    for b in range(len(feats)):
+        scores = [product(b, o[b]) for o in own]
+        assert got[b] in [o[b] for o in own] and np.isclose(product(b, got[b]), max(scores), rtol=1e-9)
+        differs += got[b] != own[0][b]
+    assert differs                                    # not just the first member's decoding
+    assert transcribe_ensemble(members[:1], [feats]) == own[0]
+    with pytest.raises(DataError, match="members must share their labels"):
+        transcribe_ensemble([members[0], _random_member(0, ("a", "b", "d"))], [feats] * 2)
+    with pytest.raises(DataError, match="one list of features per member"):
+        transcribe_ensemble(members, [feats])
