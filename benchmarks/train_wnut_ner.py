@@ -44,6 +44,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=TRAIN["epochs"])
     ap.add_argument("--patience", type=int, default=TRAIN["patience"], help="-1: none")
     ap.add_argument("--word-dropout", type=float, default=SETTINGS["word_dropout"])
+    ap.add_argument("--embedding-init-std", type=float, default=1.0,
+                    help="the embeddings start at N(0, STD^2) (1: torch's)")
     ap.add_argument("--monitor", default=TRAIN["monitor"], help="the dev metric that picks the epoch")
     ap.add_argument("--cosine", type=int, default=None, metavar="N", help="anneal the rate to 0 over N epochs")
     ap.add_argument("--train-on-dev", action="store_true", help="train on train + dev; score the last epoch")
@@ -56,6 +58,8 @@ def main() -> None:
     elif args.train_on_dev:
         ap.error("--train-on-dev needs --cosine N: a fixed end point, since dev cannot pick the epoch")
     settings = {**SETTINGS, "word_dropout": args.word_dropout}
+    if args.embedding_init_std != 1.0:
+        settings["embedding_init_std"] = args.embedding_init_std
     data = need("ner_wnut17")
     train_file = data / "wnut17train.conll"
     if args.train_on_dev:                                   # train + dev in one file, beside the runs

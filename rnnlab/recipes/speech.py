@@ -290,13 +290,15 @@ def evaluate_speech(model: SpeechRecognizer, data: str | Path, *, transcripts: s
     for name, utts in _evaluation_sets([model], data, transcripts, connected, seed).items():
         feats = [task._features(u, None) for u in utts]
         out[f"{name}_loss"] = evaluate(model, task._batches(utts, 64, None, feats))["loss"]
-        hyps = []
-        for i in range(0, len(feats), 64):
-            hyps += model.transcribe(feats[i:i + 64], beam=beam)
-        for k, v in label_error_rate([list(u.labels) for u in utts], hyps).items():
-            out[f"{name}_{k}"] = v
-        out[f"{name}_utterances"] = len(utts)
+        hyps = [h for i in range(0, len(feats), 64) for h in model.transcribe(feats[i:i + 64], beam=beam)]
+        out.update(_rates(name, utts, hyps))
     return out
+
+
+def _rates(name: str, utts: list[Utterance], hyps: list[list[str]]) -> dict[str, float]:
+    """name_error_rate, name_sequence_accuracy and name_utterances of the hypotheses."""
+    out = {f"{name}_{k}": v for k, v in label_error_rate([list(u.labels) for u in utts], hyps).items()}
+    return {**out, f"{name}_utterances": len(utts)}
 
 
 def evaluate_speech_ensemble(models: list[SpeechRecognizer], data: str | Path, *,
@@ -309,13 +311,13 @@ def evaluate_speech_ensemble(models: list[SpeechRecognizer], data: str | Path, *
     tasks = [SpeechTask(m, AudioBank(), [], [], 64) for m in models]
     out: dict = {}
     for name, utts in _evaluation_sets(models, data, transcripts, connected, seed).items():
-        feats = [[t._features(u, None) for u in utts] for t in tasks]          # members x utterances
-        hyps = []
-        for i in range(0, len(utts), 64):
-            hyps += transcribe_ensemble(models, [f[i:i + 64] for f in feats], beam=beam)
-        for k, v in label_error_rate([list(u.labels) for u in utts], hyps).items():
-            out[f"{name}_{k}"] = v
-        out[f"{name}_utterances"] = len(utts)
+        feats: list[list[np.ndarray]] = []                                     # members x utterances
+        for m, t in zip(models, tasks):                                        # computed once per feature kind
+            same = [f for other, f in zip(models, feats) if other.cfg.features == m.cfg.features]
+            feats.append(same[0] if same else [t._features(u, None) for u in utts])
+        hyps = [h for i in range(0, len(utts), 64)
+                for h in transcribe_ensemble(models, [f[i:i + 64] for f in feats], beam=beam)]
+        out.update(_rates(name, utts, hyps))
     members = [evaluate_speech(m, data, transcripts=transcripts, beam=beam, connected=connected, seed=seed)
                for m in models]
     return {**out, "members": members}
