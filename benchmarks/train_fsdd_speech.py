@@ -22,7 +22,8 @@ left jackson at 13.9-18.1 (results fsdd_speakers_dropout0.5_*, *_preemphasis0.97
 speakers with several seeds: each voice's runs train in turn (each resumes its own run
 directory) and are scored alone and as an ensemble (`evaluate_speech_ensemble`: the proposal of
 any member with the highest sum of the members' CTC log-likelihoods) into
-`..._ensemble_seeds<seeds>.json`.
+`..._ensemble_seeds<seeds>.json`. `speakers --speakers jackson nicolas --cosine 20 --seed 0 1 2`:
+jackson 16.5 (alone 19.3, 21.8, 19.4), nicolas 10.1 (alone 12.5, 15.2, 10.7).
 """
 
 from __future__ import annotations
