@@ -161,12 +161,16 @@ def backward_loop_gemms(monkeypatch) -> list:
     return seen
 
 
+def ctc_collapse(path, blank=0) -> list:
+    """The labels of a CTC frame path: repeats merged, blanks dropped."""
+    return [c for i, c in enumerate(path) if c != blank and (i == 0 or c != path[i - 1])]
+
+
 def ctc_brute_log_likelihood(lp, labels):
-    """log p(labels): the sum over every frame path that collapses to them (repeats merged, blanks dropped)."""
+    """log p(labels) of (T, C) log-probabilities: the sum over every frame path that collapses to them."""
     T, C = lp.shape
     total = -np.inf
     for path in itertools.product(range(C), repeat=T):
-        collapsed = [c for i, c in enumerate(path) if c != 0 and (i == 0 or c != path[i - 1])]
-        if collapsed == labels:
+        if ctc_collapse(path) == list(labels):
             total = np.logaddexp(total, sum(lp[t, c] for t, c in enumerate(path)))
     return total

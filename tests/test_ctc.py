@@ -13,6 +13,7 @@ from rnnlab.errors import ConfigError, ShapeError, ValueRangeError
 from rnnlab.losses import ctc_loss, log_softmax
 from rnnlab.metrics import edit_distance, label_error_rate
 from rnnlab.testing import numeric_grad
+from tests.helpers import ctc_brute_log_likelihood, ctc_collapse
 
 T, B, C = 12, 6, 5
 
@@ -30,18 +31,11 @@ def _case(seed=0):
     return logits, Tb, Sb, tg
 
 
-def _collapse(path, blank=0):
-    return [c for i, c in enumerate(path) if c != blank and (i == 0 or c != path[i - 1])]
-
-
 def test_brute_force_over_every_path():
     rng = np.random.default_rng(1)
     lp = log_softmax(rng.standard_normal((4, 1, 3)))
     for target in ([1], [1, 1], [1, 2], [], [2, 1, 2]):
-        total = -np.inf
-        for path in itertools.product(range(3), repeat=4):
-            if _collapse(list(path)) == target:
-                total = np.logaddexp(total, sum(lp[t, 0, c] for t, c in enumerate(path)))
+        total = ctc_brute_log_likelihood(lp[:, 0], target)
         loss, _ = ctc_loss(lp, np.array([target + [1] * (3 - len(target))]), [4], [len(target)], reduction="sum")
         assert loss == pytest.approx(-total, abs=1e-12)
 
@@ -131,7 +125,7 @@ def test_decoders():
     for b, path in enumerate(prefix_beam_search(lp, [8, 8, 8], beam=64)):   # a wide beam finds the best labelling
         scores = {}
         for seq in itertools.product(range(4), repeat=8):
-            key = tuple(_collapse(list(seq)))
+            key = tuple(ctc_collapse(seq))
             scores[key] = np.logaddexp(scores.get(key, -np.inf), sum(lp[t, b, c] for t, c in enumerate(seq)))
         assert tuple(path) == max(scores, key=scores.get)
     with pytest.raises(ConfigError, match="beam"):

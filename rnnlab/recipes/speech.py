@@ -284,15 +284,17 @@ def evaluate_speech(model: SpeechRecognizer, data: str | Path, *, transcripts: s
     """Loss, label error rate and sequence accuracy (%) of the recordings as they are
     ("isolated_..."), and, for FSDD-named recordings, of `connected` utterances joined from them
     with `seed` ("connected_..."); decoding greedy (`beam` 1) or prefix beam search."""
-    check.positive_int(beam, "beam")
+    return evaluate_speech_ensemble([model], data, transcripts=transcripts, beam=beam, connected=connected,
+                                    seed=seed)["members"][0]
+
+
+def _scores(model: SpeechRecognizer, name: str, utts: list[Utterance], feats: list[np.ndarray],
+            beam: int) -> dict[str, float]:
+    """One model's loss, label error rate and sequence accuracy on utterances of these features."""
     task = SpeechTask(model, AudioBank(), [], [], 64)
-    out: dict[str, float] = {}
-    for name, utts in _evaluation_sets([model], data, transcripts, connected, seed).items():
-        feats = [task._features(u, None) for u in utts]
-        out[f"{name}_loss"] = evaluate(model, task._batches(utts, 64, None, feats))["loss"]
-        hyps = [h for i in range(0, len(feats), 64) for h in model.transcribe(feats[i:i + 64], beam=beam)]
-        out.update(_rates(name, utts, hyps))
-    return out
+    loss = evaluate(model, task._batches(utts, 64, None, feats))["loss"]
+    hyps = [h for i in range(0, len(feats), 64) for h in model.transcribe(feats[i:i + 64], beam=beam)]
+    return {f"{name}_loss": loss, **_rates(name, utts, hyps)}
 
 
 def _rates(name: str, utts: list[Utterance], hyps: list[list[str]]) -> dict[str, float]:
@@ -308,16 +310,20 @@ def evaluate_speech_ensemble(models: list[SpeechRecognizer], data: str | Path, *
     `evaluate_speech` scores, and each member's own `evaluate_speech` under "members"."""
     check.positive_int(beam, "beam")
     _check_members(models)
-    tasks = [SpeechTask(m, AudioBank(), [], [], 64) for m in models]
     out: dict = {}
+    members: list[dict[str, float]] = [{} for _ in models]
     for name, utts in _evaluation_sets(models, data, transcripts, connected, seed).items():
         feats: list[list[np.ndarray]] = []                                     # members x utterances
-        for m, t in zip(models, tasks):                                        # computed once per feature kind
+        for m in models:                                                       # computed once per feature kind
             same = [f for other, f in zip(models, feats) if other.cfg.features == m.cfg.features]
-            feats.append(same[0] if same else [t._features(u, None) for u in utts])
-        hyps = [h for i in range(0, len(utts), 64)
-                for h in transcribe_ensemble(models, [f[i:i + 64] for f in feats], beam=beam)]
-        out.update(_rates(name, utts, hyps))
-    members = [evaluate_speech(m, data, transcripts=transcripts, beam=beam, connected=connected, seed=seed)
-               for m in models]
+            task = SpeechTask(m, AudioBank(), [], [], 64)
+            feats.append(same[0] if same else [task._features(u, None) for u in utts])
+        for m, f, scores in zip(models, feats, members):
+            scores.update(_scores(m, name, utts, f, beam))
+        if len(models) == 1:                                                   # one member: its own rates
+            out.update({k: v for k, v in members[0].items() if k.startswith(f"{name}_") and k != f"{name}_loss"})
+        else:
+            hyps = [h for i in range(0, len(utts), 64)
+                    for h in transcribe_ensemble(models, [f[i:i + 64] for f in feats], beam=beam)]
+            out.update(_rates(name, utts, hyps))
     return {**out, "members": members}
