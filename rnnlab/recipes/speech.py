@@ -237,14 +237,13 @@ def transcribe(model: SpeechRecognizer, paths: list[str | Path], *, beam: int = 
     return model.transcribe([features(*bank(Path(p)), model.cfg.features) for p in paths], beam=beam)
 
 
-def _check_members(models: list[SpeechRecognizer]) -> SpeechRecognizer:
-    """The first of several recognisers that share their labels."""
+def _check_members(models: list[SpeechRecognizer]) -> None:
+    """Refuses an empty list or recognisers whose labels differ."""
     if not models:
         raise DataError("models: expected at least one speech recogniser, got none")
     for m in models[1:]:
         if m.cfg.labels != models[0].cfg.labels:
             raise DataError(f"models: members must share their labels; got {models[0].cfg.labels} and {m.cfg.labels}")
-    return models[0]
 
 
 def transcribe_ensemble(models: list[SpeechRecognizer], feats: list[list[np.ndarray]], *,
@@ -258,7 +257,12 @@ def transcribe_ensemble(models: list[SpeechRecognizer], feats: list[list[np.ndar
     if len(feats) != len(models):
         raise DataError(f"feats: expected one list of features per member ({len(models)}), got {len(feats)}")
     scored = [m.frame_log_probs(f) for m, f in zip(models, feats)]            # (T', B, C), (B,) each
-    proposals = [m.decode(lp, n, beam) for m, (lp, n) in zip(models, scored)]  # M x B label sequences
+    return _pick(models, scored, [m.decode(lp, n, beam) for m, (lp, n) in zip(models, scored)])
+
+
+def _pick(models: list[SpeechRecognizer], scored: list[tuple[np.ndarray, np.ndarray]],
+          proposals: list[list[list[str]]]) -> list[list[str]]:
+    """Of each utterance's M proposals, the one with the highest summed member log-likelihood."""
     total = np.array([sum(m.log_likelihood(lp, n, cand) for m, (lp, n) in zip(models, scored))
                       for cand in proposals])                                 # (M proposals, B)
     best = total.argmax(0)                                                    # the first of ties
@@ -288,15 +292,6 @@ def evaluate_speech(model: SpeechRecognizer, data: str | Path, *, transcripts: s
                                     seed=seed)["members"][0]
 
 
-def _scores(model: SpeechRecognizer, name: str, utts: list[Utterance], feats: list[np.ndarray],
-            beam: int) -> dict[str, float]:
-    """One model's loss, label error rate and sequence accuracy on utterances of these features."""
-    task = SpeechTask(model, AudioBank(), [], [], 64)
-    loss = evaluate(model, task._batches(utts, 64, None, feats))["loss"]
-    hyps = [h for i in range(0, len(feats), 64) for h in model.transcribe(feats[i:i + 64], beam=beam)]
-    return {f"{name}_loss": loss, **_rates(name, utts, hyps)}
-
-
 def _rates(name: str, utts: list[Utterance], hyps: list[list[str]]) -> dict[str, float]:
     """name_error_rate, name_sequence_accuracy and name_utterances of the hypotheses."""
     out = {f"{name}_{k}": v for k, v in label_error_rate([list(u.labels) for u in utts], hyps).items()}
@@ -310,20 +305,24 @@ def evaluate_speech_ensemble(models: list[SpeechRecognizer], data: str | Path, *
     `evaluate_speech` scores, and each member's own `evaluate_speech` under "members"."""
     check.positive_int(beam, "beam")
     _check_members(models)
+    tasks = [SpeechTask(m, AudioBank(), [], [], 64) for m in models]
     out: dict = {}
     members: list[dict[str, float]] = [{} for _ in models]
     for name, utts in _evaluation_sets(models, data, transcripts, connected, seed).items():
         feats: list[list[np.ndarray]] = []                                     # members x utterances
-        for m in models:                                                       # computed once per feature kind
+        for m, task in zip(models, tasks):                                     # computed once per feature kind
             same = [f for other, f in zip(models, feats) if other.cfg.features == m.cfg.features]
-            task = SpeechTask(m, AudioBank(), [], [], 64)
             feats.append(same[0] if same else [task._features(u, None) for u in utts])
-        for m, f, scores in zip(models, feats, members):
-            scores.update(_scores(m, name, utts, f, beam))
-        if len(models) == 1:                                                   # one member: its own rates
-            out.update({k: v for k, v in members[0].items() if k.startswith(f"{name}_") and k != f"{name}_loss"})
-        else:
-            hyps = [h for i in range(0, len(utts), 64)
-                    for h in transcribe_ensemble(models, [f[i:i + 64] for f in feats], beam=beam)]
-            out.update(_rates(name, utts, hyps))
+        own: list[list[list[str]]] = [[] for _ in models]                      # each member's decodings
+        together: list[list[str]] = []
+        for i in range(0, len(utts), 64):
+            scored = [m.frame_log_probs(f[i:i + 64]) for m, f in zip(models, feats)]
+            proposals = [m.decode(lp, n, beam) for m, (lp, n) in zip(models, scored)]
+            for hyps, p in zip(own, proposals):
+                hyps += p
+            together += _pick(models, scored, proposals) if len(models) > 1 else proposals[0]
+        for m, task, f, hyps, scores in zip(models, tasks, feats, own, members):
+            scores.update({f"{name}_loss": evaluate(m, task._batches(utts, 64, None, f))["loss"],
+                           **_rates(name, utts, hyps)})
+        out.update(_rates(name, utts, together))
     return {**out, "members": members}
