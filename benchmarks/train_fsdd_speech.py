@@ -10,7 +10,7 @@ recordings, test on 1,000 utterances joined from the fifth's) mean and worst <= 
 
     python benchmarks/train_fsdd_speech.py isolated|connected|speakers [--minutes 20] [--seed 0 [1 2]]
         [--speakers jackson lucas] [--features logmel] [--cosine 20] [--dropout 0.5]
-        [--preemphasis 0.97] [--gain-db -15 15] [--vtlp 0.9 1.1]
+        [--preemphasis 0.97] [--gain-db -15 15] [--vtlp 0.9 1.1] [--vtln]
 
 --minutes is each training run's budget; a run cut short resumes from its run directory
 (benchmarks/results/runs/fsdd_*) when called again. The best speaker-independent result so far
@@ -24,6 +24,11 @@ directory) and are scored alone and as an ensemble (`evaluate_speech_ensemble`: 
 any member with the highest sum of the members' CTC log-likelihoods) into
 `..._ensemble_seeds<seeds>.json`. `speakers --speakers jackson nicolas --cosine 20 --seed 0 1 2`:
 jackson 16.5 (alone 19.3, 21.8, 19.4), nicolas 10.1 (alone 12.5, 15.2, 10.7).
+
+speakers --vtln: each held-out voice is also scored with test-time vocal tract length
+normalisation (`evaluate_speech(..., vtln=True)`: its utterances decoded at the warp, of nine
+from 0.80 to 1.20, at which the models are surest of their own decodings; no labels), under
+"greedy_vtln", into `..._vtln...json`.
 """
 
 from __future__ import annotations
@@ -80,6 +85,9 @@ def main() -> None:
                     help="speakers: augment with recordings louder or quieter by LOW..HIGH dB (named in the runs)")
     ap.add_argument("--vtlp", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
                     help="speakers: augment with vocal tract length warps drawn from LOW..HIGH (named in the runs)")
+    ap.add_argument("--vtln", action="store_true",
+                    help="speakers: also score each held-out voice decoded at the warp estimated from its "
+                         "recordings (`evaluate_speech(..., vtln=True)`; named in the result)")
     args = ap.parse_args()
     if len(args.seed) > 1 and args.task != "speakers":
         ap.error("several --seed values: only for the speakers task")
@@ -119,17 +127,29 @@ def main() -> None:
             models, infos = zip(*(run(f"cmvn{variant}_without_{speaker}", fsdd / "recordings", args.minutes, seed,
                                       augment, train, held_out_speaker=speaker, connected=args.connected, **chosen)
                                   for seed in args.seed))
-            if len(models) == 1:
-                per[speaker] = {**infos[0], "greedy": evaluate_speech(models[0], listing, connected=1000, seed=0)}
-            else:                                   # the seeds' models together, and each alone
-                scores = evaluate_speech_ensemble(list(models), listing, connected=1000, seed=0)
-                per[speaker] = {"greedy": {k: v for k, v in scores.items() if k != "members"},
-                                "seeds": {s: {**i, "greedy": g} for s, i, g in zip(args.seed, infos, scores["members"])}}
-            print(speaker, per[speaker]["greedy"], flush=True)
-        rates = [v["greedy"]["connected_error_rate"] for v in per.values()]
+            per[speaker] = {}
+            for key, vtln in (("greedy", False), ("greedy_vtln", True))[:1 + args.vtln]:
+                with Timer() as t:
+                    scores = evaluate_speech_ensemble(list(models), listing, connected=1000, seed=0, vtln=vtln)
+                if len(models) == 1:
+                    per[speaker].update({**infos[0], key: {**scores["members"][0],
+                                                       **({"vtln_warps": scores["vtln_warps"]} if vtln else {})}})
+                else:                               # the seeds' models together, and each alone
+                    per[speaker][key] = {k: v for k, v in scores.items() if k != "members"}
+                    per[speaker].setdefault("seeds", {s: dict(i) for s, i in zip(args.seed, infos)})
+                    for s, g in zip(args.seed, scores["members"]):
+                        per[speaker]["seeds"][s][key] = g
+                per[speaker][key]["seconds"] = t.seconds
+                print(speaker, key, per[speaker][key], flush=True)
         out["speakers"] = per
         out["speaker_settings"] = {**chosen, "augment": augment.__dict__}
-        out["connected_error_rate_mean"], out["connected_error_rate_worst"] = statistics.mean(rates), max(rates)
+        for key in ("greedy", "greedy_vtln")[:1 + args.vtln]:
+            rates = [v[key]["connected_error_rate"] for v in per.values()]
+            tail = key.removeprefix("greedy")
+            out[f"connected_error_rate_mean{tail}"], out[f"connected_error_rate_worst{tail}"] = (statistics.mean(rates),
+                                                                                               max(rates))
+        if args.vtln:
+            variant += "_vtln"
         if args.speakers != SPEAKERS:
             variant += "_" + "_".join(args.speakers)
     seed = (f"_ensemble_seeds{'_'.join(map(str, args.seed))}" if len(args.seed) > 1

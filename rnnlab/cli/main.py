@@ -473,12 +473,15 @@ def _pair(value: str | None, name: str) -> tuple[float, float] | None:
 @click.argument("checkpoint", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--beam", type=POSITIVE, default=1, show_default=True, help="1: best path; more: prefix beam search.")
-def transcribe_cmd(checkpoint, files, beam):
+@click.option("--vtln", is_flag=True,
+              help="The files are one speaker's: decode them at the vocal tract length warp (0.80-1.20) "
+                   "the model is surest of (estimated from the files, no labels).")
+def transcribe_cmd(checkpoint, files, beam, vtln):
     """The labels (digits) spoken in each WAV file, one line each: FILE<TAB>labels."""
     from ..recipes.common import load_model
     from ..recipes.speech import transcribe
     model, _ = load_model(checkpoint, expect_kind="speech")
-    for f, labels in zip(files, transcribe(model, list(files), beam=beam)):
+    for f, labels in zip(files, transcribe(model, list(files), beam=beam, vtln=vtln)):
         click.echo(f"{f}\t{' '.join(labels)}")
 
 
@@ -513,7 +516,10 @@ def translate_cmd(checkpoint, input_file, beam, length_penalty, attention_plot):
               help="Translators and speech models: the beam of the decoding scored (default 1: greedy).")
 @click.option("--transcripts", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Speech models: a file of path<TAB>labels lines, for recordings not named {digit}_{speaker}_{take}.wav.")
-def evaluate_cmd(checkpoint, data, column, held_out, beam, transcripts):
+@click.option("--vtln", is_flag=True,
+              help="Speech models: decode each speaker at the vocal tract length warp (0.80-1.20) estimated "
+                   "from their recordings, no labels (speakers from FSDD names; other names: one speaker).")
+def evaluate_cmd(checkpoint, data, column, held_out, beam, transcripts, vtln):
     """Metrics of CHECKPOINT on DATA (a file in the format its model was trained on; speech
     models: a folder or list of WAV files, scored as they are and joined into connected digits)."""
     from ..recipes import evaluate_checkpoint
@@ -522,6 +528,8 @@ def evaluate_cmd(checkpoint, data, column, held_out, beam, transcripts):
         options["beam"] = beam
     if transcripts is not None:
         options["transcripts"] = transcripts
+    if vtln:
+        options["vtln"] = True
     click.echo(json.dumps(evaluate_checkpoint(checkpoint, data, **options), indent=2))
 
 

@@ -10,11 +10,12 @@ from .common import describe_checkpoint, load_model
 
 def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, *, column: int | str | None = None,
                         held_out: bool = False, beam: int | None = None,
-                        transcripts: str | Path | None = None) -> dict[str, float]:
+                        transcripts: str | Path | None = None, vtln: bool = False) -> dict[str, float]:
     """Metrics of any checkpoint on a data file of its kind's format. Forecasters also take the
     CSV `column` (default: the one they were trained on) and `held_out` (score only the part of
     the series held out from training); translators and speech models the `beam` of the
-    decoding scored; speech models the `transcripts` of recordings not named the FSDD way."""
+    decoding scored; speech models the `transcripts` of recordings not named the FSDD way and
+    `vtln` (each speaker decoded at the warp estimated from their recordings)."""
     from ..errors import RnnlabError
     from .classifier import evaluate_classifier
     from .language_model import evaluate_language_model
@@ -31,9 +32,9 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, *, column: int
         return evaluate_translator(model, data, beam=beam or 1)
     if kind == "speech":
         from .speech import evaluate_speech
-        return evaluate_speech(model, data, transcripts=transcripts, beam=beam or 1)
-    if transcripts is not None:
-        raise RnnlabError(f"transcripts: only speech models take them; {checkpoint} is a {kind}")
+        return evaluate_speech(model, data, transcripts=transcripts, beam=beam or 1, vtln=vtln)
+    if transcripts is not None or vtln:
+        raise RnnlabError(f"transcripts, vtln: only speech models take them; {checkpoint} is a {kind}")
     if beam is not None:
         raise RnnlabError(f"beam: only translators and speech models take it; {checkpoint} is a {kind}")
     if kind == "language_model":

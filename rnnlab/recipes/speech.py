@@ -158,7 +158,9 @@ class SpeechTask:
     carries_state: bool = False
     valid_feats: list[np.ndarray] | None = field(default=None, repr=False)   # computed once, when first asked
 
-    def _features(self, u: Utterance, rng: np.random.Generator | None) -> np.ndarray:
+    def _features(self, u: Utterance, rng: np.random.Generator | None, warp: float = 1.0) -> np.ndarray:
+        """The utterance's raw features; `rng` given: augmented as `augment` says; `warp`: its
+        frequencies warped (a speaker's VTLN warp; training-time VTLP draws its own)."""
         a = self.augment if rng is not None else Augment()
         gain = 10 ** (float(rng.uniform(*a.gain_db)) / 20) if a.gain_db is not None else 1.0
         y, rate = self.bank.signal(u, gain)
@@ -166,7 +168,8 @@ class SpeechTask:
             y = change_speed(y, float(rng.uniform(*a.speed)))
         if a.noise_snr is not None:
             y = add_noise(y, float(rng.uniform(*a.noise_snr)), rng)
-        warp = float(rng.uniform(*a.vtlp)) if a.vtlp is not None else 1.0
+        if a.vtlp is not None:
+            warp = float(rng.uniform(*a.vtlp))
         f = features(y, rate, self.model.cfg.features, warp)
         if a.spec_augment:                                    # masked to the mean: 0 once normalised
             f = spec_augment(f, rng, fill=self.model.cfg.normaliser.centre(f))
@@ -230,11 +233,23 @@ def train_speech(data: str | Path, run_dir: str | Path = "runs/speech", *, trans
     return train(model, task, tc, run_dir, resume=resume, progress=progress)
 
 
-def transcribe(model: SpeechRecognizer, paths: list[str | Path], *, beam: int = 1) -> list[list[str]]:
-    """The label sequence of each WAV file."""
+VTLN_WARPS = tuple(round(0.8 + 0.05 * i, 2) for i in range(9))          # 0.80, 0.85, ..., 1.20
+
+
+def transcribe(model: SpeechRecognizer, paths: list[str | Path], *, beam: int = 1,
+               vtln: bool = False) -> list[list[str]]:
+    """The label sequence of each WAV file; `vtln`: the files taken as one speaker's and decoded
+    at the warp `estimate_warp` finds for them."""
     check.positive_int(beam, "beam")
-    bank = AudioBank()
-    return model.transcribe([features(*bank(Path(p)), model.cfg.features) for p in paths], beam=beam)
+    utts = [Utterance((Path(p),), ()) for p in paths]
+    tasks = _tasks([model])
+    warp = _estimate_warp([model], tasks, utts, VTLN_WARPS)[0] if vtln and utts else 1.0
+    return _decode([model], _member_features([model], tasks, utts, [warp] * len(utts)), beam)[1]
+
+
+def _tasks(models: list[SpeechRecognizer]) -> list[SpeechTask]:
+    """A task per member to compute its features (no augmentation), each with its own reads."""
+    return [SpeechTask(m, AudioBank(), [], [], 64) for m in models]
 
 
 def _check_members(models: list[SpeechRecognizer]) -> None:
@@ -256,17 +271,75 @@ def transcribe_ensemble(models: list[SpeechRecognizer], feats: list[list[np.ndar
     _check_members(models)
     if len(feats) != len(models):
         raise DataError(f"feats: expected one list of features per member ({len(models)}), got {len(feats)}")
-    scored = [m.frame_log_probs(f) for m, f in zip(models, feats)]            # (T', B, C), (B,) each
-    return _pick(models, scored, [m.decode(lp, n, beam) for m, (lp, n) in zip(models, scored)])
+    return _decode(models, feats, beam)[1]
 
 
 def _pick(models: list[SpeechRecognizer], scored: list[tuple[np.ndarray, np.ndarray]],
-          proposals: list[list[list[str]]]) -> list[list[str]]:
-    """Of each utterance's M proposals, the one with the highest summed member log-likelihood."""
+          proposals: list[list[list[str]]]) -> tuple[list[list[str]], np.ndarray]:
+    """Of each utterance's M proposals, the one with the highest summed member log-likelihood,
+    and that sum (B,)."""
     total = np.array([sum(m.log_likelihood(lp, n, cand) for m, (lp, n) in zip(models, scored))
                       for cand in proposals])                                 # (M proposals, B)
     best = total.argmax(0)                                                    # the first of ties
-    return [proposals[k][b] for b, k in enumerate(best)]
+    return [proposals[k][b] for b, k in enumerate(best)], total.max(0)
+
+
+def _decode(models: list[SpeechRecognizer], feats: list[list[np.ndarray]], beam: int
+            ) -> tuple[list[list[list[str]]], list[list[str]], np.ndarray]:
+    """Each member's own decodings, the ensemble's picks (`_pick`) and the picks' summed member
+    log-likelihoods (N,), 64 utterances at a time."""
+    own: list[list[list[str]]] = [[] for _ in models]
+    together: list[list[str]] = []
+    sums = []
+    for i in range(0, len(feats[0]), 64):
+        scored = [m.frame_log_probs(f[i:i + 64]) for m, f in zip(models, feats)]   # (T', B, C), (B,) each
+        proposals = [m.decode(lp, n, beam) for m, (lp, n) in zip(models, scored)]
+        for hyps, p in zip(own, proposals):
+            hyps += p
+        picks, best = _pick(models, scored, proposals)
+        together += picks
+        sums.append(best)
+    return own, together, np.concatenate(sums) if sums else np.zeros(0)
+
+
+def _member_features(models: list[SpeechRecognizer], tasks: list[SpeechTask], utts: list[Utterance],
+                     warps: list[float]) -> list[list[np.ndarray]]:
+    """feats[m][i]: member m's raw features of utterance i at warps[i], computed once per kind
+    of features."""
+    feats: list[list[np.ndarray]] = []
+    for m, task in zip(models, tasks):
+        same = [f for other, f in zip(models, feats) if other.cfg.features == m.cfg.features]
+        feats.append(same[0] if same else [task._features(u, None, w) for u, w in zip(utts, warps)])
+    return feats
+
+
+def estimate_warp(models: list[SpeechRecognizer], paths: list[str | Path], *,
+                  warps: tuple[float, ...] = VTLN_WARPS) -> tuple[float, dict[float, float]]:
+    """Test-time vocal tract length normalisation of one speaker, from their recordings and no
+    labels: the warp of the spectrum's frequencies (data.audio.vtlp_warp) at which the models are
+    surest of their own decodings. Each warp in `warps` is scored by the mean, over the
+    recordings, of the summed members' CTC log-likelihood of the ensemble's best-path pick; the
+    highest wins. This is Lee & Rose (1996)'s warp search, with the recogniser's confidence in
+    place of a generative model's likelihood. Returns the warp and every warp's score."""
+    _check_members(models)
+    if not paths:
+        raise DataError("paths: expected one speaker's recordings, got none")
+    return _estimate_warp(models, _tasks(models), [Utterance((Path(p),), ()) for p in paths], warps)
+
+
+def _estimate_warp(models: list[SpeechRecognizer], tasks: list[SpeechTask], utts: list[Utterance],
+                   warps: tuple[float, ...]) -> tuple[float, dict[float, float]]:
+    if not warps or any(not w > 0 for w in warps):
+        raise ConfigError(f"warps: expected positive warp factors, got {warps!r}")
+    scores = {float(w): float(_decode(models, _member_features(models, tasks, utts, [w] * len(utts)), 1)[2].mean())
+              for w in warps}
+    return max(scores, key=scores.get), scores                               # the first of ties
+
+
+def _speaker(u: Utterance) -> str:
+    """The FSDD speaker of an utterance's first recording; "" for other names (one speaker)."""
+    m = FSDD_NAME.match(u.parts[0].name)
+    return m.group(2) if m else ""
 
 
 def _evaluation_sets(models: list[SpeechRecognizer], data: str | Path, transcripts: str | Path | None,
@@ -284,12 +357,15 @@ def _evaluation_sets(models: list[SpeechRecognizer], data: str | Path, transcrip
 
 
 def evaluate_speech(model: SpeechRecognizer, data: str | Path, *, transcripts: str | Path | None = None,
-                    beam: int = 1, connected: int = 1000, seed: int = 0) -> dict[str, float]:
+                    beam: int = 1, connected: int = 1000, seed: int = 0, vtln: bool = False) -> dict:
     """Loss, label error rate and sequence accuracy (%) of the recordings as they are
     ("isolated_..."), and, for FSDD-named recordings, of `connected` utterances joined from them
-    with `seed` ("connected_..."); decoding greedy (`beam` 1) or prefix beam search."""
-    return evaluate_speech_ensemble([model], data, transcripts=transcripts, beam=beam, connected=connected,
-                                    seed=seed)["members"][0]
+    with `seed` ("connected_..."); decoding greedy (`beam` 1) or prefix beam search. `vtln`: each
+    speaker's recordings decoded at the warp `estimate_warp` finds for them (see
+    `evaluate_speech_ensemble`)."""
+    scores = evaluate_speech_ensemble([model], data, transcripts=transcripts, beam=beam, connected=connected,
+                                      seed=seed, vtln=vtln)
+    return {**scores["members"][0], **({"vtln_warps": scores["vtln_warps"]} if vtln else {})}
 
 
 def _rates(name: str, utts: list[Utterance], hyps: list[list[str]]) -> dict[str, float]:
@@ -300,29 +376,27 @@ def _rates(name: str, utts: list[Utterance], hyps: list[list[str]]) -> dict[str,
 
 def evaluate_speech_ensemble(models: list[SpeechRecognizer], data: str | Path, *,
                              transcripts: str | Path | None = None, beam: int = 1, connected: int = 1000,
-                             seed: int = 0) -> dict:
+                             seed: int = 0, vtln: bool = False) -> dict:
     """The ensemble's label error rate and sequence accuracy (`transcribe_ensemble`) on the sets
-    `evaluate_speech` scores, and each member's own `evaluate_speech` under "members"."""
+    `evaluate_speech` scores, and each member's own `evaluate_speech` under "members". `vtln`:
+    in each set, each speaker's utterances are decoded at the warp `estimate_warp` (the
+    ensemble's) finds for them, without their labels; the members are scored at the ensemble's
+    warps, and "vtln_warps" holds them by set and speaker (speakers from FSDD names; recordings
+    named otherwise count as one speaker, "")."""
     check.positive_int(beam, "beam")
     _check_members(models)
-    tasks = [SpeechTask(m, AudioBank(), [], [], 64) for m in models]
+    tasks = _tasks(models)
     out: dict = {}
+    warps: dict[str, dict[str, float]] = {}
     members: list[dict[str, float]] = [{} for _ in models]
     for name, utts in _evaluation_sets(models, data, transcripts, connected, seed).items():
-        feats: list[list[np.ndarray]] = []                                     # members x utterances
-        for m, task in zip(models, tasks):                                     # computed once per feature kind
-            same = [f for other, f in zip(models, feats) if other.cfg.features == m.cfg.features]
-            feats.append(same[0] if same else [task._features(u, None) for u in utts])
-        own: list[list[list[str]]] = [[] for _ in models]                      # each member's decodings
-        together: list[list[str]] = []
-        for i in range(0, len(utts), 64):
-            scored = [m.frame_log_probs(f[i:i + 64]) for m, f in zip(models, feats)]
-            proposals = [m.decode(lp, n, beam) for m, (lp, n) in zip(models, scored)]
-            for hyps, p in zip(own, proposals):
-                hyps += p
-            together += _pick(models, scored, proposals) if len(models) > 1 else proposals[0]
+        warp_of = warps[name] = {}
+        for spk in sorted({_speaker(u) for u in utts}) if vtln else ():
+            warp_of[spk] = _estimate_warp(models, tasks, [u for u in utts if _speaker(u) == spk], VTLN_WARPS)[0]
+        feats = _member_features(models, tasks, utts, [warp_of.get(_speaker(u), 1.0) for u in utts])
+        own, together, _ = _decode(models, feats, beam)
         for m, task, f, hyps, scores in zip(models, tasks, feats, own, members):
             scores.update({f"{name}_loss": evaluate(m, task._batches(utts, 64, None, f))["loss"],
                            **_rates(name, utts, hyps)})
         out.update(_rates(name, utts, together))
-    return {**out, "members": members}
+    return {**out, "members": members, **({"vtln_warps": warps} if vtln else {})}

@@ -12,11 +12,12 @@ from click.testing import CliRunner
 from rnnlab.cli import cli
 from rnnlab.data import DataError
 from rnnlab.recipes.common import load_model
-from rnnlab.data.audio import FeatureConfig, Normaliser
+from rnnlab.data.audio import FeatureConfig, Normaliser, features, read_wav
 from rnnlab.models import RecurrentConfig, SpeechConfig, SpeechRecognizer
-from rnnlab.recipes.speech import (Augment, AudioBank, Utterance, connected_utterances, evaluate_speech,
-                                   evaluate_speech_ensemble, read_recordings, train_speech, transcribe,
-                                   transcribe_ensemble)
+from rnnlab.errors import ConfigError
+from rnnlab.recipes.speech import (VTLN_WARPS, Augment, AudioBank, Utterance, connected_utterances, estimate_warp,
+                                   evaluate_speech, evaluate_speech_ensemble, read_recordings, train_speech,
+                                   transcribe, transcribe_ensemble)
 from rnnlab.train import TrainConfig
 from tests.helpers import ctc_brute_log_likelihood
 
@@ -25,10 +26,11 @@ RATE = 8000
 PITCH = {0: 400.0, 1: 900.0, 2: 1800.0}
 
 
-def _corpus(folder, takes=8):
+def _corpus(folder, takes=8, voices=(("ann", 1.0), ("bo", 1.06), ("cy", 0.95)), seed=0):
+    """Each voice's digits: tones at PITCH times its shift, 0.25-0.35 s long."""
     folder.mkdir()
-    rng = np.random.default_rng(0)
-    for speaker, shift in (("ann", 1.0), ("bo", 1.06), ("cy", 0.95)):
+    rng = np.random.default_rng(seed)
+    for speaker, shift in voices:
         for digit, hz in PITCH.items():
             for take in range(takes):
                 n = int(RATE * rng.uniform(0.25, 0.35))
@@ -47,13 +49,18 @@ def corpus(tmp_path_factory):
     return _corpus(tmp_path_factory.mktemp("speech") / "recordings")
 
 
-def test_isolated_digits_learned_and_scored_joined_too(corpus, tmp_path):
+@pytest.fixture(scope="module")
+def trained(corpus, tmp_path_factory):
     tc = TrainConfig(epochs=15, lr=1e-2, seed=0)
-    r = train_speech(corpus, tmp_path / "run", feature="logmel", n_mels=20, deltas=False,
+    r = train_speech(corpus, tmp_path_factory.mktemp("run"), feature="logmel", n_mels=20, deltas=False,
                      cell="gru", hidden_size=32, num_layers=1, dropout=0.0, batch_size=8, stack=2,
                      augment=Augment(noise_snr=(25, 35), speed=(0.97, 1.03), spec_augment=True),
                      train_config=tc, progress=False)
-    model, _ = load_model(r.best_checkpoint)
+    return load_model(r.best_checkpoint)[0]
+
+
+def test_isolated_digits_learned_and_scored_joined_too(corpus, trained):
+    model = trained
     scores = evaluate_speech(model, corpus, connected=40, seed=3)
     assert scores["connected_utterances"] == 40 and scores["isolated_utterances"] == 72
     assert scores["isolated_error_rate"] < 5 and scores["isolated_sequence_accuracy"] > 95
@@ -67,6 +74,30 @@ def test_isolated_digits_learned_and_scored_joined_too(corpus, tmp_path):
         assert {k: v for k, v in ensemble.items() if k != "members"} == {
             k: v for k, v in scores.items() if not k.endswith("_loss")}
         assert ensemble["members"] == [scores] * len(members)
+
+
+def test_vtln_finds_the_warp_that_brings_a_higher_voice_back(trained, tmp_path):
+    # a new voice 1.3 times as high: "1" sounds where "2" did; a warp of about 1 / 1.3 undoes it
+    dee = _corpus(tmp_path / "dee", takes=3, voices=(("dee", 1.3),), seed=5)
+    paths = sorted(dee.iterdir())
+    truth = [[p.name[0]] for p in paths]
+    assert transcribe(trained, paths) != truth
+    warp, scores = estimate_warp([trained], paths)
+    assert list(scores) == list(VTLN_WARPS) and warp == max(scores, key=scores.get) and warp < 0.85
+    lp, n = trained.frame_log_probs([features(*read_wav(p), trained.cfg.features) for p in paths])
+    surest = trained.log_likelihood(lp, n, trained.decode(lp, n)).mean()   # unwarped: its own best paths
+    assert np.isclose(scores[1.0], surest, rtol=1e-6) and scores[warp] > surest
+    assert transcribe(trained, paths, vtln=True) == truth
+    plain, adapted = (evaluate_speech(trained, dee, connected=10, vtln=v) for v in (False, True))
+    assert adapted["vtln_warps"]["isolated"] == {"dee": warp} and "vtln_warps" not in plain
+    assert set(adapted["vtln_warps"]["connected"]) == {"dee"}              # estimated on the joined ones
+    assert adapted["isolated_error_rate"] == 0 < plain["isolated_error_rate"]
+    two = evaluate_speech_ensemble([trained, trained], dee, connected=10, vtln=True)
+    assert two["vtln_warps"] == adapted["vtln_warps"] and two["members"][1]["isolated_error_rate"] == 0
+    with pytest.raises(ConfigError, match="warps: expected positive warp factors, got \\(0.0, 1.0\\)"):
+        estimate_warp([trained], paths, warps=(0.0, 1.0))
+    with pytest.raises(DataError, match="paths: expected one speaker's recordings, got none"):
+        estimate_warp([trained], [])
 
 
 def test_a_gain_scales_the_recordings_and_not_the_noise_between_them(corpus):
@@ -115,6 +146,10 @@ def test_cli(corpus, tmp_path):
     assert res.exit_code == 0 and res.output.startswith(str(corpus / "1_cy_0.wav") + "\t")
     res = runner.invoke(cli, ["evaluate", ckpt, str(corpus)])
     assert res.exit_code == 0 and {"isolated_error_rate", "connected_sequence_accuracy"} <= set(json.loads(res.output))
+    res = runner.invoke(cli, ["evaluate", ckpt, str(corpus), "--vtln"])
+    assert res.exit_code == 0 and set(json.loads(res.output)["vtln_warps"]["connected"]) == {"ann", "bo", "cy"}
+    res = runner.invoke(cli, ["transcribe", ckpt, str(corpus / "1_cy_0.wav"), str(corpus / "2_cy_0.wav"), "--vtln"])
+    assert res.exit_code == 0 and len(res.output.splitlines()) == 2
     odd = tmp_path / "odd"                                    # a new voice, its files named freely
     odd.mkdir()
     for d in PITCH:

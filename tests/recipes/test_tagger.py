@@ -35,8 +35,9 @@ def test_ner_with_crf_learns_spans_and_reports_entity_f1(tmp_path):
                           train_config=TrainConfig(epochs=25, lr=2e-2, seed=0, monitor="entity_f1"), progress=False)
     scores = evaluate_checkpoint(result.best_checkpoint, data)
     assert scores["entity_f1"] == 100.0 and scores["accuracy"] == 1.0
-    with pytest.raises(RnnlabError, match="transcripts: only speech models take them"):
-        evaluate_checkpoint(result.best_checkpoint, data, transcripts=data)
+    for wrong in ({"transcripts": data}, {"vtln": True}):
+        with pytest.raises(RnnlabError, match="transcripts, vtln: only speech models take them"):
+            evaluate_checkpoint(result.best_checkpoint, data, **wrong)
     f1 = [h["val_entity_f1"] for h in result.history]       # the dev set's F1 each epoch picks the best
     assert result.best_score == max(f1) == 100.0 and result.best_epoch == f1.index(100.0) + 1
     model, _ = load_model(result.best_checkpoint)
