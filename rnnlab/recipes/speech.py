@@ -243,8 +243,9 @@ def transcribe(model: SpeechRecognizer, paths: list[str | Path], *, beam: int = 
     check.positive_int(beam, "beam")
     utts = [Utterance((Path(p),), ()) for p in paths]
     tasks = _tasks([model])
-    warp = _estimate_warp([model], tasks, utts, VTLN_WARPS)[0] if vtln and utts else 1.0
-    return _decode([model], _member_features([model], tasks, utts, [warp] * len(utts)), beam)[1]
+    feats = (_estimate_warp([model], tasks, utts, VTLN_WARPS)[2] if vtln and utts
+             else _member_features([model], tasks, utts, [1.0] * len(utts)))
+    return _decode([model], feats, beam)[1]
 
 
 def _tasks(models: list[SpeechRecognizer]) -> list[SpeechTask]:
@@ -324,16 +325,37 @@ def estimate_warp(models: list[SpeechRecognizer], paths: list[str | Path], *,
     _check_members(models)
     if not paths:
         raise DataError("paths: expected one speaker's recordings, got none")
-    return _estimate_warp(models, _tasks(models), [Utterance((Path(p),), ()) for p in paths], warps)
+    return _estimate_warp(models, _tasks(models), [Utterance((Path(p),), ()) for p in paths], warps)[:2]
 
 
 def _estimate_warp(models: list[SpeechRecognizer], tasks: list[SpeechTask], utts: list[Utterance],
-                   warps: tuple[float, ...]) -> tuple[float, dict[float, float]]:
+                   warps: tuple[float, ...]) -> tuple[float, dict[float, float], list[list[np.ndarray]]]:
+    """`estimate_warp`'s warp and scores, and the members' features at that warp."""
     if not warps or any(not w > 0 for w in warps):
         raise ConfigError(f"warps: expected positive warp factors, got {warps!r}")
-    scores = {float(w): float(_decode(models, _member_features(models, tasks, utts, [w] * len(utts)), 1)[2].mean())
-              for w in warps}
-    return max(scores, key=scores.get), scores                               # the first of ties
+    scores: dict[float, float] = {}
+    best: tuple[float, list[list[np.ndarray]]] | None = None
+    for w in map(float, warps):
+        feats = _member_features(models, tasks, utts, [w] * len(utts))
+        scores[w] = float(_decode(models, feats, 1)[2].mean())
+        if best is None or scores[w] > scores[best[0]]:                      # the first of ties
+            best = (w, feats)
+    return best[0], scores, best[1]
+
+
+def _vtln_features(models: list[SpeechRecognizer], tasks: list[SpeechTask], utts: list[Utterance]
+                   ) -> tuple[list[list[np.ndarray]], dict[str, float]]:
+    """The members' features of each speaker's utterances at the warp estimated for that
+    speaker (`_estimate_warp`), in the utterances' order, and the warps."""
+    feats: list[list] = [[None] * len(utts) for _ in models]
+    warp_of: dict[str, float] = {}
+    for spk in sorted({_speaker(u) for u in utts}):
+        idx = [i for i, u in enumerate(utts) if _speaker(u) == spk]
+        warp_of[spk], _, own = _estimate_warp(models, tasks, [utts[i] for i in idx], VTLN_WARPS)
+        for member, f in zip(feats, own):
+            for i, x in zip(idx, f):
+                member[i] = x
+    return feats, warp_of
 
 
 def _speaker(u: Utterance) -> str:
@@ -390,10 +412,10 @@ def evaluate_speech_ensemble(models: list[SpeechRecognizer], data: str | Path, *
     warps: dict[str, dict[str, float]] = {}
     members: list[dict[str, float]] = [{} for _ in models]
     for name, utts in _evaluation_sets(models, data, transcripts, connected, seed).items():
-        warp_of = warps[name] = {}
-        for spk in sorted({_speaker(u) for u in utts}) if vtln else ():
-            warp_of[spk] = _estimate_warp(models, tasks, [u for u in utts if _speaker(u) == spk], VTLN_WARPS)[0]
-        feats = _member_features(models, tasks, utts, [warp_of.get(_speaker(u), 1.0) for u in utts])
+        if vtln:
+            feats, warps[name] = _vtln_features(models, tasks, utts)
+        else:
+            feats = _member_features(models, tasks, utts, [1.0] * len(utts))
         own, together, _ = _decode(models, feats, beam)
         for m, task, f, hyps, scores in zip(models, tasks, feats, own, members):
             scores.update({f"{name}_loss": evaluate(m, task._batches(utts, 64, None, f))["loss"],
