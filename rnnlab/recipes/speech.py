@@ -27,7 +27,7 @@ from ..errors import ConfigError
 from ..metrics import label_error_rate
 from ..models.base import RecurrentConfig, Regularisers
 from ..models.speech import SpeechConfig, SpeechRecognizer
-from ..train import TrainConfig, TrainResult, evaluate, train
+from ..train import TrainConfig, TrainResult, train
 
 
 @dataclass(frozen=True)
@@ -245,7 +245,7 @@ def transcribe(model: SpeechRecognizer, paths: list[str | Path], *, beam: int = 
     tasks = _tasks([model])
     feats = (_estimate_warp([model], tasks, utts, VTLN_WARPS)[2] if vtln and utts
              else _member_features([model], tasks, utts, [1.0] * len(utts)))
-    return _decode([model], feats, beam)[1]
+    return _decode([model], feats, beam).picks
 
 
 def _tasks(models: list[SpeechRecognizer]) -> list[SpeechTask]:
@@ -272,7 +272,7 @@ def transcribe_ensemble(models: list[SpeechRecognizer], feats: list[list[np.ndar
     _check_members(models)
     if len(feats) != len(models):
         raise DataError(f"feats: expected one list of features per member ({len(models)}), got {len(feats)}")
-    return _decode(models, feats, beam)[1]
+    return _decode(models, feats, beam).picks
 
 
 def _pick(models: list[SpeechRecognizer], scored: list[tuple[np.ndarray, np.ndarray]],
@@ -285,22 +285,39 @@ def _pick(models: list[SpeechRecognizer], scored: list[tuple[np.ndarray, np.ndar
     return [proposals[k][b] for b, k in enumerate(best)], total.max(0)
 
 
-def _decode(models: list[SpeechRecognizer], feats: list[list[np.ndarray]], beam: int
-            ) -> tuple[list[list[list[str]]], list[list[str]], np.ndarray]:
-    """Each member's own decodings, the ensemble's picks (`_pick`) and the picks' summed member
-    log-likelihoods (N,), 64 utterances at a time."""
-    own: list[list[list[str]]] = [[] for _ in models]
-    together: list[list[str]] = []
-    sums = []
+@dataclass
+class _Decoded:
+    own: list[list[list[str]]]                # each member's own decodings (M x N)
+    picks: list[list[str]]                    # the ensemble's (`_pick`) (N)
+    sums: np.ndarray                          # (N,) the picks' summed member log-likelihoods
+    losses: np.ndarray | None                 # (M, N) each member's CTC loss per label of the given labels
+
+
+def _decode(models: list[SpeechRecognizer], feats: list[list[np.ndarray]], beam: int,
+            labels: list[list[str]] | None = None) -> _Decoded:
+    """Every member's decodings and the ensemble's picks, 64 utterances at a time; given the
+    utterances' `labels`, each member's loss on them too, as training's (per label; an
+    impossible alignment counts 0), from the same forward pass."""
+    out = _Decoded([[] for _ in models], [], np.zeros(0), None)
+    sums, losses = [], []
     for i in range(0, len(feats[0]), 64):
         scored = [m.frame_log_probs(f[i:i + 64]) for m, f in zip(models, feats)]   # (T', B, C), (B,) each
         proposals = [m.decode(lp, n, beam) for m, (lp, n) in zip(models, scored)]
-        for hyps, p in zip(own, proposals):
+        for hyps, p in zip(out.own, proposals):
             hyps += p
         picks, best = _pick(models, scored, proposals)
-        together += picks
+        out.picks += picks
         sums.append(best)
-    return own, together, np.concatenate(sums) if sums else np.zeros(0)
+        if labels is not None:
+            gold = labels[i:i + 64]
+            ll = np.array([m.log_likelihood(lp, n, gold) for m, (lp, n) in zip(models, scored)])   # (M, B)
+            per_label = -ll / np.maximum([len(g) for g in gold], 1)
+            losses.append(np.where(np.isfinite(per_label), per_label, 0.0))
+    if sums:
+        out.sums = np.concatenate(sums)
+    if labels is not None:
+        out.losses = np.concatenate(losses, axis=1) if losses else np.zeros((len(models), 0))
+    return out
 
 
 def _member_features(models: list[SpeechRecognizer], tasks: list[SpeechTask], utts: list[Utterance],
@@ -337,7 +354,7 @@ def _estimate_warp(models: list[SpeechRecognizer], tasks: list[SpeechTask], utts
     best: tuple[float, list[list[np.ndarray]]] | None = None
     for w in map(float, warps):
         feats = _member_features(models, tasks, utts, [w] * len(utts))
-        scores[w] = float(_decode(models, feats, 1)[2].mean())
+        scores[w] = float(_decode(models, feats, 1).sums.mean())
         if best is None or scores[w] > scores[best[0]]:                      # the first of ties
             best = (w, feats)
     return best[0], scores, best[1]
@@ -416,9 +433,8 @@ def evaluate_speech_ensemble(models: list[SpeechRecognizer], data: str | Path, *
             feats, warps[name] = _vtln_features(models, tasks, utts)
         else:
             feats = _member_features(models, tasks, utts, [1.0] * len(utts))
-        own, together, _ = _decode(models, feats, beam)
-        for m, task, f, hyps, scores in zip(models, tasks, feats, own, members):
-            scores.update({f"{name}_loss": evaluate(m, task._batches(utts, 64, None, f))["loss"],
-                           **_rates(name, utts, hyps)})
-        out.update(_rates(name, utts, together))
+        decoded = _decode(models, feats, beam, [list(u.labels) for u in utts])
+        for hyps, loss, scores in zip(decoded.own, decoded.losses, members):
+            scores.update({f"{name}_loss": float(loss.mean()), **_rates(name, utts, hyps)})
+        out.update(_rates(name, utts, decoded.picks))
     return {**out, "members": members, **({"vtln_warps": warps} if vtln else {})}
